@@ -1,0 +1,13 @@
+// Umbrella header of the Conveyor C core.
+#ifndef CCONVEYOR_H
+#define CCONVEYOR_H
+
+#include "cnv_common.h"
+#include "cnv_mpmc_ring.h"
+#include "cnv_spsc_ring.h"
+#include "cnv_slab_pool.h"
+#include "cnv_allocator.h"
+#include "cnv_overflow_queue.h"
+#include "cnv_parker.h"
+
+#endif  // CCONVEYOR_H

@@ -1,0 +1,182 @@
+// Slab pool: fixed-size objects carved from slabs, with per-thread magazines over a shared
+// depot (Bonwick & Adams, "Magazines and Vmem", 2001).
+//
+// Each thread that uses a pool gets a cache holding two magazines (stacks of free objects).
+// An allocation pops from the loaded magazine and a free pushes onto it: no atomic
+// read-modify-write and no shared cache line is touched. Only when both magazines are empty
+// (alloc) or full (free) does the thread trade a whole magazine with the depot under the
+// pool's lock, once per CNV_MAGAZINE_ROUNDS operations. Freeing from any thread is correct:
+// the object simply enters that thread's magazine.
+//
+// Slabs are aligned to their size, so an object's slab is found by masking its address.
+// With the Jemalloc trait a slab comes from a dedicated jemalloc arena (mallocx with
+// MALLOCX_ARENA and MALLOCX_TCACHE_NONE, so the thread cache never hands back arena-0
+// memory); without it, from mmap.
+#ifndef CNV_SLAB_POOL_H
+#define CNV_SLAB_POOL_H
+
+#include "cnv_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Objects per magazine: one depot exchange per this many allocations or frees.
+#define CNV_MAGAZINE_ROUNDS 64
+/// Pools alive at once in a process (a thread's cache table has one entry per pool slot).
+#define CNV_SLAB_MAX_POOLS 256
+/// Largest object size accepted (1 MiB).
+#define CNV_SLAB_MAX_OBJECT_SIZE 1048576ULL // 2^20
+
+/// Where slab memory comes from.
+enum cnv_slab_backing {
+    /// jemalloc's arena-0 default is never used: a dedicated arena created for Conveyor.
+    CNV_SLAB_BACKING_JEMALLOC_ARENA = 0,
+    /// Anonymous mmap, one mapping per slab.
+    CNV_SLAB_BACKING_MMAP = 1,
+};
+
+struct cnv_magazine {
+    struct cnv_magazine *next;
+    uint32_t count;
+    uint32_t reserved;
+    void *rounds[CNV_MAGAZINE_ROUNDS];
+};
+
+struct cnv_slab_pool;
+
+/// One thread's cache for one pool. Only the owning thread touches `loaded` and `previous`;
+/// the counters are owner-written and read by statistics under the pool lock.
+struct cnv_slab_cache {
+    _Alignas(CNV_FALSE_SHARING_RANGE) struct cnv_magazine *loaded;
+    struct cnv_magazine *previous;
+    _Atomic uint64_t allocations;
+    _Atomic uint64_t frees;
+    /// Operations that had to go to the depot or the slabs.
+    _Atomic uint64_t misses;
+    struct cnv_slab_cache *next_in_pool;
+    struct cnv_slab_pool *pool;
+};
+
+/// A thread's table entry for pool slot i: valid only while `serial` matches the live pool's.
+struct cnv_slab_tls_entry {
+    uint64_t serial;
+    struct cnv_slab_cache *cache;
+};
+
+/// The calling thread's table (CNV_SLAB_MAX_POOLS entries), allocated on first use.
+extern _Thread_local struct cnv_slab_tls_entry *cnv_slab_tls_table;
+
+/// Fields every thread reads on the fast path; they never change after creation, so the
+/// line stays shared in every core's cache.
+struct cnv_slab_pool_identity {
+    uint64_t magic;
+    uint64_t serial;
+    uint32_t slot;
+    uint32_t object_size;
+};
+
+/// Pool statistics, merged from every thread's counters on read.
+struct cnv_slab_stats {
+    uint64_t object_size;
+    uint64_t slab_size;
+    uint64_t objects_per_slab;
+    /// Objects allocated and not yet freed (exact once all threads are quiescent).
+    uint64_t objects_in_use;
+    /// High-water mark of objects outside the depot (in use or cached in thread magazines),
+    /// updated at depot exchanges: an upper bound of the true peak in use that exceeds it by
+    /// at most 2 × CNV_MAGAZINE_ROUNDS per thread.
+    uint64_t peak_objects_outstanding;
+    uint64_t slabs;
+    /// Slab bytes plus magazine bytes.
+    uint64_t bytes_reserved;
+    uint64_t allocations;
+    uint64_t frees;
+    /// Allocations and frees served by a thread's magazines without the depot.
+    uint64_t magazine_hits;
+    uint64_t magazine_misses;
+    /// Slabs obtained from the backing allocator since creation (refills).
+    uint64_t slab_refills;
+    uint64_t slabs_released;
+    uint64_t depot_full_magazines;
+    uint64_t thread_caches;
+};
+
+/// Creates a pool of `object_size`-byte objects (1 … CNV_SLAB_MAX_OBJECT_SIZE; rounded up to a
+/// multiple of 16). Errors: CNV_EINVAL, CNV_ENOMEM, CNV_EARENA (dedicated arena could not be
+/// created), CNV_ENOTSUP (jemalloc backing asked for without the Jemalloc trait), CNV_ELIMIT.
+int cnv_slab_pool_create(size_t object_size, enum cnv_slab_backing backing,
+                         struct cnv_slab_pool **out);
+/// Destroys a pool and returns all its slabs. Objects still in use become invalid. No other
+/// thread may use the pool during or after this call; their caches for it are discarded.
+void cnv_slab_pool_destroy(struct cnv_slab_pool *pool);
+/// CNV_OK for a live pool, CNV_EDESTROYED when the pool's magic says it was destroyed.
+int cnv_slab_pool_check(const struct cnv_slab_pool *pool);
+int cnv_slab_pool_stats(struct cnv_slab_pool *pool, struct cnv_slab_stats *out);
+/// Moves the calling thread's cached objects for this pool into the depot.
+int cnv_slab_pool_flush_thread_cache(struct cnv_slab_pool *pool);
+/// Flushes the calling thread's cache, releases every slab whose objects are all in the
+/// depot, and asks jemalloc to return the dedicated arena's free pages to the OS.
+/// Objects cached by other threads keep their slabs. Stores the slab count released.
+int cnv_slab_pool_purge(struct cnv_slab_pool *pool, uint64_t *slabs_released);
+/// Backing of a pool, and the jemalloc arena index of the dedicated arena (or UINT32_MAX).
+enum cnv_slab_backing cnv_slab_pool_backing(const struct cnv_slab_pool *pool);
+uint32_t cnv_slab_dedicated_arena(void);
+/// True when built with the Jemalloc trait.
+bool cnv_slab_jemalloc_available(void);
+
+// Slow paths (out of line).
+struct cnv_slab_cache *cnv_slab__attach_cache(struct cnv_slab_pool *pool);
+void *cnv_slab__alloc_slow(struct cnv_slab_pool *pool, struct cnv_slab_cache *cache);
+void cnv_slab__free_slow(struct cnv_slab_pool *pool, struct cnv_slab_cache *cache, void *object);
+
+static inline const struct cnv_slab_pool_identity *cnv_slab__identity(const struct cnv_slab_pool *pool) {
+    // The identity block is the pool's first member (see cnv_slab_pool.c).
+    return (const struct cnv_slab_pool_identity *)(const void *)pool;
+}
+
+/// The calling thread's cache for `pool`, or NULL if one could not be created.
+static inline struct cnv_slab_cache *cnv_slab__cache(struct cnv_slab_pool *pool) {
+    const struct cnv_slab_pool_identity *identity = cnv_slab__identity(pool);
+    struct cnv_slab_tls_entry *table = cnv_slab_tls_table;
+    if (CNV_LIKELY(table != NULL)) {
+        struct cnv_slab_tls_entry *entry = &table[identity->slot];
+        if (CNV_LIKELY(entry->serial == identity->serial)) return entry->cache;
+    }
+    return cnv_slab__attach_cache(pool);
+}
+
+/// Allocates one object. Returns NULL when memory ran out or the pool was destroyed
+/// (`cnv_slab_pool_check` tells which).
+static inline void *cnv_slab_alloc(struct cnv_slab_pool *pool) {
+    struct cnv_slab_cache *cache = cnv_slab__cache(pool);
+    if (CNV_UNLIKELY(cache == NULL)) return cnv_slab__alloc_slow(pool, NULL);
+    struct cnv_magazine *magazine = cache->loaded;
+    if (CNV_LIKELY(magazine->count > 0)) {
+        cnv_owned_counter_add(&cache->allocations, 1);
+        return magazine->rounds[--magazine->count];
+    }
+    return cnv_slab__alloc_slow(pool, cache);
+}
+
+/// Returns an object to the pool, from any thread.
+static inline void cnv_slab_free(struct cnv_slab_pool *pool, void *object) {
+    struct cnv_slab_cache *cache = cnv_slab__cache(pool);
+    if (CNV_UNLIKELY(cache == NULL)) {
+        cnv_slab__free_slow(pool, NULL, object);
+        return;
+    }
+    struct cnv_magazine *magazine = cache->loaded;
+    if (CNV_LIKELY(magazine->count < CNV_MAGAZINE_ROUNDS)) {
+        cnv_owned_counter_add(&cache->frees, 1);
+        magazine->rounds[magazine->count++] = object;
+        return;
+    }
+    cnv_slab__free_slow(pool, cache, object);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // CNV_SLAB_POOL_H

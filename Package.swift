@@ -1,0 +1,98 @@
+// swift-tools-version: 6.2
+//
+// Conveyor: an in-process task queue for Swift on Linux with a lock-free C core.
+//
+// Build switches (package traits):
+//   Jemalloc (default on) — slab memory comes from a dedicated jemalloc arena and
+//   jemalloc becomes the process allocator (it is linked). Turn it off with
+//   `--disable-default-traits` for sanitizer builds: slabs then come from mmap.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+    .define("CONVEYOR_JEMALLOC", .when(traits: ["Jemalloc"])),
+]
+
+let package = Package(
+    name: "Conveyor",
+    platforms: [.macOS(.v15)],  // Linux only in practice; this keeps Synchronization available.
+    products: [
+        .library(name: "Conveyor", targets: ["Conveyor"]),
+        .library(name: "ConveyorForecasting", targets: ["ConveyorForecasting"]),
+        .executable(name: "conveyor", targets: ["ConveyorCLI"]),
+    ],
+    traits: [
+        .trait(
+            name: "Jemalloc",
+            description: "Back slab pools with a dedicated jemalloc arena (links jemalloc as the process allocator)."
+        ),
+        .default(enabledTraits: ["Jemalloc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries, found with pkg-config (headers live under the multiarch include dir).
+        .systemLibrary(
+            name: "CURCU",
+            path: "CSources/CURCU",
+            pkgConfig: "liburcu-cds",
+            providers: [.apt(["liburcu-dev"])]
+        ),
+        .systemLibrary(
+            name: "CJemalloc",
+            path: "CSources/CJemalloc",
+            pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"])]
+        ),
+        // The lock-free C core: rings, overflow queue, slab pools, parking, memory statistics.
+        .target(
+            name: "CConveyor",
+            dependencies: [
+                "CURCU",
+                .target(name: "CJemalloc", condition: .when(traits: ["Jemalloc"])),
+            ],
+            path: "CSources/CConveyor",
+            cSettings: [
+                .define("_GNU_SOURCE"),
+                .define("CONVEYOR_JEMALLOC", .when(traits: ["Jemalloc"])),
+                .enableWarning("all"),
+                .enableWarning("extra"),
+                .treatAllWarnings(as: .error),
+            ]
+        ),
+        .target(
+            name: "Conveyor",
+            dependencies: ["CConveyor"],
+            swiftSettings: strict
+        ),
+        // Load forecasting: pure Swift, no dependency on the engine.
+        .target(
+            name: "ConveyorForecasting",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ConveyorCLI",
+            dependencies: [
+                "ConveyorForecasting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ConveyorTests",
+            dependencies: [
+                "Conveyor",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ConveyorForecastingTests",
+            dependencies: ["ConveyorForecasting"],
+            swiftSettings: strict
+        ),
+    ],
+    cLanguageStandard: .c11
+)

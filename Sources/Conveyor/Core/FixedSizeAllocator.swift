@@ -1,0 +1,67 @@
+import CConveyor
+
+/// One allocation interface over three allocators, for fixed-size records: glibc malloc,
+/// jemalloc, and a Conveyor ``SlabPool``. Benchmarks and the engine use it to run the same
+/// workload on each.
+///
+/// ```swift
+/// let allocator = try FixedSizeAllocator(.slabPool, objectSize: 64)
+/// let record = try allocator.allocate()
+/// allocator.deallocate(record)
+/// ```
+public final class FixedSizeAllocator: @unchecked Sendable {
+    // @unchecked: every kind is thread-safe; the descriptor never changes after init.
+    public enum Kind: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// glibc's allocator (`__libc_malloc`), even when jemalloc replaced `malloc`.
+        case glibc
+        /// jemalloc's `mallocx`/`sdallocx` with its thread cache (needs the `Jemalloc` trait).
+        case jemalloc
+        /// A ``SlabPool`` of its own.
+        case slabPool
+
+        public var description: String { self.rawValue }
+
+        /// Kinds usable in this build.
+        public static var available: [Kind] {
+            cnv_slab_jemalloc_available() ? [.glibc, .jemalloc, .slabPool] : [.glibc, .slabPool]
+        }
+    }
+
+    @usableFromInline var descriptor: cnv_allocator
+    public let kind: Kind
+    public let objectSize: Int
+
+    public init(_ kind: Kind, objectSize: Int) throws {
+        var descriptor = cnv_allocator()
+        let cKind: cnv_allocator_kind =
+            switch kind {
+            case .glibc: CNV_ALLOCATOR_GLIBC
+            case .jemalloc: CNV_ALLOCATOR_JEMALLOC
+            case .slabPool: CNV_ALLOCATOR_SLAB
+            }
+        let status = cnv_allocator_init(&descriptor, cKind, objectSize)
+        guard status == CNV_OK.rawValue else {
+            throw ConveyorError.fromStatus(status, context: "a \(kind) allocator of \(objectSize)-byte objects")
+        }
+        self.descriptor = descriptor
+        self.kind = kind
+        self.objectSize = objectSize
+    }
+
+    deinit {
+        cnv_allocator_destroy(&self.descriptor)
+    }
+
+    @inlinable
+    public func allocate() throws -> UnsafeMutableRawPointer {
+        guard let pointer = withUnsafePointer(to: self.descriptor, { cnv_allocator_alloc($0) }) else {
+            throw ConveyorError.outOfMemory(what: "a \(self.kind) record")
+        }
+        return pointer
+    }
+
+    @inlinable
+    public func deallocate(_ pointer: UnsafeMutableRawPointer) {
+        withUnsafePointer(to: self.descriptor) { cnv_allocator_free($0, pointer) }
+    }
+}

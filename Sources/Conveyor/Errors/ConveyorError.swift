@@ -1,0 +1,56 @@
+import CConveyor
+
+/// The errors Conveyor reports. Each message says what went wrong and what to change.
+///
+/// ```swift
+/// do {
+///     let ring = try MPMCRing(capacity: 1000)
+/// } catch let error as ConveyorError {
+///     print(error)  // "invalid configuration: ring capacity 1000 is not a power of two; use 1024"
+/// }
+/// ```
+public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A configuration value is out of range; `reason` names the value and a valid choice.
+    case invalidConfiguration(reason: String)
+    /// Memory could not be obtained for `what`.
+    case outOfMemory(what: String)
+    /// The dedicated jemalloc arena for slab memory could not be created.
+    case arenaCreationFailed
+    /// The object was used after it was destroyed.
+    case destroyed(what: String)
+    /// The feature is not compiled into this build (for example jemalloc statistics with the
+    /// `Jemalloc` trait off).
+    case unsupported(reason: String)
+    /// Another thread holds the resource; retry later.
+    case busy(what: String)
+    /// A process-wide limit was reached.
+    case limitReached(reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let reason): "invalid configuration: \(reason)"
+        case .outOfMemory(let what): "out of memory while allocating \(what)"
+        case .arenaCreationFailed:
+            "the dedicated jemalloc arena could not be created (arenas.create failed); use SlabPool.Backing.mmap"
+        case .destroyed(let what): "\(what) was used after it was destroyed"
+        case .unsupported(let reason): "unsupported in this build: \(reason)"
+        case .busy(let what): "\(what) is busy in another thread; retry later"
+        case .limitReached(let reason): "limit reached: \(reason)"
+        }
+    }
+}
+
+extension ConveyorError {
+    /// Maps a C core status to an error, with `context` naming the object for the message.
+    static func fromStatus(_ status: Int32, context: String) -> ConveyorError {
+        switch status {
+        case Int32(CNV_ENOMEM.rawValue): .outOfMemory(what: context)
+        case Int32(CNV_EARENA.rawValue): .arenaCreationFailed
+        case Int32(CNV_EDESTROYED.rawValue): .destroyed(what: context)
+        case Int32(CNV_ENOTSUP.rawValue): .unsupported(reason: "\(context) needs the Jemalloc trait")
+        case Int32(CNV_EBUSY.rawValue): .busy(what: context)
+        case Int32(CNV_ELIMIT.rawValue): .limitReached(reason: "\(context): at most \(CNV_SLAB_MAX_POOLS) slab pools may be alive at once")
+        default: .invalidConfiguration(reason: "\(context): \(String(cString: cnv_status_description(status)))")
+        }
+    }
+}
