@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `conveyor` command-line tool.
+@main
+struct ConveyorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conveyor",
+        abstract: "Tools for the Conveyor task queue.",
+        subcommands: [ForecastCommand.self]
+    )
+}
