@@ -1,0 +1,43 @@
+# Conveyor — the commands a newcomer runs.
+#   make bench   benchmarks against peers and allocators, with a readable report
+#   make test    the test suite (jemalloc on, then off)
+#   make tsan    the tests under ThreadSanitizer (jemalloc off, smaller stress sizes)
+#   make asan    the tests under AddressSanitizer (jemalloc off, smaller stress sizes)
+SWIFT ?= swift
+# Stress sizes under sanitizers (1 = full size: 10 million ring items and more).
+SANITIZER_STRESS_SCALE ?= 0.2
+BENCH_RUNS ?= 5
+
+.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan bench bench-core bench-malloc clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+test: test-jemalloc test-no-jemalloc
+
+# Default build: jemalloc linked, slabs from a dedicated jemalloc arena.
+test-jemalloc: deps
+	$(SWIFT) test
+
+# The Jemalloc trait off: slabs from mmap, the same API and tests.
+test-no-jemalloc: deps
+	$(SWIFT) test --disable-default-traits --scratch-path .build-no-jemalloc
+
+# Linking jemalloc replaces the process allocator and breaks the sanitizers' own
+# allocators, so sanitizer builds turn the Jemalloc trait off.
+tsan: deps
+	CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
+	$(SWIFT) test --sanitize=thread --disable-default-traits --scratch-path .build-tsan
+
+# detect_leaks=0: the Swift runtime keeps metadata allocations alive on purpose.
+asan: deps
+	ASAN_OPTIONS=detect_leaks=0 CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
+	$(SWIFT) test --sanitize=address --disable-default-traits --scratch-path .build-asan
+
+clean:
+	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build bench-report
