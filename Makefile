@@ -39,5 +39,18 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=0 CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
 	$(SWIFT) test --sanitize=address --disable-default-traits --scratch-path .build-asan
 
+# The comparison table (medians of BENCH_RUNS runs, ratios against peers measured in the
+# same process), then allocation counts per operation from ordo-one/benchmark.
+bench: bench-core bench-malloc
+
+bench-core: deps
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-corebench
+	@mkdir -p bench-report
+	Benchmarks/.build/release/conveyor-corebench --runs $(BENCH_RUNS) --markdown bench-report/corebench.md
+	@echo "The table as Markdown: bench-report/corebench.md"
+
+bench-malloc: deps
+	$(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build benchmark --target CoreBenchmarks
+
 clean:
 	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build bench-report

@@ -65,7 +65,7 @@ struct cnv_slab_pool {
     uint64_t slabs_released;
 };
 
-_Thread_local struct cnv_slab_tls_entry *cnv_slab_tls_table;
+_Thread_local struct cnv_slab_tls_entry *cnv_slab_tls_table __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cnv_slab_pool *registry[CNV_SLAB_MAX_POOLS];
@@ -140,6 +140,29 @@ static void slab_memory_release(struct cnv_slab_pool *pool, void *memory) {
 
 static inline struct cnv_slab *slab_of(const struct cnv_slab_pool *pool, const void *object) {
     return (struct cnv_slab *)((uintptr_t)object & ~(uintptr_t)(pool->slab_size - 1));
+}
+
+// MARK: The loaded magazine's cursor (owner thread only)
+
+/// Writes the cursor back into the loaded magazine's count before anyone else looks at it.
+static inline void cache_sync(struct cnv_slab_cache *cache) {
+    cache->loaded->count = (uint32_t)(cache->top - cache->base);
+}
+
+/// Makes `magazine` the loaded one and points the cursor at its rounds.
+static inline void cache_load(struct cnv_slab_cache *cache, struct cnv_magazine *magazine) {
+    cache->loaded = magazine;
+    cache->base = magazine->rounds;
+    cache->limit = magazine->rounds + CNV_MAGAZINE_ROUNDS;
+    cache->top = magazine->rounds + magazine->count;
+}
+
+/// Swaps the loaded and previous magazines.
+static inline void cache_swap(struct cnv_slab_cache *cache) {
+    cache_sync(cache);
+    struct cnv_magazine *previous = cache->previous;
+    cache->previous = cache->loaded;
+    cache_load(cache, previous);
 }
 
 // MARK: Depot (pool lock held)
@@ -312,6 +335,7 @@ void cnv_slab_pool_destroy(struct cnv_slab_pool *pool) {
 // MARK: Thread caches
 
 static void retire_cache_locked(struct cnv_slab_pool *pool, struct cnv_slab_cache *cache) {
+    cache_sync(cache);
     depot_put_locked(pool, cache->loaded);
     depot_put_locked(pool, cache->previous);
     pool->retired_allocations += atomic_load_explicit(&cache->allocations, memory_order_relaxed);
@@ -364,15 +388,16 @@ struct cnv_slab_cache *cnv_slab__attach_cache(struct cnv_slab_pool *pool) {
     memset(cache, 0, sizeof(*cache));
     cache->pool = pool;
     pthread_mutex_lock(&pool->lock);
-    cache->loaded = depot_take_empty_locked(pool);
+    struct cnv_magazine *loaded = depot_take_empty_locked(pool);
     cache->previous = depot_take_empty_locked(pool);
-    if (cache->loaded == NULL || cache->previous == NULL) {
-        if (cache->loaded != NULL) depot_put_locked(pool, cache->loaded);
+    if (loaded == NULL || cache->previous == NULL) {
+        if (loaded != NULL) depot_put_locked(pool, loaded);
         if (cache->previous != NULL) depot_put_locked(pool, cache->previous);
         pthread_mutex_unlock(&pool->lock);
         free(cache);
         return NULL;
     }
+    cache_load(cache, loaded);
     cache->next_in_pool = pool->caches;
     pool->caches = cache;
     pool->cache_count++;
@@ -413,9 +438,7 @@ void *cnv_slab__alloc_slow(struct cnv_slab_pool *pool, struct cnv_slab_cache *ca
     }
     if (cache->previous->count > 0) {
         // Both magazines are ours: swapping them touches nothing shared.
-        struct cnv_magazine *full = cache->previous;
-        cache->previous = cache->loaded;
-        cache->loaded = full;
+        cache_swap(cache);
     } else {
         pthread_mutex_lock(&pool->lock);
         cnv_owned_counter_add(&cache->misses, 1);
@@ -425,27 +448,32 @@ void *cnv_slab__alloc_slow(struct cnv_slab_pool *pool, struct cnv_slab_cache *ca
             pool->full_magazine_count--;
             full->next = NULL;
             note_outstanding_locked(pool, full->count);
+            cache_sync(cache);
             depot_put_locked(pool, cache->previous);  // empty
             cache->previous = cache->loaded;          // empty
-            cache->loaded = full;
-        } else if (carve_locked(pool, cache->loaded, CNV_MAGAZINE_ROUNDS) == 0) {
-            pthread_mutex_unlock(&pool->lock);
-            return NULL;
+            cache_load(cache, full);
+        } else {
+            cache_sync(cache);
+            uint32_t added = carve_locked(pool, cache->loaded, CNV_MAGAZINE_ROUNDS);
+            cache_load(cache, cache->loaded);
+            if (added == 0) {
+                pthread_mutex_unlock(&pool->lock);
+                return NULL;
+            }
         }
         pthread_mutex_unlock(&pool->lock);
     }
     cnv_owned_counter_add(&cache->allocations, 1);
-    return cache->loaded->rounds[--cache->loaded->count];
+    cache->top--;
+    return *cache->top;
 }
 
 void cnv_slab__free_slow(struct cnv_slab_pool *pool, struct cnv_slab_cache *cache, void *object) {
     if (object == NULL || pool->identity.magic != CNV_SLAB_MAGIC) return;
     if (cache != NULL && cache->previous->count == 0) {
-        struct cnv_magazine *empty = cache->previous;
-        cache->previous = cache->loaded;
-        cache->loaded = empty;
+        cache_swap(cache);
         cnv_owned_counter_add(&cache->frees, 1);
-        cache->loaded->rounds[cache->loaded->count++] = object;
+        *cache->top++ = object;
         return;
     }
     pthread_mutex_lock(&pool->lock);
@@ -467,12 +495,13 @@ void cnv_slab__free_slow(struct cnv_slab_pool *pool, struct cnv_slab_cache *cach
         return;
     }
     cnv_owned_counter_add(&cache->misses, 1);
+    cache_sync(cache);
     depot_put_locked(pool, cache->previous);  // full
     cache->previous = cache->loaded;          // full
-    cache->loaded = empty;
+    cache_load(cache, empty);
     pthread_mutex_unlock(&pool->lock);
     cnv_owned_counter_add(&cache->frees, 1);
-    empty->rounds[empty->count++] = object;
+    *cache->top++ = object;
 }
 
 static struct cnv_slab_cache *current_thread_cache(struct cnv_slab_pool *pool) {
@@ -483,13 +512,20 @@ static struct cnv_slab_cache *current_thread_cache(struct cnv_slab_pool *pool) {
 }
 
 static void flush_cache_locked(struct cnv_slab_pool *pool, struct cnv_slab_cache *cache) {
-    struct cnv_magazine **slots[2] = {&cache->loaded, &cache->previous};
-    for (int i = 0; i < 2; i++) {
-        if ((*slots[i])->count == 0) continue;
+    cache_sync(cache);
+    if (cache->loaded->count > 0) {
         struct cnv_magazine *empty = depot_take_empty_locked(pool);
-        if (empty == NULL) continue;  // keep the objects cached; nothing is lost
-        depot_put_locked(pool, *slots[i]);
-        *slots[i] = empty;
+        if (empty != NULL) {  // else keep the objects cached; nothing is lost
+            depot_put_locked(pool, cache->loaded);
+            cache_load(cache, empty);
+        }
+    }
+    if (cache->previous->count > 0) {
+        struct cnv_magazine *empty = depot_take_empty_locked(pool);
+        if (empty != NULL) {
+            depot_put_locked(pool, cache->previous);
+            cache->previous = empty;
+        }
     }
 }
 

@@ -45,10 +45,18 @@ struct cnv_magazine {
 
 struct cnv_slab_pool;
 
-/// One thread's cache for one pool. Only the owning thread touches `loaded` and `previous`;
-/// the counters are owner-written and read by statistics under the pool lock.
+/// One thread's cache for one pool. Only the owning thread touches the magazines and the
+/// cursor; the counters are owner-written and read by statistics under the pool lock.
+///
+/// The loaded magazine is used through a cursor kept in the cache itself (`top` into its
+/// rounds, between `base` and `limit`), so a fast alloc or free is: thread table → cache →
+/// cursor → object, with no load of the magazine header. `loaded->count` is written back
+/// (`top - base`) only when the magazine leaves the cache.
 struct cnv_slab_cache {
-    _Alignas(CNV_FALSE_SHARING_RANGE) struct cnv_magazine *loaded;
+    _Alignas(CNV_FALSE_SHARING_RANGE) void **top;
+    void **base;
+    void **limit;
+    struct cnv_magazine *loaded;
     struct cnv_magazine *previous;
     _Atomic uint64_t allocations;
     _Atomic uint64_t frees;
@@ -65,7 +73,9 @@ struct cnv_slab_tls_entry {
 };
 
 /// The calling thread's table (CNV_SLAB_MAX_POOLS entries), allocated on first use.
-extern _Thread_local struct cnv_slab_tls_entry *cnv_slab_tls_table;
+/// initial-exec: one %fs-relative load, never a __tls_get_addr call (8 bytes of static TLS).
+extern _Thread_local struct cnv_slab_tls_entry *cnv_slab_tls_table
+    __attribute__((tls_model("initial-exec")));
 
 /// Fields every thread reads on the fast path; they never change after creation, so the
 /// line stays shared in every core's cache.
@@ -151,10 +161,11 @@ static inline struct cnv_slab_cache *cnv_slab__cache(struct cnv_slab_pool *pool)
 static inline void *cnv_slab_alloc(struct cnv_slab_pool *pool) {
     struct cnv_slab_cache *cache = cnv_slab__cache(pool);
     if (CNV_UNLIKELY(cache == NULL)) return cnv_slab__alloc_slow(pool, NULL);
-    struct cnv_magazine *magazine = cache->loaded;
-    if (CNV_LIKELY(magazine->count > 0)) {
+    void **top = cache->top;
+    if (CNV_LIKELY(top != cache->base)) {
+        cache->top = top - 1;
         cnv_owned_counter_add(&cache->allocations, 1);
-        return magazine->rounds[--magazine->count];
+        return top[-1];
     }
     return cnv_slab__alloc_slow(pool, cache);
 }
@@ -166,10 +177,11 @@ static inline void cnv_slab_free(struct cnv_slab_pool *pool, void *object) {
         cnv_slab__free_slow(pool, NULL, object);
         return;
     }
-    struct cnv_magazine *magazine = cache->loaded;
-    if (CNV_LIKELY(magazine->count < CNV_MAGAZINE_ROUNDS)) {
+    void **top = cache->top;
+    if (CNV_LIKELY(top != cache->limit)) {
+        *top = object;
+        cache->top = top + 1;
         cnv_owned_counter_add(&cache->frees, 1);
-        magazine->rounds[magazine->count++] = object;
         return;
     }
     cnv_slab__free_slow(pool, cache, object);

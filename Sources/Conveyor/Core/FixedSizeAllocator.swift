@@ -27,7 +27,9 @@ public final class FixedSizeAllocator: @unchecked Sendable {
         }
     }
 
-    @usableFromInline var descriptor: cnv_allocator
+    /// Heap-allocated once, so the hot path passes a stable pointer: a stored `var` struct
+    /// would cost an exclusivity check and a copy on every call.
+    @usableFromInline let descriptor: UnsafeMutablePointer<cnv_allocator>
     public let kind: Kind
     public let objectSize: Int
 
@@ -43,18 +45,20 @@ public final class FixedSizeAllocator: @unchecked Sendable {
         guard status == CNV_OK.rawValue else {
             throw ConveyorError.fromStatus(status, context: "a \(kind) allocator of \(objectSize)-byte objects")
         }
-        self.descriptor = descriptor
+        self.descriptor = .allocate(capacity: 1)
+        self.descriptor.initialize(to: descriptor)
         self.kind = kind
         self.objectSize = objectSize
     }
 
     deinit {
-        cnv_allocator_destroy(&self.descriptor)
+        cnv_allocator_destroy(self.descriptor)
+        self.descriptor.deallocate()
     }
 
     @inlinable
     public func allocate() throws -> UnsafeMutableRawPointer {
-        guard let pointer = withUnsafePointer(to: self.descriptor, { cnv_allocator_alloc($0) }) else {
+        guard let pointer = cnv_allocator_alloc(self.descriptor) else {
             throw ConveyorError.outOfMemory(what: "a \(self.kind) record")
         }
         return pointer
@@ -62,6 +66,6 @@ public final class FixedSizeAllocator: @unchecked Sendable {
 
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) {
-        withUnsafePointer(to: self.descriptor) { cnv_allocator_free($0, pointer) }
+        cnv_allocator_free(self.descriptor, pointer)
     }
 }
