@@ -9,5 +9,6 @@
 #include "cnv_allocator.h"
 #include "cnv_overflow_queue.h"
 #include "cnv_parker.h"
+#include "cnv_task.h"
 
 #endif  // CCONVEYOR_H

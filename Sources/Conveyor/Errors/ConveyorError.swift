@@ -25,6 +25,18 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
     case busy(what: String)
     /// A process-wide limit was reached.
     case limitReached(reason: String)
+    /// The group's ring for the task's priority is full and its overflow policy refused it.
+    case queueFull(group: String, capacity: Int)
+    /// No group has this name.
+    case unknownGroup(name: String)
+    /// The engine is shutting down or stopped and accepts no new task.
+    case shutDown
+    /// The task did not start within its deadline.
+    case deadlineExceeded(kind: String)
+    /// The task was cancelled before it started.
+    case cancelled(kind: String)
+    /// The engine stopped (`shutdown(drain: false)`) before the task started.
+    case notStarted(kind: String)
 
     public var description: String {
         switch self {
@@ -36,6 +48,14 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupported(let reason): "unsupported in this build: \(reason)"
         case .busy(let what): "\(what) is busy in another thread; retry later"
         case .limitReached(let reason): "limit reached: \(reason)"
+        case .queueFull(let group, let capacity):
+            "group \"\(group)\" is full (\(capacity) slots per priority): retry later, raise its capacity, "
+                + "or give it a .wait or .spill overflow policy"
+        case .unknownGroup(let name): "no ResourceGroup is named \"\(name)\"; check the name or add the group"
+        case .shutDown: "the Conveyor is shutting down or stopped and accepts no new tasks"
+        case .deadlineExceeded(let kind): "task \"\(kind)\" did not start before its deadline"
+        case .cancelled(let kind): "task \"\(kind)\" was cancelled before it started"
+        case .notStarted(let kind): "task \"\(kind)\" never started: the Conveyor was shut down without draining"
         }
     }
 }

@@ -148,3 +148,78 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// One seen bitmap per thread that records (handlers run on several worker threads at
+/// once), created on first use through a pthread key and merged for the audit.
+final class PerThreadBitmaps: @unchecked Sendable {
+    // @unchecked: `maps` is only touched under `lock`; each bitmap is written by one thread.
+    private var key = pthread_key_t()
+    private let lock = NSLock()
+    private var maps: [SeenBitmap] = []
+    let bitCount: Int
+
+    init(bitCount: Int) {
+        self.bitCount = bitCount
+        pthread_key_create(&self.key, nil)
+    }
+
+    deinit {
+        pthread_key_delete(self.key)
+    }
+
+    func insert(_ index: Int) {
+        if let raw = pthread_getspecific(self.key) {
+            Unmanaged<SeenBitmap>.fromOpaque(raw).takeUnretainedValue().insert(index)
+            return
+        }
+        let map = SeenBitmap(bitCount: self.bitCount)
+        self.lock.withLock { self.maps.append(map) }
+        pthread_setspecific(self.key, Unmanaged.passUnretained(map).toOpaque())
+        map.insert(index)
+    }
+
+    func audit() -> (missing: Int, duplicated: Int) {
+        self.lock.withLock { SeenBitmap.audit(self.maps) }
+    }
+}
+
+/// A counting semaphore for test handlers (DispatchSemaphore is a pthread-level lock that
+/// ThreadSanitizer understands).
+typealias Gate = DispatchSemaphore
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        usleep(1_000)
+    }
+    return condition()
+}
+
+/// The high-water mark of tasks running at once.
+final class ConcurrencyMeter: Sendable {
+    private let running = Atomic<Int>(0)
+    private let peak = Atomic<Int>(0)
+
+    func enter() {
+        let now = self.running.add(1, ordering: .relaxed).newValue
+        var seen = self.peak.load(ordering: .relaxed)
+        while now > seen {
+            let (exchanged, original) = self.peak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+            if exchanged { break }
+            seen = original
+        }
+    }
+
+    func leave() {
+        self.running.subtract(1, ordering: .relaxed)
+    }
+
+    var current: Int { self.running.load(ordering: .relaxed) }
+    var maximum: Int { self.peak.load(ordering: .relaxed) }
+
+    func resetPeak() {
+        self.peak.store(self.running.load(ordering: .relaxed), ordering: .relaxed)
+    }
+}

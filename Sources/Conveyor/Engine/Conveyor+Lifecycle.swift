@@ -1,0 +1,133 @@
+import CConveyor
+import Foundation
+
+extension Conveyor {
+    /// Stops the Conveyor. It first stops accepting tasks (submits throw
+    /// ``ConveyorError/shutDown``) and waits for submits already under way to finish
+    /// queueing. Then:
+    /// - `drain: true` runs every accepted task, then joins the workers;
+    /// - `drain: false` lets running handlers finish, joins the workers, and fails every task
+    ///   that had not started with ``ConveyorError/notStarted(kind:)``: `run` callers get it
+    ///   thrown, everyone else through ``failures`` and `onFailure`. None is lost.
+    ///
+    /// Calling it again (or concurrently) waits for the first shutdown to finish.
+    public func shutdown(drain: Bool = true) async {
+        guard self.lifecycle.compareExchange(
+            expected: Lifecycle.running.rawValue, desired: Lifecycle.shuttingDown.rawValue, ordering: .acquiringAndReleasing
+        ).exchanged else {
+            await self.waitUntilStopped()
+            return
+        }
+        let gate = UInt(bitPattern: self.gate)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            // Brief (submits finish queueing in microseconds) but blocking: keep it off the
+            // cooperative pool.
+            DispatchQueue.global().async {
+                cnv_gate_close_and_wait(OpaquePointer(bitPattern: gate))
+                continuation.resume()
+            }
+        }
+        let mode: GroupRuntime.Mode = drain ? .draining : .stopping
+        for group in self.groups {
+            group.mode.store(mode.rawValue, ordering: .releasing)
+            group.parker.unparkAll()
+        }
+        for group in self.groups {
+            await group.waitForWorkersToExit()
+        }
+        for group in self.groups {
+            self.sweep(group, run: drain)
+        }
+        self.lifecycle.store(Lifecycle.stopped.rawValue, ordering: .releasing)
+        self.failureSink.finish()
+        let waiters = self.stopWaiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the Conveyor has shut down.
+    public func waitUntilStopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = self.stopWaiters.withLock { waiters in
+                if self.lifecycle.load(ordering: .acquiring) == Lifecycle.stopped.rawValue { return true }
+                waiters.append(continuation)
+                return false
+            }
+            if stopped { continuation.resume() }
+        }
+    }
+
+    /// Whether the Conveyor still accepts tasks.
+    public var isAccepting: Bool { cnv_gate_is_open(self.gate) }
+
+    /// Settles every task still queued in `group` after its workers exited: runs them
+    /// (`run: true`, the drain case, where normally none is left) or fails them as not started.
+    private func sweep(_ group: GroupRuntime, run: Bool) {
+        var buffer = [UInt](repeating: 0, count: 64)
+        while true {
+            let taken = buffer.withUnsafeMutableBufferPointer { batch -> Int in
+                if let handed = try? group.handoff.drain(into: batch), handed > 0 { return handed }
+                for lane in group.lanes {
+                    let taken = lane.take(into: batch, workers: 1)
+                    if taken > 0 { return taken }
+                }
+                return 0
+            }
+            if taken == 0 { return }
+            for address in buffer[0..<taken] {
+                if run {
+                    self.execute(address, group: group, counters: self.sweepCounters)
+                } else {
+                    self.failUnstarted(address, group: group)
+                }
+            }
+        }
+    }
+
+    private func failUnstarted(_ address: UInt, group: GroupRuntime) {
+        let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
+        let state = cnv_task_state_word(record)
+        let queued = state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue)
+        guard queued, cnv_task_transition(record, state, CNV_TASK_CANCELLED) else {
+            // Already cancelled or expired: settle it as a worker would.
+            self.execute(address, group: group, counters: self.sweepCounters)
+            return
+        }
+        let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
+        let task = handler.takeUnretainedValue()
+        WorkerCounters.bump(self.sweepCounters.notStarted)
+        if !task.abandon(.notStarted(kind: task.kind)) {
+            self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.notStarted(kind: task.kind)))
+        }
+        if record.pointee.flags & 1 != 0 { handler.release() }
+        self.records.deallocate(record)
+    }
+
+    // MARK: Resizing
+
+    /// Changes a group's worker count at run time, within its configured range. Growing
+    /// starts threads at once; shrinking lets each retiring worker finish the handler it is
+    /// running (its other taken tasks go back to the group) and returns once they exited, so
+    /// from then on at most `workers` of the group's tasks run at once.
+    public func resize(group name: String, workers: Int) async throws {
+        guard let position = self.groupIndex[name] else { throw ConveyorError.unknownGroup(name: name) }
+        let group = self.groups[position]
+        let allowed = group.configuration.minWorkers...group.configuration.maxWorkers
+        guard allowed.contains(workers) else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "group \"\(name)\" allows \(allowed) workers; \(workers) is outside")
+        }
+        await group.serializeResizes {
+            guard self.lifecycle.load(ordering: .acquiring) == Lifecycle.running.rawValue else { return }
+            group.targetWorkers.store(workers, ordering: .releasing)
+            group.parker.unparkAll()
+            await group.waitForWorkers(atMost: workers)
+            group.startWorkers(upTo: workers, engine: self)
+        }
+        guard self.lifecycle.load(ordering: .acquiring) == Lifecycle.running.rawValue else {
+            throw ConveyorError.shutDown
+        }
+    }
+}

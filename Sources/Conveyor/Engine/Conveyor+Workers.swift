@@ -1,0 +1,174 @@
+import CConveyor
+
+/// How long a worker should spin before parking, from the gaps it recently waited.
+/// A park plus wake costs tens of microseconds; spinning through a shorter expected gap
+/// is cheaper and keeps latency low, while sparse arrivals park at once (≈0 % CPU).
+struct IdleEstimator {
+    /// Exponentially weighted mean idle gap, in nanoseconds (starts as "sparse").
+    var averageGap: Double = 1_000_000
+    /// Above this expected gap a worker parks at once.
+    static let parkCostNanoseconds: Double = 40_000
+    /// One spin round (a CPU pause plus a queue check), roughly.
+    static let spinNanoseconds: Double = 60
+
+    var spins: Int {
+        guard self.averageGap < Self.parkCostNanoseconds else { return 4 }
+        return Int(min(2 * self.averageGap / Self.spinNanoseconds, 2_000))
+    }
+
+    mutating func record(gapNanoseconds: UInt64) {
+        self.averageGap = 0.75 * self.averageGap + 0.25 * Double(gapNanoseconds)
+    }
+}
+
+extension Conveyor {
+    /// The loop of one worker thread of `group`, in slot `slot`.
+    func workerMain(group: GroupRuntime, slot: Int, counters: WorkerCounters) {
+        cnv_set_worker_thread(true)
+        defer { cnv_set_worker_thread(false) }
+        let batch = UnsafeMutableBufferPointer<UInt>.allocate(capacity: group.configuration.batchSize)
+        defer { batch.deallocate() }
+        var idle = IdleEstimator()
+        while true {
+            if slot >= group.targetWorkers.load(ordering: .relaxed) { return }
+            let mode = group.currentMode
+            if mode == .stopping { return }
+            let taken = self.takeBatch(from: group, into: batch)
+            if taken > 0 {
+                for position in 0..<taken {
+                    if group.currentMode == .stopping || slot >= group.targetWorkers.load(ordering: .relaxed) {
+                        // Retiring or stopping: give the tasks not started back to the group.
+                        for rest in position..<taken { self.handBack(batch[rest], to: group) }
+                        return
+                    }
+                    self.execute(batch[position], group: group, counters: counters)
+                }
+                continue
+            }
+            if mode == .draining && !group.hasQueuedWork { return }
+            let idleSince = cnv_monotonic_ns()
+            group.parker.wait(spinning: idle.spins, timeout: .seconds(1)) {
+                group.hasQueuedWork || group.currentMode != .running
+                    || slot >= group.targetWorkers.load(ordering: .relaxed)
+            }
+            idle.record(gapNanoseconds: cnv_monotonic_ns() &- idleSince)
+        }
+    }
+
+    private func handBack(_ address: UInt, to group: GroupRuntime) {
+        // The handoff queue is unbounded; its only failure is running out of memory, and then
+        // running the task here is the only way not to lose it.
+        if (try? group.handoff.enqueue(address)) == nil {
+            self.execute(address, group: group, counters: self.sweepCounters)
+        } else {
+            group.parker.unpark()
+        }
+    }
+
+    /// Takes a batch: handed-back tasks first, then the highest non-empty lane, unless a
+    /// lower non-empty lane has waited longer than the aging bound.
+    func takeBatch(from group: GroupRuntime, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+        if group.handoff.count > 0, let taken = try? group.handoff.drain(into: batch), taken > 0 {
+            return taken
+        }
+        let lanes = group.lanes
+        let workers = group.targetWorkers.load(ordering: .relaxed)
+        if lanes.count == 1 { return lanes[0].take(into: batch, workers: workers) }
+        let now = cnv_monotonic_ns()
+        var starving: Lane?
+        var oldestService = UInt64.max
+        var sawWork = false
+        for lane in lanes {
+            let served = lane.lastServedNanoseconds.load(ordering: .relaxed)
+            if lane.isEmpty {
+                // An empty lane is not starving: keep its clock near now (written rarely), so
+                // the aging bound counts from when its tasks arrive.
+                if now &- served > group.agingNanoseconds / 2 {
+                    lane.lastServedNanoseconds.store(now, ordering: .relaxed)
+                }
+                continue
+            }
+            if !sawWork {
+                sawWork = true
+                continue
+            }
+            if now &- served > group.agingNanoseconds, served < oldestService {
+                starving = lane
+                oldestService = served
+            }
+        }
+        if !sawWork { return 0 }
+        if let starving {
+            let taken = starving.take(into: batch, workers: workers)
+            if taken > 0 {
+                starving.lastServedNanoseconds.store(now, ordering: .relaxed)
+                return taken
+            }
+        }
+        for lane in lanes {
+            let taken = lane.take(into: batch, workers: workers)
+            if taken > 0 {
+                lane.lastServedNanoseconds.store(now, ordering: .relaxed)
+                return taken
+            }
+        }
+        return 0
+    }
+
+    /// Runs (or settles) one task record, then frees it.
+    func execute(_ address: UInt, group: GroupRuntime, counters: WorkerCounters) {
+        let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
+        let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
+        let retained = record.pointee.flags & 1 != 0
+        defer {
+            if retained { handler.release() }
+            self.records.deallocate(record)
+        }
+        let task = handler.takeUnretainedValue()
+        var state = cnv_task_state_word(record)
+        if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue) {
+            let deadline = record.pointee.deadline_ns
+            let submitted = record.pointee.submit_ns
+            let now = (deadline != 0 || submitted != 0) ? cnv_monotonic_ns() : 0
+            if deadline != 0, now > deadline {
+                if cnv_task_transition(record, state, CNV_TASK_EXPIRED) {
+                    WorkerCounters.bump(counters.expired)
+                    if !task.abandon(.deadlineExceeded(kind: task.kind)) {
+                        self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: task.kind)))
+                    }
+                    return
+                }
+            } else if cnv_task_transition(record, state, CNV_TASK_RUNNING) {
+                let context = RunContext(group: group.name, queueWaitNanoseconds: submitted == 0 ? 0 : now &- submitted)
+                if let error = task.run(record, context: context) {
+                    WorkerCounters.bump(counters.failed)
+                    self.report(TaskFailure(kind: task.kind, group: group.name, error: error))
+                } else {
+                    WorkerCounters.bump(counters.completed)
+                }
+                return
+            }
+            state = cnv_task_state_word(record)  // a cancel or a deadline timer won the race
+        }
+        self.settleUnstarted(task, state: state, group: group, counters: counters)
+    }
+
+    /// Counts a task that a cancel or a deadline timer stopped before it started.
+    private func settleUnstarted(_ task: TaskHandler, state: UInt64, group: GroupRuntime, counters: WorkerCounters) {
+        if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_EXPIRED.rawValue) {
+            WorkerCounters.bump(counters.expired)
+            if !task.abandon(.deadlineExceeded(kind: task.kind)) {
+                self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: task.kind)))
+            }
+        } else {
+            // Cancelled on request: the caller knows; `run` callers were resumed at once.
+            WorkerCounters.bump(counters.cancelled)
+            _ = task.abandon(.cancelled(kind: task.kind))
+        }
+    }
+
+    func report(_ failure: TaskFailure) {
+        self.configuration.onFailure?(failure)
+        self.failureSink.yield(failure)
+    }
+}

@@ -1,0 +1,500 @@
+import CConveyor
+import Foundation
+import Synchronization
+
+/// An in-process task queue: routes each task to a ``ResourceGroup`` and runs it on that
+/// group's worker threads, with priorities, deadlines, cancellation and graceful shutdown.
+///
+/// ```swift
+/// let conveyor = try Conveyor(groups: [
+///     ResourceGroup("cpu", minWorkers: 2),
+///     ResourceGroup("io", minWorkers: 1, maxWorkers: 8, initialWorkers: 2, overflow: .spill(memoryLimit: 16 << 20)),
+/// ])
+///
+/// // Typed kinds: registered once, payload stored inline, no allocation per task.
+/// struct Ping: BitwiseCopyable, Sendable { var id: UInt64 }
+/// let ping = try conveyor.register("ping", payload: Ping.self) { ping in handle(ping) }
+/// try conveyor.submit(ping, Ping(id: 1), QueueTask(kind: "ping", group: "cpu"))
+///
+/// // Closures, fire-and-forget or awaited.
+/// try conveyor.submit(QueueTask(kind: "log", group: "io")) { flushLogs() }
+/// let result = try await conveyor.run(QueueTask(kind: "sum", group: "cpu")) { (1...100).reduce(0, +) }
+/// print(result.value, result.queueWait)
+///
+/// await conveyor.shutdown(drain: true)
+/// ```
+///
+/// Every accepted task either runs exactly once or is reported as failed (to `run` callers
+/// as a thrown error, to everyone through ``failures`` and ``Configuration/onFailure``),
+/// also under shutdown. A handler that traps (a Swift runtime error such as a force-unwrap
+/// of nil) takes the whole process down: Swift cannot contain it.
+public final class Conveyor: @unchecked Sendable {
+    // @unchecked: immutable after init except atomics and lock-guarded state.
+
+    /// How a Conveyor is set up.
+    public struct Configuration: Sendable {
+        public var groups: [ResourceGroup]
+        /// Where tasks go that name no group and match no route (default: the first group).
+        public var defaultGroup: String?
+        /// Routes by task kind to a group name, for tasks that name no group.
+        public var routes: [String: String]
+        /// Record submit and start times (for `run` results, queue-wait statistics and deadlines).
+        public var timing: Bool
+        /// Where task records come from: the slab pool (default) or, for comparisons, jemalloc or glibc.
+        public var recordAllocator: FixedSizeAllocator.Kind
+        /// Called on a worker thread for every task that did not complete and that no `run`
+        /// caller awaits. Keep it short.
+        public var onFailure: (@Sendable (TaskFailure) -> Void)?
+        /// Failures kept for ``Conveyor/failures`` when nobody reads it (older ones are
+        /// dropped from the stream, never from the counters).
+        public var failureBufferSize: Int
+
+        public init(
+            groups: [ResourceGroup],
+            defaultGroup: String? = nil,
+            routes: [String: String] = [:],
+            timing: Bool = true,
+            recordAllocator: FixedSizeAllocator.Kind = .slabPool,
+            onFailure: (@Sendable (TaskFailure) -> Void)? = nil,
+            failureBufferSize: Int = 10_000
+        ) {
+            self.groups = groups
+            self.defaultGroup = defaultGroup
+            self.routes = routes
+            self.timing = timing
+            self.recordAllocator = recordAllocator
+            self.onFailure = onFailure
+            self.failureBufferSize = failureBufferSize
+        }
+    }
+
+    public let configuration: Configuration
+    let groups: [GroupRuntime]
+    let groupIndex: [String: Int]
+    let defaultGroupIndex: Int
+    let routeIndex: [String: Int]
+    let records: FixedSizeAllocator
+    let gate: OpaquePointer
+    let timing: Bool
+
+    /// Tasks that did not complete and that no `run` caller awaited.
+    public let failures: AsyncStream<TaskFailure>
+    let failureSink: AsyncStream<TaskFailure>.Continuation
+
+    enum Lifecycle: Int {
+        case running = 0
+        case shuttingDown = 1
+        case stopped = 2
+    }
+
+    let lifecycle = Atomic<Int>(Lifecycle.running.rawValue)
+    let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    let sweepCounters = WorkerCounters()
+    let notStarted = Atomic<Int>(0)
+
+    /// Creates the groups and starts their workers.
+    /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` (no groups, duplicate names,
+    ///   bad worker counts or capacities, …), ``ConveyorError/unknownGroup(name:)`` for a
+    ///   default group or route that names no group.
+    public init(configuration: Configuration) throws {
+        guard !configuration.groups.isEmpty else {
+            throw ConveyorError.invalidConfiguration(reason: "a Conveyor needs at least one ResourceGroup")
+        }
+        guard configuration.failureBufferSize >= 0 else {
+            throw ConveyorError.invalidConfiguration(reason: "failureBufferSize must not be negative")
+        }
+        var index: [String: Int] = [:]
+        for (position, group) in configuration.groups.enumerated() {
+            try group.validate()
+            guard index.updateValue(position, forKey: group.name) == nil else {
+                throw ConveyorError.invalidConfiguration(reason: "two groups are named \"\(group.name)\"; names must be unique")
+            }
+        }
+        let defaultIndex: Int
+        if let name = configuration.defaultGroup {
+            guard let position = index[name] else { throw ConveyorError.unknownGroup(name: name) }
+            defaultIndex = position
+        } else {
+            defaultIndex = 0
+        }
+        var routeIndex: [String: Int] = [:]
+        for (kind, name) in configuration.routes {
+            guard let position = index[name] else { throw ConveyorError.unknownGroup(name: name) }
+            routeIndex[kind] = position
+        }
+        self.configuration = configuration
+        self.groupIndex = index
+        self.defaultGroupIndex = defaultIndex
+        self.routeIndex = routeIndex
+        self.timing = configuration.timing
+        self.records = try FixedSizeAllocator(
+            configuration.recordAllocator, objectSize: MemoryLayout<cnv_task_record>.stride)
+        var gate: OpaquePointer?
+        let status = cnv_gate_create(&gate)
+        guard status == CNV_OK.rawValue, let gate else {
+            throw ConveyorError.fromStatus(status, context: "the submission gate")
+        }
+        self.gate = gate
+        (self.failures, self.failureSink) = AsyncStream.makeStream(
+            of: TaskFailure.self, bufferingPolicy: .bufferingNewest(configuration.failureBufferSize))
+        do {
+            self.groups = try configuration.groups.enumerated().map { try GroupRuntime(configuration: $1, index: $0) }
+        } catch {
+            cnv_gate_destroy(gate)
+            throw error
+        }
+        for group in self.groups {
+            group.startWorkers(upTo: group.configuration.initialWorkers, engine: self)
+        }
+    }
+
+    /// Creates a Conveyor with these groups and default settings.
+    public convenience init(groups: [ResourceGroup]) throws {
+        try self.init(configuration: Configuration(groups: groups))
+    }
+
+    deinit {
+        // Workers hold a strong reference while they run, so reaching here means they exited.
+        cnv_gate_destroy(self.gate)
+    }
+
+    // MARK: Registration
+
+    /// Registers a typed task kind. Its payload is copied into the task record: submitting
+    /// allocates nothing once the record pool is warm.
+    /// - Parameters:
+    ///   - name: the kind's name (for routing, statistics and failures).
+    ///   - payload: a `BitwiseCopyable` type of at most ``TaskKind/inlinePayloadCapacity`` bytes.
+    ///   - handler: runs synchronously on a worker thread; an error it throws is reported.
+    public func register<Payload: BitwiseCopyable & Sendable>(
+        _ name: String,
+        payload: Payload.Type = Payload.self,
+        handler: @escaping @Sendable (Payload) throws -> Void
+    ) throws -> TaskKind<Payload> {
+        let capacity = TaskKind<Payload>.inlinePayloadCapacity
+        guard MemoryLayout<Payload>.size <= capacity, MemoryLayout<Payload>.alignment <= 16 else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "payload \(Payload.self) of kind \"\(name)\" is \(MemoryLayout<Payload>.size) bytes "
+                    + "(alignment \(MemoryLayout<Payload>.alignment)); inline payloads hold at most \(capacity) "
+                    + "bytes aligned to 16: store larger data elsewhere and pass an index or use a closure task")
+        }
+        return TaskKind(name: name, handler: TypedKindHandler(kind: name, handler: handler))
+    }
+
+    // MARK: Routing
+
+    func route(_ task: QueueTask) throws -> GroupRuntime {
+        if let name = task.group {
+            guard let position = self.groupIndex[name] else { throw ConveyorError.unknownGroup(name: name) }
+            return self.groups[position]
+        }
+        if !self.routeIndex.isEmpty, let position = self.routeIndex[task.kind] {
+            return self.groups[position]
+        }
+        return self.groups[self.defaultGroupIndex]
+    }
+
+    // MARK: Submitting
+
+    /// Queues one task of a registered kind. Never waits: a full group with the `.wait`
+    /// policy rejects here (``submitWaitingForRoom(_:_:_:)`` waits).
+    @discardableResult
+    public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask? = nil) throws
+        -> TaskTicket
+    {
+        let task = task ?? QueueTask(kind: kind.name)
+        let group = try self.route(task)
+        let record = try self.makeRecord(handler: kind.handler, retained: false, task: task)
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
+        return try self.enqueueOrFree(record, task: task, group: group)
+    }
+
+    /// Queues one task of a registered kind, waiting (suspended, not blocking a thread) for
+    /// room when the group's policy is `.wait(timeout:)`; other policies behave as `submit`.
+    @discardableResult
+    public func submitWaitingForRoom<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask? = nil) async throws
+        -> TaskTicket
+    {
+        let task = task ?? QueueTask(kind: kind.name)
+        let group = try self.route(task)
+        let record = try self.makeRecord(handler: kind.handler, retained: false, task: task)
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
+        return try await self.enqueueWaiting(record, task: task, group: group)
+    }
+
+    /// Queues many tasks of one kind with as few ring operations as possible. Returns how many
+    /// were accepted, in order; with the `.reject` policy a full ring stops the batch early.
+    @discardableResult
+    public func submit<Payload, Payloads: Collection<Payload>>(
+        _ kind: TaskKind<Payload>, contentsOf payloads: Payloads, _ task: QueueTask? = nil
+    ) throws -> Int {
+        let task = task ?? QueueTask(kind: kind.name)
+        let group = try self.route(task)
+        let lane = group.lane(for: task.priority)
+        let shard = cnv_gate_enter(self.gate)
+        guard shard >= 0 else { throw ConveyorError.shutDown }
+        defer { cnv_gate_leave(self.gate, shard) }
+        var accepted = 0
+        var batch = (UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0),
+                     UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0))
+        let batchCapacity = 16
+        var iterator = payloads.makeIterator()
+        var exhausted = false
+        while !exhausted {
+            let filled = try withUnsafeMutableBytes(of: &batch) { raw -> Int in
+                let slots = raw.bindMemory(to: UInt.self)
+                var count = 0
+                while count < batchCapacity, let payload = iterator.next() {
+                    let record = try self.makeRecord(handler: kind.handler, retained: false, task: task)
+                    UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
+                    _ = cnv_task_begin(record)
+                    slots[count] = UInt(bitPattern: record)
+                    count += 1
+                }
+                return count
+            }
+            if filled < batchCapacity { exhausted = true }
+            if filled == 0 { break }
+            let sent = withUnsafeBytes(of: &batch) { raw in
+                if lane.hasSpilled { return 0 }
+                return lane.ring.enqueue(contentsOf: UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt.self)[0..<filled]))
+            }
+            var placed = sent
+            var refused: (any Error)?
+            withUnsafeBytes(of: &batch) { raw in
+                let slots = raw.bindMemory(to: UInt.self)
+                while placed < filled {
+                    let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: slots[placed])!
+                    do {
+                        try self.placeAfterFullRing(record, lane: lane, group: group)
+                        placed += 1
+                    } catch {
+                        refused = error
+                        break
+                    }
+                }
+                for rest in placed..<filled {
+                    self.records.deallocate(UnsafeMutableRawPointer(bitPattern: slots[rest])!)
+                }
+            }
+            accepted += placed
+            if placed > 0 { group.parker.unpark(Int32(min(placed, Int(Int32.max)))) }
+            if refused != nil { return accepted }
+        }
+        return accepted
+    }
+
+    /// Queues a closure. Never waits (``submitWaitingForRoom(_:_:)`` waits under the `.wait` policy).
+    @discardableResult
+    public func submit(_ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Void) throws
+        -> TaskTicket
+    {
+        let group = try self.route(task)
+        let record = try self.makeRecord(handler: ClosureHandler(kind: task.kind, body: body), retained: true, task: task)
+        return try self.enqueueOrFree(record, task: task, group: group)
+    }
+
+    /// Queues a closure, waiting (suspended, not blocking a thread) for room when the group's
+    /// policy is `.wait(timeout:)`; other policies behave as `submit`.
+    @discardableResult
+    public func submitWaitingForRoom(_ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Void) async throws
+        -> TaskTicket
+    {
+        let group = try self.route(task)
+        let record = try self.makeRecord(handler: ClosureHandler(kind: task.kind, body: body), retained: true, task: task)
+        return try await self.enqueueWaiting(record, task: task, group: group)
+    }
+
+    /// Runs a closure on a worker and returns its value with timings, or rethrows its error.
+    /// Cancelling the calling Swift task cancels the task if it has not started. A task with
+    /// a deadline that has not started by then throws ``ConveyorError/deadlineExceeded(kind:)``
+    /// at the deadline.
+    public func run<Value: Sendable>(
+        _ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Value
+    ) async throws -> TaskResult<Value> {
+        let group = try self.route(task)
+        let handler = AwaitedHandler(kind: task.kind, body: body)
+        let ticketBox = PendingTicket()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                handler.continuation = continuation
+                let record: UnsafeMutablePointer<cnv_task_record>
+                do {
+                    record = try self.makeRecord(handler: handler, retained: true, task: task)
+                } catch {
+                    handler.resume(with: .failure(error))
+                    return
+                }
+                let queued: @Sendable (TaskTicket) -> Void = { ticket in
+                    if ticketBox.publish(ticket), self.cancel(ticket) {
+                        // Cancelled while we were queueing.
+                        _ = handler.abandon(.cancelled(kind: task.kind))
+                    }
+                    if let deadline = task.deadline {
+                        self.expire(ticket, handler: handler, kind: task.kind, after: deadline)
+                    }
+                }
+                if case .wait = group.configuration.overflow {
+                    let address = UInt(bitPattern: record)
+                    Task {
+                        do {
+                            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
+                            queued(try await self.enqueueWaiting(record, task: task, group: group))
+                        } catch {
+                            handler.resume(with: .failure(error))
+                        }
+                    }
+                } else {
+                    do {
+                        queued(try self.enqueueOrFree(record, task: task, group: group))
+                    } catch {
+                        handler.resume(with: .failure(error))
+                    }
+                }
+            }
+        } onCancel: {
+            if let ticket = ticketBox.requestCancel(), self.cancel(ticket) {
+                _ = handler.abandon(.cancelled(kind: task.kind))
+            }
+        }
+    }
+
+    /// Cancels a task that has not started. Returns true when it will not run (its `run`
+    /// caller, if any, gets `CancellationError`); false when it already started, finished,
+    /// expired or was cancelled.
+    @discardableResult
+    public func cancel(_ ticket: TaskTicket) -> Bool {
+        cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_CANCELLED)
+    }
+
+    private func expire(_ ticket: TaskTicket, handler: TaskHandler, kind: String, after deadline: Duration) {
+        Task {
+            try? await Task.sleep(for: deadline)
+            if cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_EXPIRED) {
+                _ = handler.abandon(.deadlineExceeded(kind: kind))
+            }
+        }
+    }
+
+    // MARK: Records
+
+    func makeRecord(handler: TaskHandler, retained: Bool, task: QueueTask) throws -> UnsafeMutablePointer<cnv_task_record> {
+        let record = try self.records.allocate().assumingMemoryBound(to: cnv_task_record.self)
+        let now = self.timing || task.deadline != nil ? cnv_monotonic_ns() : 0
+        record.pointee.submit_ns = self.timing ? now : 0
+        if let deadline = task.deadline {
+            record.pointee.deadline_ns = now &+ UInt64(max(1, deadline.nanoseconds))
+        } else {
+            record.pointee.deadline_ns = 0
+        }
+        record.pointee.handler = retained
+            ? Unmanaged.passRetained(handler).toOpaque() : Unmanaged.passUnretained(handler).toOpaque()
+        record.pointee.flags = retained ? 1 : 0
+        record.pointee.priority = UInt16(clamping: task.priority.level)
+        return record
+    }
+
+    /// Gives back a record that was never queued (and the handler reference it held).
+    func discard(_ record: UnsafeMutablePointer<cnv_task_record>) {
+        if record.pointee.flags & 1 != 0, let handler = record.pointee.handler {
+            Unmanaged<TaskHandler>.fromOpaque(handler).release()
+        }
+        self.records.deallocate(record)
+    }
+
+    private func ticket(for record: UnsafeMutablePointer<cnv_task_record>, state: UInt64) -> TaskTicket {
+        TaskTicket(recordAddress: UInt(bitPattern: record), stateWord: state)
+    }
+
+    /// Queues a prepared record; on failure the record is still the caller's.
+    private func enqueue(
+        _ record: UnsafeMutablePointer<cnv_task_record>, task: QueueTask, group: GroupRuntime
+    ) throws -> TaskTicket {
+        let shard = cnv_gate_enter(self.gate)
+        guard shard >= 0 else { throw ConveyorError.shutDown }
+        defer { cnv_gate_leave(self.gate, shard) }
+        let state = cnv_task_begin(record)
+        try self.place(record, lane: group.lane(for: task.priority), group: group)
+        group.parker.unpark()
+        return self.ticket(for: record, state: state)
+    }
+
+    private func enqueueOrFree(
+        _ record: UnsafeMutablePointer<cnv_task_record>, task: QueueTask, group: GroupRuntime
+    ) throws -> TaskTicket {
+        do {
+            return try self.enqueue(record, task: task, group: group)
+        } catch {
+            self.discard(record)
+            throw error
+        }
+    }
+
+    /// Queues a record, waiting for room (with a growing sleep, never blocking a thread) when
+    /// the group's policy is `.wait`. Workers never wait: they could be waiting for themselves.
+    private func enqueueWaiting(
+        _ record: UnsafeMutablePointer<cnv_task_record>, task: QueueTask, group: GroupRuntime
+    ) async throws -> TaskTicket {
+        guard case .wait(let timeout) = group.configuration.overflow, !cnv_on_worker_thread() else {
+            return try self.enqueueOrFree(record, task: task, group: group)
+        }
+        let deadline = ContinuousClock.now + timeout
+        var delay: UInt64 = 20_000
+        while true {
+            do {
+                return try self.enqueue(record, task: task, group: group)
+            } catch ConveyorError.queueFull where ContinuousClock.now < deadline {
+                // Room may come; try again after a pause.
+            } catch {
+                self.discard(record)
+                throw error
+            }
+            do {
+                try await Task.sleep(nanoseconds: delay)
+            } catch {
+                self.discard(record)
+                throw error
+            }
+            delay = min(delay * 2, 1_000_000)
+        }
+    }
+
+    /// Places a record in its lane: the ring, or the overflow policy when the ring is full.
+    private func place(_ record: UnsafeMutablePointer<cnv_task_record>, lane: Lane, group: GroupRuntime) throws {
+        if !lane.hasSpilled, lane.ring.tryEnqueue(UInt(bitPattern: record)) { return }
+        try self.placeAfterFullRing(record, lane: lane, group: group)
+    }
+
+    private func placeAfterFullRing(_ record: UnsafeMutablePointer<cnv_task_record>, lane: Lane, group: GroupRuntime) throws {
+        guard case .spill(let limit) = group.configuration.overflow, let overflow = lane.overflow else {
+            throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity)
+        }
+        // While older tasks of this lane sit in the overflow queue, newer ones follow them there.
+        if !lane.hasSpilled, lane.ring.tryEnqueue(UInt(bitPattern: record)) { return }
+        guard overflow.bytesUsed < limit else {
+            throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity)
+        }
+        try overflow.enqueue(UInt(bitPattern: record))
+    }
+}
+
+/// The ticket of a `run` task, shared between the submitting task and its cancellation handler.
+final class PendingTicket: Sendable {
+    private let state = Mutex<(ticket: TaskTicket?, cancelRequested: Bool)>((nil, false))
+
+    /// Stores the ticket; returns true when cancellation was already requested.
+    func publish(_ ticket: TaskTicket) -> Bool {
+        self.state.withLock {
+            $0.ticket = ticket
+            return $0.cancelRequested
+        }
+    }
+
+    /// Marks cancellation; returns the ticket if it is known already.
+    func requestCancel() -> TaskTicket? {
+        self.state.withLock {
+            $0.cancelRequested = true
+            return $0.ticket
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import CConveyor
+import Foundation
+import Synchronization
+
+/// One priority level of a group: a ring, and an overflow queue for the spill policy.
+final class Lane: Sendable {
+    let ring: MPMCRing
+    let overflow: OverflowQueue?
+    /// When a worker last took from (or found empty) this lane: the aging clock.
+    let lastServedNanoseconds = Atomic<UInt64>(0)
+
+    init(capacity: Int, spill: Bool) throws {
+        self.ring = try MPMCRing(capacity: capacity)
+        self.overflow = spill ? try OverflowQueue() : nil
+    }
+
+    var hasSpilled: Bool { (self.overflow?.count ?? 0) > 0 }
+    var isEmpty: Bool { self.ring.count == 0 && !self.hasSpilled }
+
+    /// Takes up to `buffer.count` records, but no more than a fair share of what is queued
+    /// among `workers` (so one worker does not hoard tasks while the others idle): the ring
+    /// first, then spilled ones.
+    func take(into buffer: UnsafeMutableBufferPointer<UInt>, workers: Int) -> Int {
+        var buffer = buffer
+        if workers > 1, buffer.count > 1 {
+            let share = max(1, (self.ring.count + workers - 1) / workers)
+            if share < buffer.count { buffer = UnsafeMutableBufferPointer(rebasing: buffer[0..<share]) }
+        }
+        let taken = self.ring.dequeue(into: buffer)
+        if taken > 0 { return taken }
+        guard let overflow = self.overflow, overflow.count > 0 else { return 0 }
+        return (try? overflow.drain(into: buffer)) ?? 0  // busy: another worker is draining it
+    }
+}
+
+/// Counters owned by one worker thread (relaxed load + store, no read-modify-write),
+/// summed by readers.
+final class WorkerCounters: Sendable {
+    let completed = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+    let cancelled = Atomic<Int>(0)
+    let expired = Atomic<Int>(0)
+    let notStarted = Atomic<Int>(0)
+
+    @inline(__always)
+    static func bump(_ counter: borrowing Atomic<Int>) {
+        counter.store(counter.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+}
+
+/// The running state of one ResourceGroup: lanes, workers, parking.
+final class GroupRuntime: @unchecked Sendable {
+    // @unchecked: mutable state (`workers`, `retired`) is guarded by `lock`; the rest is
+    // immutable or atomic.
+    enum Mode: Int {
+        case running = 0
+        case draining = 1
+        case stopping = 2
+    }
+
+    let configuration: ResourceGroup
+    let index: Int
+    let lanes: [Lane]
+    /// Tasks a worker took but must not run (it is retiring or stopping); any worker takes
+    /// these first. Unbounded, so handing back never fails for lack of room.
+    let handoff: OverflowQueue
+    let parker: Parker
+    let targetWorkers: Atomic<Int>
+    let mode = Atomic<Int>(Mode.running.rawValue)
+    let agingNanoseconds: UInt64
+    let running = DispatchGroup()
+
+    private let resizing = Atomic<Bool>(false)
+    private let lock = NSLock()
+    private var workers: [WorkerCounters] = []
+    private var liveWorkers = 0
+
+    init(configuration: ResourceGroup, index: Int) throws {
+        self.configuration = configuration
+        self.index = index
+        var spill = false
+        if case .spill = configuration.overflow { spill = true }
+        self.lanes = try (0..<configuration.priorityLevels).map { _ in
+            try Lane(capacity: configuration.capacity, spill: spill)
+        }
+        self.handoff = try OverflowQueue()
+        self.parker = try Parker()
+        self.targetWorkers = Atomic(configuration.initialWorkers)
+        self.agingNanoseconds = UInt64(max(1, configuration.agingBound.nanoseconds))
+    }
+
+    var name: String { self.configuration.name }
+
+    var currentMode: Mode { Mode(rawValue: self.mode.load(ordering: .acquiring)) ?? .stopping }
+
+    func lane(for priority: QueueTask.Priority) -> Lane {
+        self.lanes[min(priority.level, self.lanes.count - 1)]
+    }
+
+    /// Tasks waiting (not yet taken by a worker).
+    var queuedCount: Int {
+        self.lanes.reduce(self.handoff.count) { $0 + $1.ring.count + ($1.overflow?.count ?? 0) }
+    }
+
+    var hasQueuedWork: Bool {
+        self.handoff.count > 0 || self.lanes.contains { !$0.isEmpty }
+    }
+
+    // MARK: Workers
+
+    /// Runs `body` with no other resize of this group under way.
+    func serializeResizes(_ body: () async -> Void) async {
+        while !self.resizing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+            try? await Task.sleep(nanoseconds: 200_000)
+        }
+        await body()
+        self.resizing.store(false, ordering: .releasing)
+    }
+
+    /// Starts workers until `count` run (not once the group stops).
+    func startWorkers(upTo count: Int, engine: Conveyor) {
+        self.lock.withLock {
+            while self.liveWorkers < count, self.currentMode == .running {
+                let counters = WorkerCounters()
+                let slot = self.liveWorkers
+                self.workers.append(counters)
+                self.liveWorkers += 1
+                self.running.enter()
+                let thread = Thread { [self] in
+                    engine.workerMain(group: self, slot: slot, counters: counters)
+                    self.lock.withLock { self.liveWorkers -= 1 }
+                    self.running.leave()
+                }
+                thread.name = "conveyor.\(self.name).\(slot)"
+                thread.start()
+            }
+        }
+    }
+
+    var workerCount: Int { self.lock.withLock { self.liveWorkers } }
+
+    var counters: [WorkerCounters] { self.lock.withLock { self.workers } }
+
+    /// Waits (without blocking a thread) until every worker of this group has exited.
+    func waitForWorkersToExit() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            self.running.notify(queue: .global()) { continuation.resume() }
+        }
+    }
+
+    /// Waits until at most `count` workers are alive.
+    func waitForWorkers(atMost count: Int) async {
+        var delay: UInt64 = 100_000
+        while self.workerCount > count {
+            try? await Task.sleep(nanoseconds: delay)
+            delay = min(delay * 2, 5_000_000)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+}

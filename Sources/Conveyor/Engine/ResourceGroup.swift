@@ -1,0 +1,99 @@
+/// A named group of worker threads with its own queues and concurrency limit.
+///
+/// Tasks routed to a group run on its worker threads (OS threads, not the Swift cooperative
+/// pool), at most the group's current worker count at once. Each priority level has its own
+/// bounded lock-free ring of ``capacity`` slots.
+///
+/// ```swift
+/// let cpu = ResourceGroup("cpu", minWorkers: 2)
+/// let io = ResourceGroup("io", minWorkers: 1, maxWorkers: 8, initialWorkers: 2, capacity: 4096,
+///                        overflow: .spill(memoryLimit: 32 << 20))
+/// ```
+public struct ResourceGroup: Sendable, Hashable {
+    /// Unique name; tasks name it to route explicitly.
+    public var name: String
+    /// The fewest workers the group may run; ``Conveyor/resize(group:workers:)`` stays within
+    /// `minWorkers...maxWorkers`.
+    public var minWorkers: Int
+    /// The most workers the group may run.
+    public var maxWorkers: Int
+    /// Workers started with the group (defaults to the lower bound).
+    public var initialWorkers: Int
+    /// Slots in each priority lane's ring: a power of two.
+    public var capacity: Int
+    /// Number of priority levels (lane 0 is the highest).
+    public var priorityLevels: Int
+    public var overflow: OverflowPolicy
+    /// A non-empty lower-priority lane is served at least once per `agingBound`, however
+    /// busy the higher lanes are.
+    public var agingBound: Duration
+    /// Tasks a worker takes from a lane in one ring operation. It also bounds priority
+    /// inversion: a task of higher priority that arrives while a worker holds a batch waits
+    /// behind at most `batchSize − 1` of that worker's tasks.
+    public var batchSize: Int
+
+    public init(
+        _ name: String,
+        minWorkers: Int = 1,
+        maxWorkers: Int? = nil,
+        initialWorkers: Int? = nil,
+        capacity: Int = 4096,
+        priorityLevels: Int = 3,
+        overflow: OverflowPolicy = .reject,
+        agingBound: Duration = .milliseconds(20),
+        batchSize: Int = 32
+    ) {
+        self.name = name
+        self.minWorkers = minWorkers
+        self.maxWorkers = maxWorkers ?? minWorkers
+        self.initialWorkers = initialWorkers ?? minWorkers
+        self.capacity = capacity
+        self.priorityLevels = priorityLevels
+        self.overflow = overflow
+        self.agingBound = agingBound
+        self.batchSize = batchSize
+    }
+
+    /// Largest worker count a group may have.
+    public static let maximumWorkers = 256
+
+    func validate() throws {
+        func invalid(_ reason: String) -> ConveyorError {
+            .invalidConfiguration(reason: "group \"\(self.name)\": \(reason)")
+        }
+        guard !self.name.isEmpty else {
+            throw ConveyorError.invalidConfiguration(reason: "a ResourceGroup needs a non-empty name")
+        }
+        guard self.minWorkers >= 1 else {
+            throw invalid("minWorkers must be at least 1 (got \(self.minWorkers))")
+        }
+        guard self.minWorkers <= self.maxWorkers else {
+            throw invalid("minWorkers \(self.minWorkers) is greater than maxWorkers \(self.maxWorkers)")
+        }
+        guard self.maxWorkers <= Self.maximumWorkers else {
+            throw invalid("at most \(Self.maximumWorkers) workers (got maxWorkers \(self.maxWorkers))")
+        }
+        guard (self.minWorkers...self.maxWorkers).contains(self.initialWorkers) else {
+            throw invalid("initialWorkers \(self.initialWorkers) is outside \(self.minWorkers)...\(self.maxWorkers)")
+        }
+        guard self.capacity >= 2, self.capacity & (self.capacity - 1) == 0, self.capacity <= 1 << 24 else {
+            throw invalid("capacity \(self.capacity) must be a power of two from 2 to \(1 << 24)")
+        }
+        guard (1...8).contains(self.priorityLevels) else {
+            throw invalid("priorityLevels \(self.priorityLevels) must be from 1 to 8")
+        }
+        guard self.agingBound > .zero else {
+            throw invalid("agingBound must be positive")
+        }
+        guard (1...256).contains(self.batchSize) else {
+            throw invalid("batchSize \(self.batchSize) must be from 1 to 256")
+        }
+        switch self.overflow {
+        case .reject: break
+        case .wait(let timeout):
+            guard timeout >= .zero else { throw invalid("the wait timeout must not be negative") }
+        case .spill(let limit):
+            guard limit > 0 else { throw invalid("the spill memoryLimit must be positive (bytes)") }
+        }
+    }
+}
