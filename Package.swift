@@ -31,6 +31,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries, found with pkg-config (headers live under the multiarch include dir).
@@ -64,7 +66,11 @@ let package = Package(
         ),
         .target(
             name: "Conveyor",
-            dependencies: ["CConveyor"],
+            dependencies: [
+                "CConveyor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         // Load forecasting: pure Swift, no dependency on the engine.

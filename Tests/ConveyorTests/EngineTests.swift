@@ -473,3 +473,40 @@ struct EngineStressTests {
         #expect(done.current == finished)
     }
 }
+
+@Suite("Engine: service lifecycle")
+struct EngineServiceTests {
+    @Test("As a Service: graceful shutdown drains every accepted task")
+    func gracefulShutdownDrains() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("jobs", minWorkers: 2)])
+        let ran = SharedCounter()
+        for _ in 0..<1_000 { try conveyor.submit { usleep(10); ran.add(1) } }
+        let service = Task { try await conveyor.run() }
+        try await Task.sleep(for: .milliseconds(5))
+        // What ServiceGroup does on SIGTERM: cancel the run only after a graceful shutdown.
+        await conveyor.shutdown(drain: true)
+        try await service.value
+        #expect(ran.current == 1_000)
+        #expect(!conveyor.isAccepting)
+    }
+
+    @Test("As a Service: cancellation stops without draining, reporting what did not start")
+    func cancellationStops() async throws {
+        let reported = SharedCounter()
+        let conveyor = try Conveyor(configuration: .init(
+            groups: [ResourceGroup("jobs", capacity: 1 << 14)], onFailure: { _ in reported.add(1) }))
+        let hold = Gate(value: 0)
+        let ran = SharedCounter()
+        try conveyor.submit { hold.wait() }
+        for _ in 0..<1_000 { try conveyor.submit { ran.add(1) } }
+        let service = Task { try await conveyor.run() }
+        try await Task.sleep(for: .milliseconds(5))
+        service.cancel()
+        try await Task.sleep(for: .milliseconds(20))
+        hold.signal()
+        try await service.value
+        await conveyor.waitUntilStopped()
+        #expect(ran.current + conveyor.shutdownCounts.notStarted == 1_000)
+        #expect(reported.current == conveyor.shutdownCounts.notStarted)
+    }
+}

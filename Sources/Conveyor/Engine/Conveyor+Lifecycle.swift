@@ -38,6 +38,11 @@ extension Conveyor {
         for group in self.groups {
             self.sweep(group, run: drain)
         }
+        self.configuration.logger.info(
+            "conveyor stopped",
+            metadata: [
+                "drain": "\(drain)", "notStarted": "\(self.sweepCounters.notStarted.load(ordering: .relaxed))",
+            ])
         self.lifecycle.store(Lifecycle.stopped.rawValue, ordering: .releasing)
         self.failureSink.finish()
         let waiters = self.stopWaiters.withLock { waiters in
@@ -125,6 +130,7 @@ extension Conveyor {
             group.parker.unparkAll()
             await group.waitForWorkers(atMost: workers)
             group.startWorkers(upTo: workers, engine: self)
+            self.configuration.logger.debug("group resized", metadata: ["group": "\(name)", "workers": "\(workers)"])
         }
         guard self.lifecycle.load(ordering: .acquiring) == Lifecycle.running.rawValue else {
             throw ConveyorError.shutDown

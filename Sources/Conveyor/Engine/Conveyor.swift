@@ -1,5 +1,6 @@
 import CConveyor
 import Foundation
+import Logging
 import Synchronization
 
 /// An in-process task queue: routes each task to a ``ResourceGroup`` and runs it on that
@@ -48,6 +49,9 @@ public final class Conveyor: @unchecked Sendable {
         /// Failures kept for ``Conveyor/failures`` when nobody reads it (older ones are
         /// dropped from the stream, never from the counters).
         public var failureBufferSize: Int
+        /// Where lifecycle events go (start, resize, shutdown). The library never bootstraps
+        /// a logging backend; task failures go to `onFailure` and ``Conveyor/failures``.
+        public var logger: Logger
 
         public init(
             groups: [ResourceGroup],
@@ -56,7 +60,8 @@ public final class Conveyor: @unchecked Sendable {
             timing: Bool = true,
             recordAllocator: FixedSizeAllocator.Kind = .slabPool,
             onFailure: (@Sendable (TaskFailure) -> Void)? = nil,
-            failureBufferSize: Int = 10_000
+            failureBufferSize: Int = 10_000,
+            logger: Logger = Logger(label: "conveyor")
         ) {
             self.groups = groups
             self.defaultGroup = defaultGroup
@@ -65,6 +70,7 @@ public final class Conveyor: @unchecked Sendable {
             self.recordAllocator = recordAllocator
             self.onFailure = onFailure
             self.failureBufferSize = failureBufferSize
+            self.logger = logger
         }
     }
 
@@ -146,6 +152,9 @@ public final class Conveyor: @unchecked Sendable {
         for group in self.groups {
             group.startWorkers(upTo: group.configuration.initialWorkers, engine: self)
         }
+        configuration.logger.debug(
+            "conveyor started",
+            metadata: ["groups": "\(configuration.groups.map { "\($0.name)×\($0.initialWorkers)" })"])
     }
 
     /// Creates a Conveyor with these groups and default settings.

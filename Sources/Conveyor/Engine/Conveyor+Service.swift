@@ -1,0 +1,25 @@
+import ServiceLifecycle
+
+/// Conveyor runs as a swift-service-lifecycle `Service` beside a server's other services:
+/// a graceful shutdown of the group drains it (`shutdown(drain: true)`), and cancelling the
+/// service stops it without draining (`shutdown(drain: false)`, every unstarted task failed
+/// and reported).
+///
+/// ```swift
+/// let conveyor = try Conveyor(groups: [ResourceGroup("jobs", minWorkers: 4)])
+/// let group = ServiceGroup(services: [httpServer, conveyor], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
+/// ```
+extension Conveyor: Service {
+    public func run() async throws {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await self.waitUntilStopped()
+            } onGracefulShutdown: {
+                Task { await self.shutdown(drain: true) }
+            }
+        } onCancel: {
+            Task { await self.shutdown(drain: false) }
+        }
+    }
+}
