@@ -9,5 +9,7 @@
 #include "cnv_allocator.h"
 #include "cnv_overflow_queue.h"
 #include "cnv_parker.h"
+#include "cnv_clock.h"
+#include "cnv_recorder.h"
 
 #endif  // CCONVEYOR_H
