@@ -10,5 +10,7 @@
 #include "cnv_overflow_queue.h"
 #include "cnv_parker.h"
 #include "cnv_task.h"
+#include "cnv_clock.h"
+#include "cnv_recorder.h"
 
 #endif  // CCONVEYOR_H

@@ -1,0 +1,88 @@
+import CConveyor
+
+/// What each recorder of a ``RecorderSet`` holds: named latency histograms and named
+/// counters, addressed by index on the hot path.
+///
+/// ```swift
+/// let layout = try RecorderLayout(histograms: ["decode", "store"], counters: ["rows", "errors"])
+/// let set = try RecorderSet(layout: layout)
+/// // The engine's layout, with index constants:
+/// let tasks = RecorderLayout.tasks
+/// print(tasks.histograms[RecorderLayout.Tasks.queueWait])   // "queueWait"
+/// ```
+public struct RecorderLayout: Sendable, Equatable {
+    /// Histogram names; a histogram's index is its position here.
+    public let histograms: [String]
+    /// Counter names; a counter's index is its position here.
+    public let counters: [String]
+
+    /// Most histograms per recorder.
+    public static let maximumHistograms = Int(CNV_RECORDER_MAX_HISTOGRAMS)
+    /// Most counters per recorder.
+    public static let maximumCounters = Int(CNV_RECORDER_MAX_COUNTERS)
+
+    /// A layout with the given names (each list unique, at most ``maximumHistograms``
+    /// histograms and ``maximumCounters`` counters).
+    /// - Throws: `ConveyorError.invalidConfiguration` naming the list to shorten or the duplicate.
+    public init(histograms: [String], counters: [String]) throws {
+        guard histograms.count <= Self.maximumHistograms else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "a recorder holds at most \(Self.maximumHistograms) histograms, \(histograms.count) were given; merge some"
+            )
+        }
+        guard counters.count <= Self.maximumCounters else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "a recorder holds at most \(Self.maximumCounters) counters, \(counters.count) were given; merge some"
+            )
+        }
+        for (kind, names) in [("histogram", histograms), ("counter", counters)] {
+            var seen = Set<String>()
+            for name in names where !seen.insert(name).inserted {
+                throw ConveyorError.invalidConfiguration(reason: "\(kind) name \"\(name)\" appears twice; names must be unique")
+            }
+        }
+        self.init(validHistograms: histograms, counters: counters)
+    }
+
+    private init(validHistograms histograms: [String], counters: [String]) {
+        self.histograms = histograms
+        self.counters = counters
+    }
+
+    /// The engine's layout: queue wait (start − submit) and service (end − start)
+    /// histograms; submitted, completed, failed, cancelled and expired counters. Indices in
+    /// ``Tasks``.
+    public static let tasks = RecorderLayout(
+        validHistograms: ["queueWait", "service"],
+        counters: ["submitted", "completed", "failed", "cancelled", "expired"]
+    )
+
+    /// Indices into ``RecorderLayout/tasks``.
+    public enum Tasks {
+        /// Histogram: submit to handler start, nanoseconds.
+        public static let queueWait = 0
+        /// Histogram: handler start to end, nanoseconds.
+        public static let service = 1
+
+        /// Counter: tasks accepted.
+        public static let submitted = 0
+        /// Counter: tasks whose handler returned.
+        public static let completed = 1
+        /// Counter: tasks whose handler threw.
+        public static let failed = 2
+        /// Counter: tasks cancelled before they ran.
+        public static let cancelled = 3
+        /// Counter: tasks dropped because their deadline passed.
+        public static let expired = 4
+    }
+
+    /// The index of the histogram called `name`, if any.
+    public func histogramIndex(named name: String) -> Int? {
+        self.histograms.firstIndex(of: name)
+    }
+
+    /// The index of the counter called `name`, if any.
+    public func counterIndex(named name: String) -> Int? {
+        self.counters.firstIndex(of: name)
+    }
+}
