@@ -81,6 +81,12 @@ struct EngineConfigurationTests {
         }
         #expect(ran.current == 90)
         #expect(reported.current == 10)
+        // Per-worker recorders, merged on read: one queue-wait and one service sample per run.
+        let stats = try conveyor.statistics(for: "a")
+        #expect(stats.queueWait.count == 100)
+        #expect(stats.serviceTime.count == 100)
+        #expect(stats.queueWait.p50 <= stats.queueWait.max)
+        #expect(stats.serviceTime.p99 >= stats.serviceTime.p50)
         #expect(streamed == 10)
         #expect(try conveyor.statistics(for: "a").failed == 10)
         #expect(try conveyor.statistics(for: "a").completed == 90)
@@ -410,7 +416,7 @@ struct EngineStressTests {
         await submitters.value
         #expect(ran.current == accepted.current)
         #expect(accepted.current + refused.current == 4 * StressScale.scaled(50_000))
-        #expect(conveyor.shutdownCounts.notStarted == 0)
+        #expect(conveyor.notStartedCount == 0)
     }
 
     @Test("shutdown(drain: false) fails every task not started, losing none")
@@ -431,7 +437,7 @@ struct EngineStressTests {
         hold.signal()
         await stopping.value
         await #expect(throws: ConveyorError.notStarted(kind: "task")) { _ = try await awaited.value }
-        let notStarted = conveyor.shutdownCounts.notStarted
+        let notStarted = conveyor.notStartedCount
         #expect(ran.current + notStarted == 5_001)
         #expect(failures.current == notStarted - 1, "every not-started task is reported, the awaited one by its throw")
         #expect(notStarted > 0)
@@ -506,7 +512,7 @@ struct EngineServiceTests {
         hold.signal()
         try await service.value
         await conveyor.waitUntilStopped()
-        #expect(ran.current + conveyor.shutdownCounts.notStarted == 1_000)
-        #expect(reported.current == conveyor.shutdownCounts.notStarted)
+        #expect(ran.current + conveyor.notStartedCount == 1_000)
+        #expect(reported.current == conveyor.notStartedCount)
     }
 }

@@ -30,7 +30,8 @@ enum cnv_task_state {
 /// after it is dequeued, ordered by the ring's release/acquire.
 struct cnv_task_record {
     uint64_t state;
-    uint64_t submit_ns;
+    /// Time-stamp-counter ticks at submit (MonotonicClock.ticks()); 0 when not timed.
+    uint64_t submit_ticks;
     /// Monotonic nanoseconds by which the task must start; 0 for none.
     uint64_t deadline_ns;
     /// The handler: an unretained kind box (typed tasks) or a retained closure box.

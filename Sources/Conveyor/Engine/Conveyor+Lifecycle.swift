@@ -41,7 +41,7 @@ extension Conveyor {
         self.configuration.logger.info(
             "conveyor stopped",
             metadata: [
-                "drain": "\(drain)", "notStarted": "\(self.sweepCounters.notStarted.load(ordering: .relaxed))",
+                "drain": "\(drain)", "notStarted": "\(self.notStarted.load(ordering: .relaxed))",
             ])
         self.lifecycle.store(Lifecycle.stopped.rawValue, ordering: .releasing)
         self.failureSink.finish()
@@ -70,6 +70,7 @@ extension Conveyor {
     /// Settles every task still queued in `group` after its workers exited: runs them
     /// (`run: true`, the drain case, where normally none is left) or fails them as not started.
     private func sweep(_ group: GroupRuntime, run: Bool) {
+        guard let recorder = try? group.recorders.makeRecorder() else { return }
         var buffer = [UInt](repeating: 0, count: 64)
         while true {
             let taken = buffer.withUnsafeMutableBufferPointer { batch -> Int in
@@ -83,26 +84,26 @@ extension Conveyor {
             if taken == 0 { return }
             for address in buffer[0..<taken] {
                 if run {
-                    self.execute(address, group: group, counters: self.sweepCounters)
+                    self.execute(address, group: group, recorder: recorder)
                 } else {
-                    self.failUnstarted(address, group: group)
+                    self.failUnstarted(address, group: group, recorder: recorder)
                 }
             }
         }
     }
 
-    private func failUnstarted(_ address: UInt, group: GroupRuntime) {
+    private func failUnstarted(_ address: UInt, group: GroupRuntime, recorder: Recorder) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let state = cnv_task_state_word(record)
         let queued = state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue)
         guard queued, cnv_task_transition(record, state, CNV_TASK_CANCELLED) else {
             // Already cancelled or expired: settle it as a worker would.
-            self.execute(address, group: group, counters: self.sweepCounters)
+            self.execute(address, group: group, recorder: recorder)
             return
         }
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
         let task = handler.takeUnretainedValue()
-        WorkerCounters.bump(self.sweepCounters.notStarted)
+        self.notStarted.add(1, ordering: .relaxed)
         if !task.abandon(.notStarted(kind: task.kind)) {
             self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.notStarted(kind: task.kind)))
         }

@@ -1,6 +1,6 @@
 extension Conveyor {
-    /// A group's counters, summed over its workers when read.
-    public struct GroupStatistics: Sendable, Hashable {
+    /// A group's counters and latency histograms, merged over its workers when read.
+    public struct GroupStatistics: Sendable {
         public var group: String
         public var workers: Int
         /// Tasks waiting to start (rings, spilled and handed back).
@@ -11,37 +11,37 @@ extension Conveyor {
         public var cancelled: Int
         /// Tasks that missed their start deadline.
         public var expired: Int
+        /// Submit to handler start (empty when `Configuration.timing` is off).
+        public var queueWait: LatencyHistogram
+        /// Handler start to end.
+        public var serviceTime: LatencyHistogram
     }
 
-    /// Counters of every group, in configuration order.
+    /// Statistics of every group, in configuration order.
     public var statistics: [GroupStatistics] {
         self.groups.map { group in
-            var stats = GroupStatistics(
-                group: group.name, workers: group.workerCount, queued: group.queuedCount,
-                completed: 0, failed: 0, cancelled: 0, expired: 0)
-            for counters in group.counters {
-                stats.completed += counters.completed.load(ordering: .relaxed)
-                stats.failed += counters.failed.load(ordering: .relaxed)
-                stats.cancelled += counters.cancelled.load(ordering: .relaxed)
-                stats.expired += counters.expired.load(ordering: .relaxed)
-            }
-            return stats
+            let recorders = group.recorders
+            return GroupStatistics(
+                group: group.name,
+                workers: group.workerCount,
+                queued: group.queuedCount,
+                completed: Int(recorders.counter(RecorderLayout.Tasks.completed)),
+                failed: Int(recorders.counter(RecorderLayout.Tasks.failed)),
+                cancelled: Int(recorders.counter(RecorderLayout.Tasks.cancelled)),
+                expired: Int(recorders.counter(RecorderLayout.Tasks.expired)),
+                queueWait: recorders.histogram(RecorderLayout.Tasks.queueWait),
+                serviceTime: recorders.histogram(RecorderLayout.Tasks.service))
         }
     }
 
-    /// Counters of one group.
+    /// Statistics of one group.
     public func statistics(for group: String) throws -> GroupStatistics {
         guard let position = self.groupIndex[group] else { throw ConveyorError.unknownGroup(name: group) }
         return self.statistics[position]
     }
 
-    /// Tasks failed as not started by `shutdown(drain: false)`, and tasks settled by the
-    /// shutdown sweep itself (summed over all groups).
-    public var shutdownCounts: (notStarted: Int, completed: Int, failed: Int) {
-        (
-            self.sweepCounters.notStarted.load(ordering: .relaxed),
-            self.sweepCounters.completed.load(ordering: .relaxed),
-            self.sweepCounters.failed.load(ordering: .relaxed)
-        )
+    /// Tasks that `shutdown(drain: false)` failed because they had not started.
+    public var notStartedCount: Int {
+        self.notStarted.load(ordering: .relaxed)
     }
 }

@@ -23,9 +23,14 @@ struct IdleEstimator {
 
 extension Conveyor {
     /// The loop of one worker thread of `group`, in slot `slot`.
-    func workerMain(group: GroupRuntime, slot: Int, counters: WorkerCounters) {
+    func workerMain(group: GroupRuntime, slot: Int) {
         cnv_set_worker_thread(true)
         defer { cnv_set_worker_thread(false) }
+        guard let recorder = try? group.recorders.makeRecorder() else {
+            // Sized for maxWorkers + 8 owners at once, so this cannot happen; if it did, the
+            // worker would exit and its tasks stay queued for the others and for shutdown.
+            return
+        }
         let batch = UnsafeMutableBufferPointer<UInt>.allocate(capacity: group.configuration.batchSize)
         defer { batch.deallocate() }
         var idle = IdleEstimator()
@@ -38,10 +43,10 @@ extension Conveyor {
                 for position in 0..<taken {
                     if group.currentMode == .stopping || slot >= group.targetWorkers.load(ordering: .relaxed) {
                         // Retiring or stopping: give the tasks not started back to the group.
-                        for rest in position..<taken { self.handBack(batch[rest], to: group) }
+                        for rest in position..<taken { self.handBack(batch[rest], to: group, recorder: recorder) }
                         return
                     }
-                    self.execute(batch[position], group: group, counters: counters)
+                    self.execute(batch[position], group: group, recorder: recorder)
                 }
                 continue
             }
@@ -55,11 +60,11 @@ extension Conveyor {
         }
     }
 
-    private func handBack(_ address: UInt, to group: GroupRuntime) {
+    private func handBack(_ address: UInt, to group: GroupRuntime, recorder: Recorder) {
         // The handoff queue is unbounded; its only failure is running out of memory, and then
         // running the task here is the only way not to lose it.
         if (try? group.handoff.enqueue(address)) == nil {
-            self.execute(address, group: group, counters: self.sweepCounters)
+            self.execute(address, group: group, recorder: recorder)
         } else {
             group.parker.unpark()
         }
@@ -116,7 +121,7 @@ extension Conveyor {
     }
 
     /// Runs (or settles) one task record, then frees it.
-    func execute(_ address: UInt, group: GroupRuntime, counters: WorkerCounters) {
+    func execute(_ address: UInt, group: GroupRuntime, recorder: Recorder) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
         let retained = record.pointee.flags & 1 != 0
@@ -128,41 +133,46 @@ extension Conveyor {
         var state = cnv_task_state_word(record)
         if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue) {
             let deadline = record.pointee.deadline_ns
-            let submitted = record.pointee.submit_ns
-            let now = (deadline != 0 || submitted != 0) ? cnv_monotonic_ns() : 0
-            if deadline != 0, now > deadline {
+            if deadline != 0, cnv_monotonic_ns() > deadline {
                 if cnv_task_transition(record, state, CNV_TASK_EXPIRED) {
-                    WorkerCounters.bump(counters.expired)
+                    recorder.increment(RecorderLayout.Tasks.expired)
                     if !task.abandon(.deadlineExceeded(kind: task.kind)) {
                         self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: task.kind)))
                     }
                     return
                 }
             } else if cnv_task_transition(record, state, CNV_TASK_RUNNING) {
-                let context = RunContext(group: group.name, queueWaitNanoseconds: submitted == 0 ? 0 : now &- submitted)
-                if let error = task.run(record, context: context) {
-                    WorkerCounters.bump(counters.failed)
+                let submitted = record.pointee.submit_ticks
+                let start = submitted != 0 ? MonotonicClock.ticks() : 0
+                let queueWait = submitted != 0 ? MonotonicClock.nanoseconds(from: submitted, to: start) : 0
+                if submitted != 0 { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
+                let error = task.run(record, context: RunContext(group: group.name, queueWaitNanoseconds: queueWait))
+                if submitted != 0 {
+                    recorder.recordElapsed(from: start, to: MonotonicClock.ticks(), in: RecorderLayout.Tasks.service)
+                }
+                if let error {
+                    recorder.increment(RecorderLayout.Tasks.failed)
                     self.report(TaskFailure(kind: task.kind, group: group.name, error: error))
                 } else {
-                    WorkerCounters.bump(counters.completed)
+                    recorder.increment(RecorderLayout.Tasks.completed)
                 }
                 return
             }
             state = cnv_task_state_word(record)  // a cancel or a deadline timer won the race
         }
-        self.settleUnstarted(task, state: state, group: group, counters: counters)
+        self.settleUnstarted(task, state: state, group: group, recorder: recorder)
     }
 
     /// Counts a task that a cancel or a deadline timer stopped before it started.
-    private func settleUnstarted(_ task: TaskHandler, state: UInt64, group: GroupRuntime, counters: WorkerCounters) {
+    private func settleUnstarted(_ task: TaskHandler, state: UInt64, group: GroupRuntime, recorder: Recorder) {
         if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_EXPIRED.rawValue) {
-            WorkerCounters.bump(counters.expired)
+            recorder.increment(RecorderLayout.Tasks.expired)
             if !task.abandon(.deadlineExceeded(kind: task.kind)) {
                 self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: task.kind)))
             }
         } else {
             // Cancelled on request: the caller knows; `run` callers were resumed at once.
-            WorkerCounters.bump(counters.cancelled)
+            recorder.increment(RecorderLayout.Tasks.cancelled)
             _ = task.abandon(.cancelled(kind: task.kind))
         }
     }

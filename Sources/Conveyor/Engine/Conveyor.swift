@@ -95,7 +95,7 @@ public final class Conveyor: @unchecked Sendable {
 
     let lifecycle = Atomic<Int>(Lifecycle.running.rawValue)
     let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
-    let sweepCounters = WorkerCounters()
+    /// Tasks failed as not started by `shutdown(drain: false)` (rare: a plain atomic).
     let notStarted = Atomic<Int>(0)
 
     /// Creates the groups and starts their workers.
@@ -133,6 +133,7 @@ public final class Conveyor: @unchecked Sendable {
         self.defaultGroupIndex = defaultIndex
         self.routeIndex = routeIndex
         self.timing = configuration.timing
+        _ = MonotonicClock.initialize()
         self.records = try FixedSizeAllocator(
             configuration.recordAllocator, objectSize: MemoryLayout<cnv_task_record>.stride)
         var gate: OpaquePointer?
@@ -144,7 +145,9 @@ public final class Conveyor: @unchecked Sendable {
         (self.failures, self.failureSink) = AsyncStream.makeStream(
             of: TaskFailure.self, bufferingPolicy: .bufferingNewest(configuration.failureBufferSize))
         do {
-            self.groups = try configuration.groups.enumerated().map { try GroupRuntime(configuration: $1, index: $0) }
+            self.groups = try configuration.groups.enumerated().map {
+                try GroupRuntime(configuration: $1, index: $0, timing: configuration.timing)
+            }
         } catch {
             cnv_gate_destroy(gate)
             throw error
@@ -389,10 +392,9 @@ public final class Conveyor: @unchecked Sendable {
 
     func makeRecord(handler: TaskHandler, retained: Bool, task: QueueTask) throws -> UnsafeMutablePointer<cnv_task_record> {
         let record = try self.records.allocate().assumingMemoryBound(to: cnv_task_record.self)
-        let now = self.timing || task.deadline != nil ? cnv_monotonic_ns() : 0
-        record.pointee.submit_ns = self.timing ? now : 0
+        record.pointee.submit_ticks = self.timing ? MonotonicClock.ticks() : 0
         if let deadline = task.deadline {
-            record.pointee.deadline_ns = now &+ UInt64(max(1, deadline.nanoseconds))
+            record.pointee.deadline_ns = cnv_monotonic_ns() &+ UInt64(max(1, deadline.nanoseconds))
         } else {
             record.pointee.deadline_ns = 0
         }

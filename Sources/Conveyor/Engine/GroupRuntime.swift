@@ -33,21 +33,6 @@ final class Lane: Sendable {
     }
 }
 
-/// Counters owned by one worker thread (relaxed load + store, no read-modify-write),
-/// summed by readers.
-final class WorkerCounters: Sendable {
-    let completed = Atomic<Int>(0)
-    let failed = Atomic<Int>(0)
-    let cancelled = Atomic<Int>(0)
-    let expired = Atomic<Int>(0)
-    let notStarted = Atomic<Int>(0)
-
-    @inline(__always)
-    static func bump(_ counter: borrowing Atomic<Int>) {
-        counter.store(counter.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-    }
-}
-
 /// The running state of one ResourceGroup: lanes, workers, parking.
 final class GroupRuntime: @unchecked Sendable {
     // @unchecked: mutable state (`workers`, `retired`) is guarded by `lock`; the rest is
@@ -69,13 +54,14 @@ final class GroupRuntime: @unchecked Sendable {
     let mode = Atomic<Int>(Mode.running.rawValue)
     let agingNanoseconds: UInt64
     let running = DispatchGroup()
+    /// One recorder per worker thread: counters and queue-wait / service histograms, merged on read.
+    let recorders: RecorderSet
 
     private let resizing = Atomic<Bool>(false)
     private let lock = NSLock()
-    private var workers: [WorkerCounters] = []
     private var liveWorkers = 0
 
-    init(configuration: ResourceGroup, index: Int) throws {
+    init(configuration: ResourceGroup, index: Int, timing: Bool) throws {
         self.configuration = configuration
         self.index = index
         var spill = false
@@ -87,6 +73,9 @@ final class GroupRuntime: @unchecked Sendable {
         self.parker = try Parker()
         self.targetWorkers = Atomic(configuration.initialWorkers)
         self.agingNanoseconds = UInt64(max(1, configuration.agingBound.nanoseconds))
+        // Workers, plus the threads that settle tasks during shutdown.
+        self.recorders = try RecorderSet(layout: .tasks, capacity: configuration.maxWorkers + 8)
+        self.recorders.timing = timing ? .everyTask : .off
     }
 
     var name: String { self.configuration.name }
@@ -121,13 +110,11 @@ final class GroupRuntime: @unchecked Sendable {
     func startWorkers(upTo count: Int, engine: Conveyor) {
         self.lock.withLock {
             while self.liveWorkers < count, self.currentMode == .running {
-                let counters = WorkerCounters()
                 let slot = self.liveWorkers
-                self.workers.append(counters)
                 self.liveWorkers += 1
                 self.running.enter()
                 let thread = Thread { [self] in
-                    engine.workerMain(group: self, slot: slot, counters: counters)
+                    engine.workerMain(group: self, slot: slot)
                     self.lock.withLock { self.liveWorkers -= 1 }
                     self.running.leave()
                 }
@@ -138,8 +125,6 @@ final class GroupRuntime: @unchecked Sendable {
     }
 
     var workerCount: Int { self.lock.withLock { self.liveWorkers } }
-
-    var counters: [WorkerCounters] { self.lock.withLock { self.workers } }
 
     /// Waits (without blocking a thread) until every worker of this group has exited.
     func waitForWorkersToExit() async {
