@@ -25,6 +25,9 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
     case busy(what: String)
     /// A process-wide limit was reached.
     case limitReached(reason: String)
+    /// No ResourceGroup is called `name` (for example a task's explicit group). Create the
+    /// group first, or correct the name.
+    case unknownGroup(name: String)
 
     public var description: String {
         switch self {
@@ -36,6 +39,8 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupported(let reason): "unsupported in this build: \(reason)"
         case .busy(let what): "\(what) is busy in another thread; retry later"
         case .limitReached(let reason): "limit reached: \(reason)"
+        case .unknownGroup(let name):
+            "unknown group \"\(name)\": no ResourceGroup has this name; create the group before routing to it, or correct the name"
         }
     }
 }
