@@ -27,7 +27,8 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
     case limitReached(reason: String)
     /// The group's ring for the task's priority is full and its overflow policy refused it.
     case queueFull(group: String, capacity: Int)
-    /// No group has this name.
+    /// No ResourceGroup is called `name` (for example a task's explicit group). Create the
+    /// group first, or correct the name.
     case unknownGroup(name: String)
     /// The engine is shutting down or stopped and accepts no new task.
     case shutDown
@@ -51,7 +52,8 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .queueFull(let group, let capacity):
             "group \"\(group)\" is full (\(capacity) slots per priority): retry later, raise its capacity, "
                 + "or give it a .wait or .spill overflow policy"
-        case .unknownGroup(let name): "no ResourceGroup is named \"\(name)\"; check the name or add the group"
+        case .unknownGroup(let name):
+            "unknown group \"\(name)\": no ResourceGroup has this name; create the group before routing to it, or correct the name"
         case .shutDown: "the Conveyor is shutting down or stopped and accepts no new tasks"
         case .deadlineExceeded(let kind): "task \"\(kind)\" did not start before its deadline"
         case .cancelled(let kind): "task \"\(kind)\" was cancelled before it started"
