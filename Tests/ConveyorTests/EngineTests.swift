@@ -516,3 +516,42 @@ struct EngineServiceTests {
         #expect(reported.current == conveyor.notStartedCount)
     }
 }
+
+@Suite("Engine: routing", .serialized)
+struct EngineRoutingTests {
+    @Test("Rules on kind and tags route tasks; explicit groups win")
+    func rulesRoute() async throws {
+        let conveyor = try Conveyor(configuration: .init(
+            groups: [ResourceGroup("cpu"), ResourceGroup("io"), ResourceGroup("batch")],
+            routes: ["upload": "io"],
+            rules: [RoutingRule(when: .tagsContainAny(["nightly"]), to: "batch")]))
+        #expect(try await conveyor.run(QueueTask(kind: "upload")) { 0 }.group == "io")
+        #expect(try await conveyor.run(QueueTask(kind: "report", tags: ["nightly"])) { 0 }.group == "batch")
+        #expect(try await conveyor.run(QueueTask(kind: "other")) { 0 }.group == "cpu")
+        #expect(try await conveyor.run(QueueTask(kind: "upload", group: "batch")) { 0 }.group == "batch")
+        await conveyor.shutdown()
+    }
+
+    @Test("A kind whose service time grows past a threshold is rerouted, after the hysteresis")
+    func learnedRerouting() async throws {
+        let conveyor = try Conveyor(configuration: .init(
+            groups: [ResourceGroup("fast"), ResourceGroup("slow")],
+            rules: [RoutingRule(when: .serviceTime(above: .milliseconds(2)), to: "slow")],
+            coldStart: .init(minimumSamples: 5),
+            hysteresis: .init(margin: 0.2, minimumDwell: .milliseconds(20))))
+        let delay = Atomic<Int>(100)  // microseconds per handler
+        func once() async throws -> String {
+            try await conveyor.run(QueueTask(kind: "parse")) { usleep(UInt32(delay.load(ordering: .relaxed))) }.group
+        }
+        // Fast phase: warm up past cold start, stays in "fast".
+        for _ in 0..<30 { #expect(try await once() == "fast") }
+        // The kind slows to ~6 ms: it must move to "slow" once the EWMA is beyond 2.4 ms for 20 ms.
+        delay.store(6_000, ordering: .relaxed)
+        var moved = false
+        for _ in 0..<400 where !moved {
+            moved = try await once() == "slow"
+        }
+        #expect(moved, "the slowed kind was rerouted")
+        await conveyor.shutdown()
+    }
+}

@@ -71,6 +71,8 @@ extension Conveyor {
     /// (`run: true`, the drain case, where normally none is left) or fails them as not started.
     private func sweep(_ group: GroupRuntime, run: Bool) {
         guard let recorder = try? group.recorders.makeRecorder() else { return }
+        let worker = WorkerState(recorder: recorder)
+        defer { self.publishSamples(worker) }
         var buffer = [UInt](repeating: 0, count: 64)
         while true {
             let taken = buffer.withUnsafeMutableBufferPointer { batch -> Int in
@@ -84,21 +86,21 @@ extension Conveyor {
             if taken == 0 { return }
             for address in buffer[0..<taken] {
                 if run {
-                    self.execute(address, group: group, recorder: recorder)
+                    self.execute(address, group: group, worker: worker)
                 } else {
-                    self.failUnstarted(address, group: group, recorder: recorder)
+                    self.failUnstarted(address, group: group, worker: worker)
                 }
             }
         }
     }
 
-    private func failUnstarted(_ address: UInt, group: GroupRuntime, recorder: Recorder) {
+    private func failUnstarted(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let state = cnv_task_state_word(record)
         let queued = state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue)
         guard queued, cnv_task_transition(record, state, CNV_TASK_CANCELLED) else {
             // Already cancelled or expired: settle it as a worker would.
-            self.execute(address, group: group, recorder: recorder)
+            self.execute(address, group: group, worker: worker)
             return
         }
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)

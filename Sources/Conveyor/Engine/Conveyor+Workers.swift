@@ -21,7 +21,26 @@ struct IdleEstimator {
     }
 }
 
+/// What one worker thread owns: its recorder and the service-time samples it has not yet
+/// published to the router.
+final class WorkerState {
+    let recorder: Recorder
+    var samples = ServiceTimeSamples()
+
+    init(recorder: Recorder) {
+        self.recorder = recorder
+    }
+}
+
 extension Conveyor {
+    /// Samples per publish to the router: a lock once per this many tasks at most.
+    static let samplesPerPublish = 64
+
+    func publishSamples(_ worker: WorkerState) {
+        guard !worker.samples.isEmpty else { return }
+        self.router.publish(&worker.samples)
+    }
+
     /// The loop of one worker thread of `group`, in slot `slot`.
     func workerMain(group: GroupRuntime, slot: Int) {
         cnv_set_worker_thread(true)
@@ -31,6 +50,8 @@ extension Conveyor {
             // worker would exit and its tasks stay queued for the others and for shutdown.
             return
         }
+        let worker = WorkerState(recorder: recorder)
+        defer { self.publishSamples(worker) }
         let batch = UnsafeMutableBufferPointer<UInt>.allocate(capacity: group.configuration.batchSize)
         defer { batch.deallocate() }
         var idle = IdleEstimator()
@@ -43,14 +64,15 @@ extension Conveyor {
                 for position in 0..<taken {
                     if group.currentMode == .stopping || slot >= group.targetWorkers.load(ordering: .relaxed) {
                         // Retiring or stopping: give the tasks not started back to the group.
-                        for rest in position..<taken { self.handBack(batch[rest], to: group, recorder: recorder) }
+                        for rest in position..<taken { self.handBack(batch[rest], to: group, worker: worker) }
                         return
                     }
-                    self.execute(batch[position], group: group, recorder: recorder)
+                    self.execute(batch[position], group: group, worker: worker)
                 }
                 continue
             }
             if mode == .draining && !group.hasQueuedWork { return }
+            self.publishSamples(worker)
             let idleSince = cnv_monotonic_ns()
             group.parker.wait(spinning: idle.spins, timeout: .seconds(1)) {
                 group.hasQueuedWork || group.currentMode != .running
@@ -60,11 +82,11 @@ extension Conveyor {
         }
     }
 
-    private func handBack(_ address: UInt, to group: GroupRuntime, recorder: Recorder) {
+    private func handBack(_ address: UInt, to group: GroupRuntime, worker: WorkerState) {
         // The handoff queue is unbounded; its only failure is running out of memory, and then
         // running the task here is the only way not to lose it.
         if (try? group.handoff.enqueue(address)) == nil {
-            self.execute(address, group: group, recorder: recorder)
+            self.execute(address, group: group, worker: worker)
         } else {
             group.parker.unpark()
         }
@@ -121,7 +143,8 @@ extension Conveyor {
     }
 
     /// Runs (or settles) one task record, then frees it.
-    func execute(_ address: UInt, group: GroupRuntime, recorder: Recorder) {
+    func execute(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
+        let recorder = worker.recorder
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
         let retained = record.pointee.flags & 1 != 0
@@ -143,12 +166,18 @@ extension Conveyor {
                 }
             } else if cnv_task_transition(record, state, CNV_TASK_RUNNING) {
                 let submitted = record.pointee.submit_ticks
-                let start = submitted != 0 ? MonotonicClock.ticks() : 0
+                let timed = submitted != 0 || self.learnsServiceTime
+                let start = timed ? MonotonicClock.ticks() : 0
                 let queueWait = submitted != 0 ? MonotonicClock.nanoseconds(from: submitted, to: start) : 0
                 if submitted != 0 { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
                 let error = task.run(record, context: RunContext(group: group.name, queueWaitNanoseconds: queueWait))
-                if submitted != 0 {
-                    recorder.recordElapsed(from: start, to: MonotonicClock.ticks(), in: RecorderLayout.Tasks.service)
+                if timed {
+                    let service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
+                    if submitted != 0 { recorder.record(service, in: RecorderLayout.Tasks.service) }
+                    if self.learnsServiceTime {
+                        worker.samples.record(kind: task.kind, nanoseconds: Double(service))
+                        if worker.samples.count >= Self.samplesPerPublish { self.publishSamples(worker) }
+                    }
                 }
                 if let error {
                     recorder.increment(RecorderLayout.Tasks.failed)

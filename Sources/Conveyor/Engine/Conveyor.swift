@@ -37,8 +37,15 @@ public final class Conveyor: @unchecked Sendable {
         public var groups: [ResourceGroup]
         /// Where tasks go that name no group and match no route (default: the first group).
         public var defaultGroup: String?
-        /// Routes by task kind to a group name, for tasks that name no group.
+        /// Shorthand routes, kind → group name, checked before `rules`.
         public var routes: [String: String]
+        /// Routing rules for tasks that name no group, first match wins (kind, tags, cost
+        /// estimate, learned service time); unmatched tasks go to `defaultGroup`.
+        public var rules: [RoutingRule]
+        /// How rules on learned service time treat kinds with few samples.
+        public var coldStart: Router.ColdStart
+        /// How far and how long a kind's service time must cross a threshold before it moves.
+        public var hysteresis: Router.Hysteresis
         /// Record submit and start times (for `run` results, queue-wait statistics and deadlines).
         public var timing: Bool
         /// Where task records come from: the slab pool (default) or, for comparisons, jemalloc or glibc.
@@ -57,6 +64,9 @@ public final class Conveyor: @unchecked Sendable {
             groups: [ResourceGroup],
             defaultGroup: String? = nil,
             routes: [String: String] = [:],
+            rules: [RoutingRule] = [],
+            coldStart: Router.ColdStart = .init(),
+            hysteresis: Router.Hysteresis = .init(),
             timing: Bool = true,
             recordAllocator: FixedSizeAllocator.Kind = .slabPool,
             onFailure: (@Sendable (TaskFailure) -> Void)? = nil,
@@ -66,6 +76,9 @@ public final class Conveyor: @unchecked Sendable {
             self.groups = groups
             self.defaultGroup = defaultGroup
             self.routes = routes
+            self.rules = rules
+            self.coldStart = coldStart
+            self.hysteresis = hysteresis
             self.timing = timing
             self.recordAllocator = recordAllocator
             self.onFailure = onFailure
@@ -78,7 +91,9 @@ public final class Conveyor: @unchecked Sendable {
     let groups: [GroupRuntime]
     let groupIndex: [String: Int]
     let defaultGroupIndex: Int
-    let routeIndex: [String: Int]
+    let router: Router
+    /// Whether any rule uses learned service time (then workers report samples).
+    let learnsServiceTime: Bool
     let records: FixedSizeAllocator
     let gate: OpaquePointer
     let timing: Bool
@@ -123,15 +138,17 @@ public final class Conveyor: @unchecked Sendable {
         } else {
             defaultIndex = 0
         }
-        var routeIndex: [String: Int] = [:]
-        for (kind, name) in configuration.routes {
-            guard let position = index[name] else { throw ConveyorError.unknownGroup(name: name) }
-            routeIndex[kind] = position
+        let shorthand = configuration.routes.sorted { $0.key < $1.key }.map {
+            RoutingRule(when: .kind($0.key), to: $0.value)
         }
+        self.router = try Router(
+            groups: configuration.groups.map(\.name), rules: shorthand + configuration.rules,
+            fallbackGroup: configuration.groups[defaultIndex].name,
+            coldStart: configuration.coldStart, hysteresis: configuration.hysteresis)
+        self.learnsServiceTime = !self.router.thresholds.isEmpty
         self.configuration = configuration
         self.groupIndex = index
         self.defaultGroupIndex = defaultIndex
-        self.routeIndex = routeIndex
         self.timing = configuration.timing
         _ = MonotonicClock.initialize()
         self.records = try FixedSizeAllocator(
@@ -200,10 +217,9 @@ public final class Conveyor: @unchecked Sendable {
             guard let position = self.groupIndex[name] else { throw ConveyorError.unknownGroup(name: name) }
             return self.groups[position]
         }
-        if !self.routeIndex.isEmpty, let position = self.routeIndex[task.kind] {
-            return self.groups[position]
-        }
-        return self.groups[self.defaultGroupIndex]
+        if self.router.rules.isEmpty { return self.groups[self.defaultGroupIndex] }
+        let position = try self.router.route(kind: task.kind, tags: task.tags, costEstimate: task.costEstimate)
+        return self.groups[position]
     }
 
     // MARK: Submitting
