@@ -27,7 +27,8 @@ import Synchronization
 ///
 /// Every accepted task either runs exactly once or is reported as failed (to `run` callers
 /// as a thrown error, to everyone through ``failures`` and ``Configuration/onFailure``),
-/// also under shutdown. A handler that traps (a Swift runtime error such as a force-unwrap
+/// also under shutdown. Workers are threads that keep the Conveyor alive until
+/// ``shutdown(drain:)``: call it before you let go of the Conveyor. A handler that traps (a Swift runtime error such as a force-unwrap
 /// of nil) takes the whole process down: Swift cannot contain it.
 public final class Conveyor: @unchecked Sendable {
     // @unchecked: immutable after init except atomics and lock-guarded state.
@@ -273,7 +274,14 @@ public final class Conveyor: @unchecked Sendable {
                 let slots = raw.bindMemory(to: UInt.self)
                 var count = 0
                 while count < batchCapacity, let payload = iterator.next() {
-                    let record = try self.makeRecord(handler: kind.handler, retained: false, task: task)
+                    let record: UnsafeMutablePointer<cnv_task_record>
+                    do {
+                        record = try self.makeRecord(handler: kind.handler, retained: false, task: task)
+                    } catch {
+                        // Out of record memory: give back this batch's records, report what was accepted.
+                        for made in 0..<count { self.records.deallocate(UnsafeMutableRawPointer(bitPattern: slots[made])!) }
+                        throw error
+                    }
                     UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
                     _ = cnv_task_begin(record)
                     slots[count] = UInt(bitPattern: record)
