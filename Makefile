@@ -21,23 +21,25 @@ build: deps
 test: test-jemalloc test-no-jemalloc
 
 # Default build: jemalloc linked, slabs from a dedicated jemalloc arena.
+# --no-parallel: the stress tests run their own threads; suites run one after another so
+# they do not starve each other (or the Swift cooperative pool) on a 2-core machine.
 test-jemalloc: deps
-	$(SWIFT) test
+	$(SWIFT) test --no-parallel
 
 # The Jemalloc trait off: slabs from mmap, the same API and tests.
 test-no-jemalloc: deps
-	$(SWIFT) test --disable-default-traits --scratch-path .build-no-jemalloc
+	$(SWIFT) test --no-parallel --disable-default-traits --scratch-path .build-no-jemalloc
 
 # Linking jemalloc replaces the process allocator and breaks the sanitizers' own
 # allocators, so sanitizer builds turn the Jemalloc trait off.
 tsan: deps
 	CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
-	$(SWIFT) test --sanitize=thread --disable-default-traits --scratch-path .build-tsan
+	$(SWIFT) test --no-parallel --sanitize=thread --disable-default-traits --scratch-path .build-tsan
 
 # detect_leaks=0: the Swift runtime keeps metadata allocations alive on purpose.
 asan: deps
 	ASAN_OPTIONS=detect_leaks=0 CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
-	$(SWIFT) test --sanitize=address --disable-default-traits --scratch-path .build-asan
+	$(SWIFT) test --no-parallel --sanitize=address --disable-default-traits --scratch-path .build-asan
 
 # The comparison table (medians of BENCH_RUNS runs, ratios against peers measured in the
 # same process), then allocation counts per operation from ordo-one/benchmark.

@@ -69,6 +69,15 @@ static inline void cnv_owned_counter_add(_Atomic uint64_t *counter, uint64_t amo
     atomic_store_explicit(counter, current + amount, memory_order_relaxed);
 }
 
+/// Relaxed 64-bit load and store for plain `uint64_t` words shared between threads (Swift
+/// code keeps such words in raw memory, where it cannot place an `Atomic`).
+static inline uint64_t cnv_load_relaxed_u64(const uint64_t *word) {
+    return __atomic_load_n(word, __ATOMIC_RELAXED);
+}
+static inline void cnv_store_relaxed_u64(uint64_t *word, uint64_t value) {
+    __atomic_store_n(word, value, __ATOMIC_RELAXED);
+}
+
 #ifdef __cplusplus
 }
 #endif

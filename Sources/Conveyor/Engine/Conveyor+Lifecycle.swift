@@ -110,7 +110,7 @@ extension Conveyor {
             self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.notStarted(kind: task.kind)))
         }
         if record.pointee.flags & 1 != 0 { handler.release() }
-        self.records.deallocate(record)
+        cnv_allocator_free(self.recordAllocator, record)
     }
 
     // MARK: Resizing

@@ -1,23 +1,37 @@
 import CConveyor
 
-/// How long a worker should spin before parking, from the gaps it recently waited.
-/// A park plus wake costs tens of microseconds; spinning through a shorter expected gap
-/// is cheaper and keeps latency low, while sparse arrivals park at once (≈0 % CPU).
+/// How long a worker should spin before parking, from the rate at which tasks came lately.
+///
+/// A park plus a wake costs tens of microseconds (a futex wait, a wake system call by the
+/// submitter, a context switch). When tasks have recently come sooner than that, the worker
+/// spins for about one park's cost before it parks, so a steady stream never pays a wake
+/// system call; when they come sparsely, it parks almost at once (≈0 % CPU when idle).
+///
+/// The expected gap is the time between two idle moments divided by the tasks handled in
+/// between. Measuring the idle time alone would feed back on itself: a parked worker's
+/// idle time includes the wake latency, which would keep it parking; tasks that pile up
+/// while it sleeps bring this estimate back down.
 struct IdleEstimator {
-    /// Exponentially weighted mean idle gap, in nanoseconds (starts as "sparse").
+    /// Exponentially weighted mean gap between tasks, in nanoseconds (starts as "sparse").
     var averageGap: Double = 1_000_000
-    /// Above this expected gap a worker parks at once.
+    private var lastIdleTicks: UInt64 = 0
+    /// Roughly what a park and a wake cost here.
     static let parkCostNanoseconds: Double = 40_000
-    /// One spin round (a CPU pause plus a queue check), roughly.
-    static let spinNanoseconds: Double = 60
+    /// One spin round (a CPU pause plus a check of the ring indices), roughly.
+    static let spinNanoseconds: Double = 40
 
     var spins: Int {
-        guard self.averageGap < Self.parkCostNanoseconds else { return 4 }
-        return Int(min(2 * self.averageGap / Self.spinNanoseconds, 2_000))
+        guard self.averageGap < Self.parkCostNanoseconds else { return 16 }
+        return Int(Self.parkCostNanoseconds / Self.spinNanoseconds)
     }
 
-    mutating func record(gapNanoseconds: UInt64) {
-        self.averageGap = 0.75 * self.averageGap + 0.25 * Double(gapNanoseconds)
+    /// Call when the worker finds no work, with the tasks it ran since the previous call.
+    mutating func becameIdle(afterRunning tasks: Int, now: UInt64) {
+        defer { self.lastIdleTicks = now }
+        guard self.lastIdleTicks != 0 else { return }
+        let elapsed = Double(MonotonicClock.nanoseconds(from: self.lastIdleTicks, to: now))
+        let gap = elapsed / Double(max(tasks, 1))
+        self.averageGap = 0.75 * self.averageGap + 0.25 * gap
     }
 }
 
@@ -52,14 +66,16 @@ extension Conveyor {
         }
         let worker = WorkerState(recorder: recorder)
         defer { self.publishSamples(worker) }
+        let hot = group.hot
         let batch = UnsafeMutableBufferPointer<UInt>.allocate(capacity: group.configuration.batchSize)
         defer { batch.deallocate() }
         var idle = IdleEstimator()
+        var ranSinceIdle = 0
         while true {
             if slot >= group.targetWorkers.load(ordering: .relaxed) { return }
             let mode = group.currentMode
             if mode == .stopping { return }
-            let taken = self.takeBatch(from: group, into: batch)
+            let taken = self.takeBatch(hot, workers: group.targetWorkers.load(ordering: .relaxed), into: batch)
             if taken > 0 {
                 for position in 0..<taken {
                     if group.currentMode == .stopping || slot >= group.targetWorkers.load(ordering: .relaxed) {
@@ -69,73 +85,92 @@ extension Conveyor {
                     }
                     self.execute(batch[position], group: group, worker: worker)
                 }
+                ranSinceIdle &+= taken
                 continue
             }
-            if mode == .draining && !group.hasQueuedWork { return }
+            if mode == .draining && !hot.hasQueuedWork { return }
             self.publishSamples(worker)
-            let idleSince = cnv_monotonic_ns()
+            idle.becameIdle(afterRunning: ranSinceIdle, now: MonotonicClock.ticks())
+            ranSinceIdle = 0
             group.parker.wait(spinning: idle.spins, timeout: .seconds(1)) {
-                group.hasQueuedWork || group.currentMode != .running
+                hot.hasQueuedWork || group.currentMode != .running
                     || slot >= group.targetWorkers.load(ordering: .relaxed)
             }
-            idle.record(gapNanoseconds: cnv_monotonic_ns() &- idleSince)
         }
     }
 
     private func handBack(_ address: UInt, to group: GroupRuntime, worker: WorkerState) {
         // The handoff queue is unbounded; its only failure is running out of memory, and then
         // running the task here is the only way not to lose it.
-        if (try? group.handoff.enqueue(address)) == nil {
+        if cnv_overflow_queue_enqueue(group.hot.handoff, address) != CNV_OK.rawValue {
             self.execute(address, group: group, worker: worker)
         } else {
-            group.parker.unpark()
+            cnv_parker_unpark(group.hot.parker, 1)
         }
+    }
+
+    /// Takes up to a fair share (`queued / workers`, at most the batch) from a ring lane, then
+    /// from its spilled tasks.
+    @inline(__always)
+    private func take(lane: Int, from hot: GroupHotPath, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+        let ring = hot.rings[lane]
+        var want = batch.count
+        if workers > 1, want > 1 {
+            let share = (Int(cnv_mpmc_ring_count(ring)) + workers - 1) / workers
+            want = max(1, min(want, share))
+        }
+        let taken = cnv_mpmc_dequeue_burst(ring, batch.baseAddress!, want)
+        if taken > 0 || !hot.hasSpilled(lane) { return taken }
+        var drained = 0
+        _ = cnv_overflow_queue_drain(hot.overflows[lane]!, batch.baseAddress!, batch.count, &drained)
+        return drained  // 0 also when another worker is draining it (busy)
     }
 
     /// Takes a batch: handed-back tasks first, then the highest non-empty lane, unless a
     /// lower non-empty lane has waited longer than the aging bound.
-    func takeBatch(from group: GroupRuntime, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
-        if group.handoff.count > 0, let taken = try? group.handoff.drain(into: batch), taken > 0 {
-            return taken
+    func takeBatch(_ hot: GroupHotPath, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+        if cnv_overflow_queue_count(hot.handoff) > 0 {
+            var handed = 0
+            if cnv_overflow_queue_drain(hot.handoff, batch.baseAddress!, batch.count, &handed) == CNV_OK.rawValue,
+                handed > 0
+            {
+                return handed
+            }
         }
-        let lanes = group.lanes
-        let workers = group.targetWorkers.load(ordering: .relaxed)
-        if lanes.count == 1 { return lanes[0].take(into: batch, workers: workers) }
-        let now = cnv_monotonic_ns()
-        var starving: Lane?
+        if hot.laneCount == 1 { return self.take(lane: 0, from: hot, workers: workers, into: batch) }
+        let now = MonotonicClock.ticks()
+        var starving = -1
         var oldestService = UInt64.max
         var sawWork = false
-        for lane in lanes {
-            let served = lane.lastServedNanoseconds.load(ordering: .relaxed)
-            if lane.isEmpty {
+        for lane in 0..<hot.laneCount {
+            let served = cnv_load_relaxed_u64(hot.lastServed + lane)
+            if cnv_mpmc_ring_count(hot.rings[lane]) == 0 && !hot.hasSpilled(lane) {
                 // An empty lane is not starving: keep its clock near now (written rarely), so
                 // the aging bound counts from when its tasks arrive.
-                if now &- served > group.agingNanoseconds / 2 {
-                    lane.lastServedNanoseconds.store(now, ordering: .relaxed)
-                }
+                if now &- served > hot.agingTicks / 2 { cnv_store_relaxed_u64(hot.lastServed + lane, now) }
                 continue
             }
             if !sawWork {
                 sawWork = true
                 continue
             }
-            if now &- served > group.agingNanoseconds, served < oldestService {
+            if now &- served > hot.agingTicks, served < oldestService {
                 starving = lane
                 oldestService = served
             }
         }
         if !sawWork { return 0 }
-        if let starving {
-            let taken = starving.take(into: batch, workers: workers)
+        if starving >= 0 {
+            let taken = self.take(lane: starving, from: hot, workers: workers, into: batch)
             if taken > 0 {
-                starving.lastServedNanoseconds.store(now, ordering: .relaxed)
+                cnv_store_relaxed_u64(hot.lastServed + starving, now)
                 return taken
             }
         }
-        for lane in lanes {
-            let taken = lane.take(into: batch, workers: workers)
+        for lane in 0..<hot.laneCount {
+            let taken = self.take(lane: lane, from: hot, workers: workers, into: batch)
             if taken > 0 {
-                lane.lastServedNanoseconds.store(now, ordering: .relaxed)
+                cnv_store_relaxed_u64(hot.lastServed + lane, now)
                 return taken
             }
         }
@@ -144,15 +179,25 @@ extension Conveyor {
 
     /// Runs (or settles) one task record, then frees it.
     func execute(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
-        let recorder = worker.recorder
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
         let retained = record.pointee.flags & 1 != 0
         defer {
             if retained { handler.release() }
-            self.records.deallocate(record)
+            cnv_allocator_free(self.recordAllocator, record)
         }
-        let task = handler.takeUnretainedValue()
+        // The record holds the handler alive (retained, or a registered kind that lives as long
+        // as its TaskKind): use it without touching its reference count.
+        handler._withUnsafeGuaranteedRef { task in
+            self.settle(record, task: task, group: group, worker: worker)
+        }
+    }
+
+    @inline(__always)
+    private func settle(
+        _ record: UnsafeMutablePointer<cnv_task_record>, task: TaskHandler, group: GroupRuntime, worker: WorkerState
+    ) {
+        let recorder = worker.recorder
         var state = cnv_task_state_word(record)
         if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue) {
             let deadline = record.pointee.deadline_ns
@@ -170,7 +215,7 @@ extension Conveyor {
                 let start = timed ? MonotonicClock.ticks() : 0
                 let queueWait = submitted != 0 ? MonotonicClock.nanoseconds(from: submitted, to: start) : 0
                 if submitted != 0 { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
-                let error = task.run(record, context: RunContext(group: group.name, queueWaitNanoseconds: queueWait))
+                let error = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
                 if timed {
                     let service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
                     if submitted != 0 { recorder.record(service, in: RecorderLayout.Tasks.service) }

@@ -96,6 +96,10 @@ public final class Conveyor: @unchecked Sendable {
     /// Whether any rule uses learned service time (then workers report samples).
     let learnsServiceTime: Bool
     let records: FixedSizeAllocator
+    /// `records`' C descriptor, for the per-task calls.
+    let recordAllocator: UnsafeMutablePointer<cnv_allocator>
+    /// Each group's hot-path pointers, by group index (never changes after init).
+    let hot: UnsafeMutableBufferPointer<GroupHotPath>
     let gate: OpaquePointer
     let timing: Bool
 
@@ -154,6 +158,7 @@ public final class Conveyor: @unchecked Sendable {
         _ = MonotonicClock.initialize()
         self.records = try FixedSizeAllocator(
             configuration.recordAllocator, objectSize: MemoryLayout<cnv_task_record>.stride)
+        self.recordAllocator = self.records.descriptor
         var gate: OpaquePointer?
         let status = cnv_gate_create(&gate)
         guard status == CNV_OK.rawValue, let gate else {
@@ -170,6 +175,8 @@ public final class Conveyor: @unchecked Sendable {
             cnv_gate_destroy(gate)
             throw error
         }
+        self.hot = .allocate(capacity: self.groups.count)
+        _ = self.hot.initialize(from: self.groups.map(\.hot))
         for group in self.groups {
             group.startWorkers(upTo: group.configuration.initialWorkers, engine: self)
         }
@@ -186,6 +193,7 @@ public final class Conveyor: @unchecked Sendable {
     deinit {
         // Workers hold a strong reference while they run, so reaching here means they exited.
         cnv_gate_destroy(self.gate)
+        self.hot.deallocate()
     }
 
     // MARK: Registration
@@ -213,29 +221,45 @@ public final class Conveyor: @unchecked Sendable {
 
     // MARK: Routing
 
-    func route(_ task: QueueTask) throws -> GroupRuntime {
+    /// The index of the group a task goes to.
+    func route(_ task: QueueTask) throws -> Int {
         if let name = task.group {
             guard let position = self.groupIndex[name] else { throw ConveyorError.unknownGroup(name: name) }
-            return self.groups[position]
+            return position
         }
-        if self.router.rules.isEmpty { return self.groups[self.defaultGroupIndex] }
-        let position = try self.router.route(kind: task.kind, tags: task.tags, costEstimate: task.costEstimate)
-        return self.groups[position]
+        if self.router.rules.isEmpty { return self.defaultGroupIndex }
+        return try self.router.route(kind: task.kind, tags: task.tags, costEstimate: task.costEstimate)
+    }
+
+    /// The group of a task that only has a kind (the typed fast path).
+    @inline(__always)
+    func route(kind: String) throws -> Int {
+        if self.router.rules.isEmpty { return self.defaultGroupIndex }
+        return try self.router.route(kind: kind)
     }
 
     // MARK: Submitting
 
-    /// Queues one task of a registered kind. Never waits: a full group with the `.wait`
-    /// policy rejects here (``submitWaitingForRoom(_:_:_:)`` waits).
+    /// Queues one task of a registered kind at normal priority, routed by its kind. Never
+    /// waits: a full group with the `.wait` policy rejects here (``submitWaitingForRoom(_:_:_:)``
+    /// waits). Allocates nothing once the record pool is warm.
     @discardableResult
-    public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask? = nil) throws
-        -> TaskTicket
-    {
-        let task = task ?? QueueTask(kind: kind.name)
-        let group = try self.route(task)
-        let record = try self.makeRecord(handler: kind.handler, retained: false, task: task)
+    public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload) throws -> TaskTicket {
+        let index = try self.route(kind: kind.name)
+        let record = try self.makeRecord(handler: kind.handlerPointer, retained: false, level: 1, deadline: nil)
         UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-        return try self.enqueueOrFree(record, task: task, group: group)
+        return try self.enqueueOrFree(record, level: 1, group: index)
+    }
+
+    /// Queues one task of a registered kind with explicit options (group, priority, tags,
+    /// deadline). Never waits.
+    @discardableResult
+    public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask) throws -> TaskTicket {
+        let index = try self.route(task)
+        let record = try self.makeRecord(
+            handler: kind.handlerPointer, retained: false, level: task.priority.level, deadline: task.deadline)
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
+        return try self.enqueueOrFree(record, level: task.priority.level, group: index)
     }
 
     /// Queues one task of a registered kind, waiting (suspended, not blocking a thread) for
@@ -245,10 +269,11 @@ public final class Conveyor: @unchecked Sendable {
         -> TaskTicket
     {
         let task = task ?? QueueTask(kind: kind.name)
-        let group = try self.route(task)
-        let record = try self.makeRecord(handler: kind.handler, retained: false, task: task)
+        let index = try self.route(task)
+        let record = try self.makeRecord(
+            handler: kind.handlerPointer, retained: false, level: task.priority.level, deadline: task.deadline)
         UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-        return try await self.enqueueWaiting(record, task: task, group: group)
+        return try await self.enqueueWaiting(record, level: task.priority.level, group: index)
     }
 
     /// Queues many tasks of one kind with as few ring operations as possible. Returns how many
@@ -258,8 +283,10 @@ public final class Conveyor: @unchecked Sendable {
         _ kind: TaskKind<Payload>, contentsOf payloads: Payloads, _ task: QueueTask? = nil
     ) throws -> Int {
         let task = task ?? QueueTask(kind: kind.name)
-        let group = try self.route(task)
-        let lane = group.lane(for: task.priority)
+        let index = try self.route(task)
+        let group = self.groups[index]
+        let hot = self.hot[index]
+        let lane = hot.lane(forLevel: task.priority.level)
         let shard = cnv_gate_enter(self.gate)
         guard shard >= 0 else { throw ConveyorError.shutDown }
         defer { cnv_gate_leave(self.gate, shard) }
@@ -276,10 +303,12 @@ public final class Conveyor: @unchecked Sendable {
                 while count < batchCapacity, let payload = iterator.next() {
                     let record: UnsafeMutablePointer<cnv_task_record>
                     do {
-                        record = try self.makeRecord(handler: kind.handler, retained: false, task: task)
+                        record = try self.makeRecord(
+                            handler: kind.handlerPointer, retained: false, level: task.priority.level,
+                            deadline: task.deadline)
                     } catch {
                         // Out of record memory: give back this batch's records, report what was accepted.
-                        for made in 0..<count { self.records.deallocate(UnsafeMutableRawPointer(bitPattern: slots[made])!) }
+                        for made in 0..<count { cnv_allocator_free(self.recordAllocator, UnsafeMutableRawPointer(bitPattern: slots[made])!) }
                         throw error
                     }
                     UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
@@ -292,8 +321,8 @@ public final class Conveyor: @unchecked Sendable {
             if filled < batchCapacity { exhausted = true }
             if filled == 0 { break }
             let sent = withUnsafeBytes(of: &batch) { raw in
-                if lane.hasSpilled { return 0 }
-                return lane.ring.enqueue(contentsOf: UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt.self)[0..<filled]))
+                if hot.hasSpilled(lane) { return 0 }
+                return cnv_mpmc_enqueue_burst(hot.rings[lane], raw.bindMemory(to: UInt.self).baseAddress!, filled)
             }
             var placed = sent
             var refused: (any Error)?
@@ -302,7 +331,7 @@ public final class Conveyor: @unchecked Sendable {
                 while placed < filled {
                     let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: slots[placed])!
                     do {
-                        try self.placeAfterFullRing(record, lane: lane, group: group)
+                        try self.placeAfterFullRing(record, lane: lane, group: group, hot: hot)
                         placed += 1
                     } catch {
                         refused = error
@@ -310,11 +339,11 @@ public final class Conveyor: @unchecked Sendable {
                     }
                 }
                 for rest in placed..<filled {
-                    self.records.deallocate(UnsafeMutableRawPointer(bitPattern: slots[rest])!)
+                    cnv_allocator_free(self.recordAllocator, UnsafeMutableRawPointer(bitPattern: slots[rest])!)
                 }
             }
             accepted += placed
-            if placed > 0 { group.parker.unpark(Int32(min(placed, Int(Int32.max)))) }
+            if placed > 0 { cnv_parker_unpark(hot.parker, Int32(min(placed, Int(Int32.max)))) }
             if refused != nil { return accepted }
         }
         return accepted
@@ -325,9 +354,11 @@ public final class Conveyor: @unchecked Sendable {
     public func submit(_ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Void) throws
         -> TaskTicket
     {
-        let group = try self.route(task)
-        let record = try self.makeRecord(handler: ClosureHandler(kind: task.kind, body: body), retained: true, task: task)
-        return try self.enqueueOrFree(record, task: task, group: group)
+        let index = try self.route(task)
+        let record = try self.makeRecord(
+            handler: Unmanaged.passRetained(ClosureHandler(kind: task.kind, body: body)).toOpaque(), retained: true,
+            level: task.priority.level, deadline: task.deadline)
+        return try self.enqueueOrFree(record, level: task.priority.level, group: index)
     }
 
     /// Queues a closure, waiting (suspended, not blocking a thread) for room when the group's
@@ -336,9 +367,11 @@ public final class Conveyor: @unchecked Sendable {
     public func submitWaitingForRoom(_ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Void) async throws
         -> TaskTicket
     {
-        let group = try self.route(task)
-        let record = try self.makeRecord(handler: ClosureHandler(kind: task.kind, body: body), retained: true, task: task)
-        return try await self.enqueueWaiting(record, task: task, group: group)
+        let index = try self.route(task)
+        let record = try self.makeRecord(
+            handler: Unmanaged.passRetained(ClosureHandler(kind: task.kind, body: body)).toOpaque(), retained: true,
+            level: task.priority.level, deadline: task.deadline)
+        return try await self.enqueueWaiting(record, level: task.priority.level, group: index)
     }
 
     /// Runs a closure on a worker and returns its value with timings, or rethrows its error.
@@ -348,7 +381,7 @@ public final class Conveyor: @unchecked Sendable {
     public func run<Value: Sendable>(
         _ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Value
     ) async throws -> TaskResult<Value> {
-        let group = try self.route(task)
+        let index = try self.route(task)
         let handler = AwaitedHandler(kind: task.kind, body: body)
         let ticketBox = PendingTicket()
         return try await withTaskCancellationHandler {
@@ -356,7 +389,9 @@ public final class Conveyor: @unchecked Sendable {
                 handler.continuation = continuation
                 let record: UnsafeMutablePointer<cnv_task_record>
                 do {
-                    record = try self.makeRecord(handler: handler, retained: true, task: task)
+                    record = try self.makeRecord(
+                        handler: Unmanaged.passRetained(handler).toOpaque(), retained: true,
+                        level: task.priority.level, deadline: task.deadline)
                 } catch {
                     handler.resume(with: .failure(error))
                     return
@@ -370,19 +405,19 @@ public final class Conveyor: @unchecked Sendable {
                         self.expire(ticket, handler: handler, kind: task.kind, after: deadline)
                     }
                 }
-                if case .wait = group.configuration.overflow {
+                if case .wait = self.groups[index].configuration.overflow {
                     let address = UInt(bitPattern: record)
                     Task {
                         do {
                             let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
-                            queued(try await self.enqueueWaiting(record, task: task, group: group))
+                            queued(try await self.enqueueWaiting(record, level: task.priority.level, group: index))
                         } catch {
                             handler.resume(with: .failure(error))
                         }
                     }
                 } else {
                     do {
-                        queued(try self.enqueueOrFree(record, task: task, group: group))
+                        queued(try self.enqueueOrFree(record, level: task.priority.level, group: index))
                     } catch {
                         handler.resume(with: .failure(error))
                     }
@@ -414,18 +449,26 @@ public final class Conveyor: @unchecked Sendable {
 
     // MARK: Records
 
-    func makeRecord(handler: TaskHandler, retained: Bool, task: QueueTask) throws -> UnsafeMutablePointer<cnv_task_record> {
-        let record = try self.records.allocate().assumingMemoryBound(to: cnv_task_record.self)
+    /// Takes a record and fills all but the payload. `handler` is an opaque `TaskHandler`
+    /// reference, retained for closures (`retained`), unretained for registered kinds.
+    @inline(__always)
+    func makeRecord(
+        handler: UnsafeMutableRawPointer, retained: Bool, level: Int, deadline: Duration?
+    ) throws -> UnsafeMutablePointer<cnv_task_record> {
+        guard let memory = cnv_allocator_alloc(self.recordAllocator) else {
+            if retained { Unmanaged<TaskHandler>.fromOpaque(handler).release() }
+            throw ConveyorError.outOfMemory(what: "a task record")
+        }
+        let record = memory.assumingMemoryBound(to: cnv_task_record.self)
         record.pointee.submit_ticks = self.timing ? MonotonicClock.ticks() : 0
-        if let deadline = task.deadline {
+        if let deadline {
             record.pointee.deadline_ns = cnv_monotonic_ns() &+ UInt64(max(1, deadline.nanoseconds))
         } else {
             record.pointee.deadline_ns = 0
         }
-        record.pointee.handler = retained
-            ? Unmanaged.passRetained(handler).toOpaque() : Unmanaged.passUnretained(handler).toOpaque()
+        record.pointee.handler = handler
         record.pointee.flags = retained ? 1 : 0
-        record.pointee.priority = UInt16(clamping: task.priority.level)
+        record.pointee.priority = UInt16(clamping: level)
         return record
     }
 
@@ -434,7 +477,7 @@ public final class Conveyor: @unchecked Sendable {
         if record.pointee.flags & 1 != 0, let handler = record.pointee.handler {
             Unmanaged<TaskHandler>.fromOpaque(handler).release()
         }
-        self.records.deallocate(record)
+        cnv_allocator_free(self.recordAllocator, record)
     }
 
     private func ticket(for record: UnsafeMutablePointer<cnv_task_record>, state: UInt64) -> TaskTicket {
@@ -442,42 +485,44 @@ public final class Conveyor: @unchecked Sendable {
     }
 
     /// Queues a prepared record; on failure the record is still the caller's.
-    private func enqueue(
-        _ record: UnsafeMutablePointer<cnv_task_record>, task: QueueTask, group: GroupRuntime
-    ) throws -> TaskTicket {
+    @inline(__always)
+    private func enqueue(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
         let shard = cnv_gate_enter(self.gate)
         guard shard >= 0 else { throw ConveyorError.shutDown }
         defer { cnv_gate_leave(self.gate, shard) }
         let state = cnv_task_begin(record)
-        try self.place(record, lane: group.lane(for: task.priority), group: group)
-        group.parker.unpark()
+        let hot = self.hot[index]
+        let lane = hot.lane(forLevel: level)
+        if hot.hasSpilled(lane) || !cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) {
+            try self.placeAfterFullRing(record, lane: lane, group: self.groups[index], hot: hot)
+        }
+        cnv_parker_unpark(hot.parker, 1)
         return self.ticket(for: record, state: state)
     }
 
-    private func enqueueOrFree(
-        _ record: UnsafeMutablePointer<cnv_task_record>, task: QueueTask, group: GroupRuntime
-    ) throws -> TaskTicket {
+    @inline(__always)
+    private func enqueueOrFree(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
         do {
-            return try self.enqueue(record, task: task, group: group)
+            return try self.enqueue(record, level: level, group: index)
         } catch {
             self.discard(record)
             throw error
         }
     }
 
-    /// Queues a record, waiting for room (with a growing sleep, never blocking a thread) when
+    /// Queues a record, waiting (with a growing sleep, never blocking a thread) for room when
     /// the group's policy is `.wait`. Workers never wait: they could be waiting for themselves.
-    private func enqueueWaiting(
-        _ record: UnsafeMutablePointer<cnv_task_record>, task: QueueTask, group: GroupRuntime
-    ) async throws -> TaskTicket {
-        guard case .wait(let timeout) = group.configuration.overflow, !cnv_on_worker_thread() else {
-            return try self.enqueueOrFree(record, task: task, group: group)
+    private func enqueueWaiting(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) async throws
+        -> TaskTicket
+    {
+        guard case .wait(let timeout) = self.groups[index].configuration.overflow, !cnv_on_worker_thread() else {
+            return try self.enqueueOrFree(record, level: level, group: index)
         }
         let deadline = ContinuousClock.now + timeout
         var delay: UInt64 = 20_000
         while true {
             do {
-                return try self.enqueue(record, task: task, group: group)
+                return try self.enqueue(record, level: level, group: index)
             } catch ConveyorError.queueFull where ContinuousClock.now < deadline {
                 // Room may come; try again after a pause.
             } catch {
@@ -494,18 +539,15 @@ public final class Conveyor: @unchecked Sendable {
         }
     }
 
-    /// Places a record in its lane: the ring, or the overflow policy when the ring is full.
-    private func place(_ record: UnsafeMutablePointer<cnv_task_record>, lane: Lane, group: GroupRuntime) throws {
-        if !lane.hasSpilled, lane.ring.tryEnqueue(UInt(bitPattern: record)) { return }
-        try self.placeAfterFullRing(record, lane: lane, group: group)
-    }
-
-    private func placeAfterFullRing(_ record: UnsafeMutablePointer<cnv_task_record>, lane: Lane, group: GroupRuntime) throws {
-        guard case .spill(let limit) = group.configuration.overflow, let overflow = lane.overflow else {
+    /// The ring of `lane` was full (or the lane has spilled): apply the overflow policy.
+    private func placeAfterFullRing(
+        _ record: UnsafeMutablePointer<cnv_task_record>, lane: Int, group: GroupRuntime, hot: GroupHotPath
+    ) throws {
+        guard case .spill(let limit) = group.configuration.overflow, let overflow = group.lanes[lane].overflow else {
             throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity)
         }
         // While older tasks of this lane sit in the overflow queue, newer ones follow them there.
-        if !lane.hasSpilled, lane.ring.tryEnqueue(UInt(bitPattern: record)) { return }
+        if !hot.hasSpilled(lane), cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) { return }
         guard overflow.bytesUsed < limit else {
             throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity)
         }

@@ -6,9 +6,6 @@ import Synchronization
 final class Lane: Sendable {
     let ring: MPMCRing
     let overflow: OverflowQueue?
-    /// When a worker last took from (or found empty) this lane: the aging clock.
-    let lastServedNanoseconds = Atomic<UInt64>(0)
-
     init(capacity: Int, spill: Bool) throws {
         self.ring = try MPMCRing(capacity: capacity)
         self.overflow = spill ? try OverflowQueue() : nil
@@ -30,6 +27,51 @@ final class Lane: Sendable {
         if taken > 0 { return taken }
         guard let overflow = self.overflow, overflow.count > 0 else { return 0 }
         return (try? overflow.drain(into: buffer)) ?? 0  // busy: another worker is draining it
+    }
+}
+
+/// Raw pointers to a group's C structures, for the per-task paths (submit, dequeue, wake).
+/// A plain struct of pointers: copying it or reading it touches no reference count, so the
+/// submitting thread and the workers share no cache line but the ring slots and indices.
+/// The `GroupRuntime` that owns the objects outlives every use.
+struct GroupHotPath {
+    /// cnv_mpmc_ring* per priority lane.
+    let rings: UnsafeMutablePointer<OpaquePointer>
+    /// cnv_overflow_queue* per lane (spill policy only).
+    let overflows: UnsafeMutablePointer<OpaquePointer?>
+    /// Per lane: the time-stamp-counter tick of its last service (the aging clock), relaxed.
+    let lastServed: UnsafeMutablePointer<UInt64>
+    let laneCount: Int
+    let handoff: OpaquePointer
+    let parker: OpaquePointer
+    let spills: Bool
+    let agingTicks: UInt64
+
+    @inline(__always)
+    func lane(forLevel level: Int) -> Int {
+        level < self.laneCount ? level : self.laneCount - 1
+    }
+
+    @inline(__always)
+    func hasSpilled(_ lane: Int) -> Bool {
+        guard self.spills, let overflow = self.overflows[lane] else { return false }
+        return cnv_overflow_queue_count(overflow) > 0
+    }
+
+    /// Whether anything waits in any lane or the handoff queue (plain loads of indices).
+    @inline(__always)
+    var hasQueuedWork: Bool {
+        if cnv_overflow_queue_count(self.handoff) > 0 { return true }
+        for lane in 0..<self.laneCount {
+            if cnv_mpmc_ring_count(self.rings[lane]) > 0 || self.hasSpilled(lane) { return true }
+        }
+        return false
+    }
+
+    func deallocate() {
+        self.rings.deallocate()
+        self.overflows.deallocate()
+        self.lastServed.deallocate()
     }
 }
 
@@ -56,6 +98,7 @@ final class GroupRuntime: @unchecked Sendable {
     let running = DispatchGroup()
     /// One recorder per worker thread: counters and queue-wait / service histograms, merged on read.
     let recorders: RecorderSet
+    let hot: GroupHotPath
 
     private let resizing = Atomic<Bool>(false)
     private let lock = NSLock()
@@ -73,9 +116,27 @@ final class GroupRuntime: @unchecked Sendable {
         self.parker = try Parker()
         self.targetWorkers = Atomic(configuration.initialWorkers)
         self.agingNanoseconds = UInt64(max(1, configuration.agingBound.nanoseconds))
+        let laneCount = self.lanes.count
+        let rings = UnsafeMutablePointer<OpaquePointer>.allocate(capacity: laneCount)
+        let overflows = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: laneCount)
+        let lastServed = UnsafeMutablePointer<UInt64>.allocate(capacity: laneCount)
+        for (position, lane) in self.lanes.enumerated() {
+            (rings + position).initialize(to: lane.ring.ring)
+            (overflows + position).initialize(to: lane.overflow?.queue)
+            (lastServed + position).initialize(to: MonotonicClock.ticks())
+        }
+        let ticksPerNanosecond = Double(MonotonicClock.ticksPerSecond) / 1e9
+        self.hot = GroupHotPath(
+            rings: rings, overflows: overflows, lastServed: lastServed, laneCount: laneCount,
+            handoff: self.handoff.queue, parker: self.parker.parker, spills: spill,
+            agingTicks: UInt64(max(1, Double(self.agingNanoseconds) * ticksPerNanosecond)))
         // Workers, plus the threads that settle tasks during shutdown.
         self.recorders = try RecorderSet(layout: .tasks, capacity: configuration.maxWorkers + 8)
         self.recorders.timing = timing ? .everyTask : .off
+    }
+
+    deinit {
+        self.hot.deallocate()
     }
 
     var name: String { self.configuration.name }

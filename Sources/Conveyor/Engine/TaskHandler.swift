@@ -23,10 +23,11 @@ class TaskHandler: @unchecked Sendable {
     }
 }
 
-/// Timing of one task run, handed to handlers that report it.
+/// Where and after how long a task runs, for handlers that report it (`run` results).
 struct RunContext {
-    var group: String
-    var queueWaitNanoseconds: UInt64
+    /// Unowned: the group outlives every task it runs; no reference count per task.
+    unowned(unsafe) let group: GroupRuntime
+    let queueWaitNanoseconds: UInt64
 }
 
 /// A typed kind's handler: the payload is read from the record (no allocation per task).
@@ -93,7 +94,7 @@ final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
         self.resume(
             with: outcome.map {
                 TaskResult(
-                    value: $0, group: context.group,
+                    value: $0, group: context.group.name,
                     queueWait: .nanoseconds(Int64(context.queueWaitNanoseconds)),
                     serviceTime: .nanoseconds(Int64(end &- start)))
             })

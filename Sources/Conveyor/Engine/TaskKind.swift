@@ -12,6 +12,19 @@
 public struct TaskKind<Payload: BitwiseCopyable & Sendable>: Sendable {
     public let name: String
     let handler: TypedKindHandler<Payload>
+    /// `handler` as an opaque pointer, computed once: the submit path stores it without
+    /// touching the handler's reference count. `handler` keeps the object alive.
+    let handlerAddress: UInt
+
+    var handlerPointer: UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: self.handlerAddress).unsafelyUnwrapped
+    }
+
+    init(name: String, handler: TypedKindHandler<Payload>) {
+        self.name = name
+        self.handler = handler
+        self.handlerAddress = UInt(bitPattern: Unmanaged.passUnretained(handler).toOpaque())
+    }
 
     /// The largest payload stored inline (bytes).
     public static var inlinePayloadCapacity: Int { Int(CNV_TASK_INLINE_PAYLOAD) }
