@@ -8,7 +8,7 @@ SWIFT ?= swift
 SANITIZER_STRESS_SCALE ?= 0.2
 BENCH_RUNS ?= 5
 
-.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan bench bench-core bench-malloc clean
+.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan bench bench-core bench-malloc bench-engine clean
 
 all: build
 
@@ -41,15 +41,22 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=0 CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
 	$(SWIFT) test --no-parallel --sanitize=address --disable-default-traits --scratch-path .build-asan
 
-# The comparison table (medians of BENCH_RUNS runs, ratios against peers measured in the
-# same process), then allocation counts per operation from ordo-one/benchmark.
-bench: bench-core bench-malloc
+# The core comparison table (medians of BENCH_RUNS runs, ratios against peers measured in
+# the same process), allocation counts per operation from ordo-one/benchmark, then the engine
+# against Dispatch, TaskGroup and AsyncStream (`conveyor bench`).
+bench: bench-core bench-malloc bench-engine
 
 bench-core: deps
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-corebench
 	@mkdir -p bench-report
 	Benchmarks/.build/release/conveyor-corebench --runs $(BENCH_RUNS) --markdown bench-report/corebench.md
 	@echo "The table as Markdown: bench-report/corebench.md"
+
+bench-engine: deps
+	$(SWIFT) build -c release --product conveyor
+	@mkdir -p bench-report
+	.build/release/conveyor bench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json
+	@echo "The table as Markdown: bench-report/engine.md"
 
 bench-malloc: deps
 	$(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build benchmark --target CoreBenchmarks
