@@ -81,6 +81,7 @@ let package = Package(
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
+                "Conveyor",
                 "ConveyorForecasting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
