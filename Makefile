@@ -3,12 +3,17 @@
 #   make test    the test suite (jemalloc on, then off)
 #   make tsan    the tests under ThreadSanitizer (jemalloc off, smaller stress sizes)
 #   make asan    the tests under AddressSanitizer (jemalloc off, smaller stress sizes)
+#   make soak    a compressed day of mixed load, memory growth after warm-up (DURATION=10m)
 SWIFT ?= swift
 # Stress sizes under sanitizers (1 = full size: 10 million ring items and more).
 SANITIZER_STRESS_SCALE ?= 0.2
 BENCH_RUNS ?= 5
+# Length of `make soak` (90s, 10m, 1h).
+DURATION ?= 10m
+# Growth (percent, heap allocated net of jemalloc thread caches, after warm-up) that fails it.
+SOAK_MAX_GROWTH ?= 1
 
-.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan bench bench-core bench-malloc bench-engine clean
+.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine clean
 
 all: build
 
@@ -41,6 +46,13 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=0 CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
 	$(SWIFT) test --no-parallel --sanitize=address --disable-default-traits --scratch-path .build-asan
 
+# A day of mixed load compressed into DURATION (release build); samples and growth go to
+# soak-report/. Fails when heap allocated bytes grow by more than 1 % after warm-up.
+soak: deps
+	$(SWIFT) build -c release --product conveyor
+	@mkdir -p soak-report
+	.build/release/conveyor soak --duration $(DURATION) --report soak-report/samples.csv --max-growth $(SOAK_MAX_GROWTH)
+
 # The core comparison table (medians of BENCH_RUNS runs, ratios against peers measured in
 # the same process), allocation counts per operation from ordo-one/benchmark, then the engine
 # against Dispatch, TaskGroup and AsyncStream (`conveyor bench`).
@@ -62,4 +74,4 @@ bench-malloc: deps
 	$(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build benchmark --target CoreBenchmarks
 
 clean:
-	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build bench-report
+	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build bench-report soak-report

@@ -7,6 +7,7 @@
 #include "cnv_spsc_ring.h"
 #include "cnv_slab_pool.h"
 #include "cnv_allocator.h"
+#include "cnv_process_memory.h"
 #include "cnv_overflow_queue.h"
 #include "cnv_parker.h"
 #include "cnv_task.h"
