@@ -1,5 +1,6 @@
 #include "cnv_allocator.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,5 +119,19 @@ int cnv_memory_release_to_os(void) {
     return mallctl(name, NULL, NULL, NULL, 0) == 0 ? CNV_OK : CNV_ENOTSUP;
 #else
     return CNV_ENOTSUP;
+#endif
+}
+
+// Defined by the sanitizer runtimes (TSan, ASan), which replace malloc: weak, so it is NULL
+// in ordinary builds.
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
+uint64_t cnv_memory_malloc_heap_bytes(void) {
+    if (__sanitizer_get_current_allocated_bytes) return (uint64_t)__sanitizer_get_current_allocated_bytes();
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 info = mallinfo2();
+    return (uint64_t)info.uordblks + (uint64_t)info.hblkhd;
+#else
+    return 0;
 #endif
 }

@@ -74,6 +74,9 @@ uint64_t cnv_memory_rss_bytes(void);
 /// Bytes the calling thread has allocated through jemalloc so far (thread.allocated), which
 /// counts mallocx too (unlike a malloc interposer). CNV_ENOTSUP without jemalloc.
 int cnv_memory_thread_allocated(uint64_t *out);
+/// Bytes in use from malloc when jemalloc is not linked: glibc's `mallinfo2` (arena bytes in
+/// use plus mmapped chunks), or the sanitizer allocator's count under TSan/ASan.
+uint64_t cnv_memory_malloc_heap_bytes(void);
 /// Flushes the calling thread's jemalloc cache and purges every arena's dirty pages.
 int cnv_memory_release_to_os(void);
 

@@ -64,6 +64,14 @@ public final class FixedSizeAllocator: @unchecked Sendable {
         return pointer
     }
 
+    /// Bytes reserved by the slab pool behind a `.slabPool` allocator (`nil` for the others).
+    var reservedBytes: Int? {
+        guard self.kind == .slabPool, let pool = self.descriptor.pointee.pool else { return nil }
+        var raw = cnv_slab_stats()
+        guard cnv_slab_pool_stats(pool, &raw) == CNV_OK.rawValue else { return nil }
+        return Int(raw.bytes_reserved)
+    }
+
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) {
         cnv_allocator_free(self.descriptor, pointer)

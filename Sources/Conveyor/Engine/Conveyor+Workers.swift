@@ -35,11 +35,13 @@ struct IdleEstimator {
     }
 }
 
-/// What one worker thread owns: its recorder and the service-time samples it has not yet
-/// published to the router.
+/// What one worker thread owns: its recorder, the service-time samples it has not yet
+/// published to the router, and the per-kind counts it has not yet folded into the engine's
+/// ``KindCounters`` (only while kind counting is on).
 final class WorkerState {
     let recorder: Recorder
     var samples = ServiceTimeSamples()
+    var kinds = KindTally()
 
     init(recorder: Recorder) {
         self.recorder = recorder
@@ -47,10 +49,15 @@ final class WorkerState {
 }
 
 extension Conveyor {
-    /// Samples per publish to the router: a lock once per this many tasks at most.
+    /// Samples per publish to the router (and kind counts per fold): a lock once per this
+    /// many tasks at most.
     static let samplesPerPublish = 64
 
+    /// Publishes the worker's service-time samples to the router and folds its per-kind
+    /// counts into ``kindCounters``; called every `samplesPerPublish` tasks, when the worker
+    /// goes idle and when it exits.
     func publishSamples(_ worker: WorkerState) {
+        if worker.kinds.pending > 0 { worker.kinds.fold(into: self.kindCounters) }
         guard !worker.samples.isEmpty else { return }
         self.router.publish(&worker.samples)
     }
@@ -216,13 +223,18 @@ extension Conveyor {
                 let queueWait = submitted != 0 ? MonotonicClock.nanoseconds(from: submitted, to: start) : 0
                 if submitted != 0 { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
                 let error = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
+                var service: UInt64 = 0
                 if timed {
-                    let service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
+                    service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
                     if submitted != 0 { recorder.record(service, in: RecorderLayout.Tasks.service) }
                     if self.learnsServiceTime {
                         worker.samples.record(kind: task.kind, nanoseconds: Double(service))
                         if worker.samples.count >= Self.samplesPerPublish { self.publishSamples(worker) }
                     }
+                }
+                if self.countsKinds.load(ordering: .relaxed) {
+                    worker.kinds.record(kind: task.kind, failed: error != nil, serviceNanoseconds: service)
+                    if worker.kinds.pending >= Self.samplesPerPublish { worker.kinds.fold(into: self.kindCounters) }
                 }
                 if let error {
                     recorder.increment(RecorderLayout.Tasks.failed)

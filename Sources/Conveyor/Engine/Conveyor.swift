@@ -117,6 +117,10 @@ public final class Conveyor: @unchecked Sendable {
     let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
     /// Tasks failed as not started by `shutdown(drain: false)` (rare: a plain atomic).
     let notStarted = Atomic<Int>(0)
+    /// Whether workers count tasks per kind (see ``enableKindCounting()``).
+    let countsKinds = Atomic<Bool>(false)
+    /// Per-kind totals, folded in by the workers in batches while ``countsKinds`` is on.
+    let kindCounters = KindCounters()
 
     /// Creates the groups and starts their workers.
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` (no groups, duplicate names,

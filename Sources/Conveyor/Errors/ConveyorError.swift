@@ -38,6 +38,15 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
     case cancelled(kind: String)
     /// The engine stopped (`shutdown(drain: false)`) before the task started.
     case notStarted(kind: String)
+    /// ``PerformanceProfiler/stopProfiling()`` was called with no profiling interval running.
+    case profilerNotStarted
+    /// The profiler has recorded nothing under this context name (and no baseline holds it).
+    case unknownContext(name: String)
+    /// ``PerformanceProfiler/benchmarks(threshold:)`` was called before any baseline was
+    /// saved or loaded.
+    case noBaseline
+    /// A baseline file could not be read or written.
+    case baselineFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -58,6 +67,14 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .deadlineExceeded(let kind): "task \"\(kind)\" did not start before its deadline"
         case .cancelled(let kind): "task \"\(kind)\" was cancelled before it started"
         case .notStarted(let kind): "task \"\(kind)\" never started: the Conveyor was shut down without draining"
+        case .profilerNotStarted:
+            "the profiler is not profiling: call startProfiling() before stopProfiling(), or read metrics() for the figures so far"
+        case .unknownContext(let name):
+            "unknown profiling context \"\(name)\": nothing was profiled under this name; check the spelling or profile it first"
+        case .noBaseline:
+            "no baseline to compare with: call saveBaseline() (or loadBaseline(from:)) before benchmarks()"
+        case .baselineFile(let path, let reason):
+            "baseline file \(path): \(reason); check the path and that the file was written by saveBaseline(to:)"
         }
     }
 }

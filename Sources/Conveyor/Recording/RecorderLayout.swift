@@ -57,6 +57,10 @@ public struct RecorderLayout: Sendable, Equatable {
         counters: ["submitted", "completed", "failed", "cancelled", "expired"]
     )
 
+    /// The layout of a profiling context (``PerformanceProfiler``): one duration histogram
+    /// and an error counter.
+    static let profilingContext = RecorderLayout(validHistograms: ["duration"], counters: ["errors"])
+
     /// Indices into ``RecorderLayout/tasks``.
     public enum Tasks {
         /// Histogram: submit to handler start, nanoseconds.
