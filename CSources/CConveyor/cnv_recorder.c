@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *aligned_zeroed(size_t size) {
-    void *memory = NULL;
-    size = (size + CNV_FALSE_SHARING_RANGE - 1) & ~(size_t)(CNV_FALSE_SHARING_RANGE - 1);
-    if (posix_memalign(&memory, CNV_FALSE_SHARING_RANGE, size) != 0) return NULL;
-    memset(memory, 0, size);
-    return memory;
-}
-
 /// Makes a zeroed histogram empty. Plain initialization is fine: the memory is published to
 /// other threads later by a release store (or by the caller's own hand-off).
 static void histogram_initialize(struct cnv_histogram *histogram) {
@@ -24,7 +16,7 @@ static void histogram_initialize(struct cnv_histogram *histogram) {
 
 int cnv_histogram_create(struct cnv_histogram **out) {
     if (out == NULL) return CNV_EINVAL;
-    struct cnv_histogram *histogram = aligned_zeroed(sizeof(*histogram));
+    struct cnv_histogram *histogram = cnv__aligned_zeroed(sizeof(*histogram));
     if (histogram == NULL) return CNV_ENOMEM;
     histogram_initialize(histogram);
     *out = histogram;
@@ -102,7 +94,7 @@ int cnv_recorder_set_create(uint32_t histogram_count, uint32_t counter_count, ui
     if (out == NULL) return CNV_EINVAL;
     if (histogram_count > CNV_RECORDER_MAX_HISTOGRAMS || counter_count > CNV_RECORDER_MAX_COUNTERS) return CNV_EINVAL;
     if (capacity == 0 || capacity > CNV_RECORDER_SET_MAX_CAPACITY) return CNV_EINVAL;
-    struct cnv_recorder_set *set = aligned_zeroed(sizeof(*set));
+    struct cnv_recorder_set *set = cnv__aligned_zeroed(sizeof(*set));
     if (set == NULL) return CNV_ENOMEM;
     set->recorders = calloc(capacity, sizeof(*set->recorders));
     if (set->recorders == NULL) {
@@ -149,7 +141,7 @@ int cnv_recorder_set_acquire(struct cnv_recorder_set *set, struct cnv_recorder *
             pthread_mutex_unlock(&set->lock);
             return CNV_ELIMIT;
         }
-        recorder = aligned_zeroed(recorder_size(set->histogram_count));
+        recorder = cnv__aligned_zeroed(recorder_size(set->histogram_count));
         if (recorder == NULL) {
             pthread_mutex_unlock(&set->lock);
             return CNV_ENOMEM;

@@ -21,7 +21,7 @@ const char *cnv_status_description(int status) {
     }
 }
 
-static void *aligned_zeroed(size_t size) {
+void *cnv__aligned_zeroed(size_t size) {
     void *memory = NULL;
     // Round up: aligned_alloc wants a multiple of the alignment.
     size = (size + CNV_FALSE_SHARING_RANGE - 1) & ~(size_t)(CNV_FALSE_SHARING_RANGE - 1);
@@ -34,9 +34,9 @@ int cnv_mpmc_ring_create(uint64_t capacity, struct cnv_mpmc_ring **out) {
     if (out == NULL) return CNV_EINVAL;
     *out = NULL;
     if (capacity < 2 || capacity > CNV_MPMC_MAX_CAPACITY || !cnv_is_power_of_two(capacity)) return CNV_EINVAL;
-    struct cnv_mpmc_ring *ring = aligned_zeroed(sizeof(*ring));
+    struct cnv_mpmc_ring *ring = cnv__aligned_zeroed(sizeof(*ring));
     if (ring == NULL) return CNV_ENOMEM;
-    ring->slots = aligned_zeroed((size_t)capacity * sizeof(struct cnv_mpmc_slot));
+    ring->slots = cnv__aligned_zeroed((size_t)capacity * sizeof(struct cnv_mpmc_slot));
     if (ring->slots == NULL) {
         free(ring);
         return CNV_ENOMEM;
@@ -62,9 +62,9 @@ int cnv_spsc_ring_create(uint64_t capacity, struct cnv_spsc_ring **out) {
     if (out == NULL) return CNV_EINVAL;
     *out = NULL;
     if (capacity < 2 || capacity > CNV_SPSC_MAX_CAPACITY || !cnv_is_power_of_two(capacity)) return CNV_EINVAL;
-    struct cnv_spsc_ring *ring = aligned_zeroed(sizeof(*ring));
+    struct cnv_spsc_ring *ring = cnv__aligned_zeroed(sizeof(*ring));
     if (ring == NULL) return CNV_ENOMEM;
-    ring->slots = aligned_zeroed((size_t)capacity * sizeof(uintptr_t));
+    ring->slots = cnv__aligned_zeroed((size_t)capacity * sizeof(uintptr_t));
     if (ring->slots == NULL) {
         free(ring);
         return CNV_ENOMEM;

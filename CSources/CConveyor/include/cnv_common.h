@@ -56,6 +56,10 @@ static inline void cnv_cpu_relax(void) {
 #endif
 }
 
+/// Zeroed memory aligned to CNV_FALSE_SHARING_RANGE, its size rounded up to a multiple of it
+/// (cold paths: creating rings, recorders, sets). Free with free(). NULL when out of memory.
+void *cnv__aligned_zeroed(size_t size);
+
 /// True when `value` is a non-zero power of two.
 static inline bool cnv_is_power_of_two(uint64_t value) {
     return value != 0 && (value & (value - 1)) == 0;
