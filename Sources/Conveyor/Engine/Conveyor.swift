@@ -114,7 +114,8 @@ public final class Conveyor: @unchecked Sendable {
     }
 
     let lifecycle = Atomic<Int>(Lifecycle.running.rawValue)
-    let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    /// pthread-based (ThreadSanitizer sees it; it does not see `Synchronization.Mutex`).
+    let stopWaiters = PThreadMutex<[CheckedContinuation<Void, Never>]>([])
     /// Tasks failed as not started by `shutdown(drain: false)` (rare: a plain atomic).
     let notStarted = Atomic<Int>(0)
     /// Whether workers count tasks per kind (see ``enableKindCounting()``).
@@ -561,7 +562,12 @@ public final class Conveyor: @unchecked Sendable {
 
 /// The ticket of a `run` task, shared between the submitting task and its cancellation handler.
 final class PendingTicket: Sendable {
-    private let state = Mutex<(ticket: TaskTicket?, cancelRequested: Bool)>((nil, false))
+    private let state = PThreadMutex<PendingState>(PendingState())
+
+    struct PendingState: Sendable {
+        var ticket: TaskTicket?
+        var cancelRequested = false
+    }
 
     /// Stores the ticket; returns true when cancellation was already requested.
     func publish(_ ticket: TaskTicket) -> Bool {
