@@ -43,9 +43,9 @@ public struct BenchReportBundle: Codable, Sendable, Hashable {
         self.init(generated: generated, documents: documents)
     }
 
-    /// Every aim of every part, with its part's title.
+    /// Every aim of every part, with its part's id.
     public var aims: [(part: String, aim: BenchAim)] {
-        self.documents.flatMap { document in document.aims.map { (document.title, $0) } }
+        self.documents.flatMap { document in document.aims.map { (document.id, $0) } }
     }
 
     /// The compact table `make bench` prints last: each aim, met or missed, per part.
@@ -67,8 +67,32 @@ public struct BenchReportBundle: Codable, Sendable, Hashable {
         return text
     }
 
+    /// The README's summary: where and when, then every aim with its result.
+    public var markdown: String {
+        var text = ""
+        for document in self.documents {
+            text += "- **\(BenchReportBundle.escapeMarkdown(document.title))**: \(document.date), git \(document.revision)\n"
+        }
+        if let machine = self.documents.first?.machine {
+            text += "\nMachine: \(BenchReportBundle.escapeMarkdown(machine))\n"
+        }
+        text += "\n| part | aim | result | |\n| --- | --- | ---: | --- |\n"
+        for (part, aim) in self.aims {
+            text += "| \(part) | \(BenchReportBundle.escapeMarkdown(aim.text)) | \(BenchReportBundle.escapeMarkdown(aim.result)) | "
+                + "\(aim.met ? "met" : "**missed**") |\n"
+        }
+        return text
+    }
+
+    static func escapeMarkdown(_ text: String) -> String {
+        text.replacing("|", with: "\\|").replacing("<", with: "&lt;").replacing(">", with: "&gt;")
+    }
+
     /// Writes the bundle as JSON and as HTML, creating their directories.
-    public func write(json jsonPath: String?, html htmlPath: String?) throws {
+    public func write(json jsonPath: String?, html htmlPath: String?, markdown markdownPath: String? = nil) throws {
+        if let markdownPath {
+            try Self.write(Data(self.markdown.utf8), to: markdownPath)
+        }
         if let jsonPath {
             try Self.write(try BenchDocument.encoder.encode(self), to: jsonPath)
         }

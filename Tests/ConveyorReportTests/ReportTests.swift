@@ -189,3 +189,24 @@ struct ReportTests {
         #expect(decoded.figures[0].median.isNaN)
     }
 }
+
+@Suite("Bench report tables")
+struct ReportTableTests {
+    @Test("A Markdown pipe table becomes plain cells; escaped pipes stay in their cell")
+    func markdownTable() throws {
+        let markdown = """
+            **Machine:** x
+
+            | Measurement | Result | Aim |
+            | --- | ---: | --- |
+            | **Throughput** | | |
+            | `DispatchQueue` a \\| b | 1.5× | p99: **met** |
+
+            **Aims:** …
+            """
+        let table = try #require(BenchTable(markdown: markdown, title: "Engine"))
+        #expect(table.header == ["Measurement", "Result", "Aim"])
+        #expect(table.rows == [["Throughput", "", ""], ["DispatchQueue a | b", "1.5×", "p99: met"]])
+        #expect(BenchTable(markdown: "no table here\n| a |\n", title: "x") == nil)
+    }
+}
