@@ -9,8 +9,8 @@ extension BenchChart {
         }
     }
 
-    static let width = 760.0
-    static let labelWidth = 250.0
+    static let width = 820.0
+    static let labelWidth = 320.0
     static let rightMargin = 70.0
 
     private var allValues: [Double] {
@@ -57,7 +57,7 @@ extension BenchChart {
     private var barsSVG: String {
         let barHeight = 14.0
         let groupGap = 10.0
-        let top = 34.0 + (self.series.count > 1 ? 18 : 0)
+        let top = 34.0 + (self.series.count > 1 ? 18 : 0) + (self.reference != nil ? 14 : 0)
         let groupHeight = Double(max(self.series.count, 1)) * barHeight + groupGap
         let plotBottom = top + Double(self.categories.count) * groupHeight
         let height = plotBottom + 40
@@ -106,7 +106,7 @@ extension BenchChart {
 
     /// Category labels longer than the label column are cut (the full text is the tooltip).
     static func shortened(_ text: String) -> String {
-        let limit = 38
+        let limit = 44
         return text.count <= limit ? text : String(text.prefix(limit - 1)) + "…"
     }
 
