@@ -10,10 +10,12 @@ SANITIZER_STRESS_SCALE ?= 0.2
 BENCH_RUNS ?= 5
 # Length of `make soak` (90s, 10m, 1h).
 DURATION ?= 10m
+# Length of the soak inside `make bench` (memory over time in the report).
+BENCH_SOAK ?= 60s
 # Growth (percent, heap allocated net of jemalloc thread caches, after warm-up) that fails it.
 SOAK_MAX_GROWTH ?= 1
 
-.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine clean
+.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report clean
 
 all: build
 
@@ -54,21 +56,35 @@ soak: deps
 	.build/release/conveyor soak --duration $(DURATION) --report soak-report/samples.csv --max-growth $(SOAK_MAX_GROWTH)
 
 # The core comparison table (medians of BENCH_RUNS runs, ratios against peers measured in
-# the same process), allocation counts per operation from ordo-one/benchmark, then the engine
-# against Dispatch, TaskGroup and AsyncStream (`conveyor bench`).
-bench: bench-core bench-malloc bench-engine
+# the same process), allocation counts per operation from ordo-one/benchmark, the engine
+# against Dispatch, TaskGroup and AsyncStream (`conveyor bench`), a short soak, then the
+# report: bench-report/report.html (SVG charts), report.json (every figure), summary.md.
+# Each part writes its document to bench-report/parts/; `bench-report` merges what exists.
+bench: bench-core bench-malloc bench-engine bench-soak
+	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-corebench
-	@mkdir -p bench-report
-	Benchmarks/.build/release/conveyor-corebench --runs $(BENCH_RUNS) --markdown bench-report/corebench.md
+	@mkdir -p bench-report/parts
+	Benchmarks/.build/release/conveyor-corebench --runs $(BENCH_RUNS) --markdown bench-report/corebench.md --json bench-report/parts/core.json
 	@echo "The table as Markdown: bench-report/corebench.md"
 
 bench-engine: deps
 	$(SWIFT) build -c release --product conveyor
-	@mkdir -p bench-report
-	.build/release/conveyor bench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json
+	@mkdir -p bench-report/parts
+	.build/release/conveyor bench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json --document bench-report/parts/engine.json
 	@echo "The table as Markdown: bench-report/engine.md"
+
+# Memory over time for the report; growth is reported, not judged (that is `make soak`).
+bench-soak: deps
+	$(SWIFT) build -c release --product conveyor
+	@mkdir -p bench-report/parts
+	.build/release/conveyor soak --duration $(BENCH_SOAK) --report bench-report/soak.csv --document bench-report/parts/soak.json
+
+bench-report:
+	$(SWIFT) build -c release --product conveyor
+	.build/release/conveyor report --skip-missing \
+		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/soak.json
 
 bench-malloc: deps
 	$(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build benchmark --target CoreBenchmarks

@@ -19,6 +19,8 @@ let package = Package(
     products: [
         .library(name: "Conveyor", targets: ["Conveyor"]),
         .library(name: "ConveyorForecasting", targets: ["ConveyorForecasting"]),
+        // The bench report format and its HTML/SVG rendering, shared with Benchmarks/.
+        .library(name: "ConveyorReport", targets: ["ConveyorReport"]),
         .executable(name: "conveyor", targets: ["ConveyorCLI"]),
     ],
     traits: [
@@ -80,11 +82,17 @@ let package = Package(
             name: "ConveyorForecasting",
             swiftSettings: strict
         ),
+        // The `make bench` report: documents, merged JSON, self-contained HTML with SVG charts.
+        .target(
+            name: "ConveyorReport",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
                 "Conveyor",
                 "ConveyorForecasting",
+                "ConveyorReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -96,6 +104,11 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ConveyorReportTests",
+            dependencies: ["ConveyorReport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -38,6 +38,7 @@ let package = Package(
             dependencies: [
                 "CBenchSupport",
                 .product(name: "Conveyor", package: "Conveyor"),
+                .product(name: "ConveyorReport", package: "Conveyor"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             path: "CoreBench"

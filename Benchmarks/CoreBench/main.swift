@@ -15,15 +15,17 @@ struct Options {
     var runs = 5
     var seconds = 0.3
     var markdownPath: String?
+    var documentPath: String?
     var pin = true
     var revision: String?
     var only: [String] = []
 }
 
 let usage = """
-    usage: conveyor-corebench [--runs N] [--markdown FILE] [--seconds S] [--quick] [--only KEYS] [--no-pin] [--revision TEXT]
+    usage: conveyor-corebench [--runs N] [--markdown FILE] [--json FILE] [--seconds S] [--quick] [--only KEYS] [--no-pin] [--revision TEXT]
       --runs N         measured runs per workload, interleaved round-robin (default 5; the project asks for ≥ 5)
       --markdown FILE  also write the table as Markdown to FILE
+      --json FILE      also write every run and ratio as a bench-report document (JSON) to FILE
       --seconds S      target duration of one run of one workload (default 0.3; sets the item counts)
       --quick          smoke test: --runs 1 --seconds 0.03 (numbers not meaningful)
       --no-pin         do not pin threads to CPUs (default: thread i on the i-th allowed CPU)
@@ -59,6 +61,7 @@ func parseOptions(_ arguments: [String]) -> Options {
             }
             options.seconds = seconds
         case "--markdown": options.markdownPath = value(argument)
+        case "--json": options.documentPath = value(argument)
         case "--quick":
             options.runs = 1
             options.seconds = 0.03
@@ -253,6 +256,7 @@ for index in workloads.indices {
 }
 
 // Measured runs, round-robin so that slow drifts of the machine hit every workload alike.
+let startDate = utcTimestamp()
 let started = cb_now_ns()
 for round in 1...options.runs {
     printError("run \(round)/\(options.runs)…\n")
@@ -276,4 +280,13 @@ if let path = options.markdownPath {
     fputs(report.markdown, file)
     fclose(file)
     printError("Markdown written to \(path)\n")
+}
+
+if let path = options.documentPath {
+    do {
+        try report.document(date: startDate, revision: options.revision ?? gitRevision()).write(to: path)
+    } catch {
+        fail("\(error)")
+    }
+    printError("JSON written to \(path)\n")
 }

@@ -28,6 +28,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Also write every run's raw results as JSON to this file.")
     var json: String?
 
+    @Option(name: .long, help: "Also write the figures, aims and charts as a bench-report document (JSON) for `conveyor report`.")
+    var document: String?
+
     @Option(name: .long, help: "Seed of the Poisson arrival schedules.")
     var seed: UInt64 = 42
 
@@ -55,6 +58,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let sizes = BenchSizes(quick: self.quick)
         let machine = machineDescription()
+        let date = utcTimestamp()
         printError("conveyor bench: \(self.runs) runs\(self.quick ? " (quick: numbers not meaningful)" : "")\n\(machine)\n")
         if self.runs < 5 { printError("note: fewer than 5 runs; the project's rule is the median of ≥ 5\n") }
         let started = nowNanoseconds()
@@ -83,6 +87,10 @@ struct BenchCommand: ParsableCommand {
                 positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             try Self.write(String(decoding: try encoder.encode(report.results), as: UTF8.self), to: path)
             printError("JSON written to \(path)\n")
+        }
+        if let path = self.document {
+            try report.document(date: date, revision: gitRevision()).write(to: path)
+            printError("Report document written to \(path)\n")
         }
     }
 

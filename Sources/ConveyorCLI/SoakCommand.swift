@@ -30,11 +30,15 @@ struct SoakCommand: ParsableCommand {
     @Option(name: .long, help: "Fail (exit 1) when heap allocated bytes net of jemalloc thread caches grow by more than this percent after warm-up.")
     var maxGrowth: Double?
 
+    @Option(name: .long, help: "Also write the memory chart and growth as a bench-report document (JSON) for `conveyor report`.")
+    var document: String?
+
     @Flag(name: .long, help: "Print every sample as it is taken.")
     var verbose = false
 
     func run() throws {
         let verbose = self.verbose
+        let date = utcTimestamp()
         let soak = try SoakRunner(configuration: .init(
             duration: try Self.duration(self.duration),
             sampleInterval: try Self.duration(self.interval),
@@ -60,6 +64,11 @@ struct SoakCommand: ParsableCommand {
         if let path = self.report {
             try report.csv.write(toFile: path, atomically: true, encoding: .utf8)
             print("samples: \(path)")
+        }
+        if let path = self.document {
+            try report.document(machine: machineDescription(), date: date, revision: gitRevision(),
+                                maxGrowth: self.maxGrowth ?? 1).write(to: path)
+            print("report document: \(path)")
         }
         if let limit = self.maxGrowth, let growth = report.liveHeapGrowth, growth.percent > limit {
             print("FAIL: heap allocated (net of thread caches) grew \(growth.percent) % after warm-up (limit \(limit) %)")
