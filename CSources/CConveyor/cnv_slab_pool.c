@@ -624,6 +624,29 @@ enum cnv_slab_backing cnv_slab_pool_backing(const struct cnv_slab_pool *pool) {
     return pool->backing;
 }
 
+int cnv_slab_totals_read(struct cnv_slab_totals *out) {
+    if (out == NULL) return CNV_EINVAL;
+    memset(out, 0, sizeof(*out));
+    // registry_lock keeps every pool alive while it is read (destroy unregisters under it).
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < CNV_SLAB_MAX_POOLS; i++) {
+        struct cnv_slab_pool *pool = registry[i];
+        if (pool == NULL) continue;
+        struct cnv_slab_stats stats;
+        if (cnv_slab_pool_stats(pool, &stats) != CNV_OK) continue;
+        uint64_t in_use = stats.objects_in_use * stats.object_size;
+        out->pools++;
+        out->bytes_reserved += stats.bytes_reserved;
+        out->bytes_in_use += in_use;
+        if (pool->backing == CNV_SLAB_BACKING_JEMALLOC_ARENA) {
+            out->bytes_reserved_jemalloc += stats.bytes_reserved;
+            out->bytes_in_use_jemalloc += in_use;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return CNV_OK;
+}
+
 int cnv_slab_pool_stats(struct cnv_slab_pool *pool, struct cnv_slab_stats *out) {
     int status = cnv_slab_pool_check(pool);
     if (status != CNV_OK) return status;

@@ -46,7 +46,8 @@ struct SoakCommand: ParsableCommand {
             onSample: { sample in
                 guard verbose || sample.isCheckpoint else { return }
                 print("\(sample.phase)\(sample.isCheckpoint ? " checkpoint" : ""): \(sample.tasksCompleted) tasks, "
-                    + "allocated \(sample.heapAllocated >> 10) KiB, RSS \(sample.residentSetSize >> 10) KiB")
+                    + "allocated \(sample.heapAllocated >> 10) KiB (thread caches \((sample.heapInThreadCaches ?? 0) >> 10) KiB, "
+                    + "free slab \(sample.slabBytesFreeInHeap >> 10) KiB of \(sample.slabBytesReserved >> 10) KiB), RSS \(sample.residentSetSize >> 10) KiB")
             }))
         let outcome = SoakOutcome()
         let finished = DispatchSemaphore(value: 0)

@@ -21,6 +21,9 @@ extension SoakReport {
             series.insert(ChartSeries(name: "allocated − thread caches", points: self.samples.map {
                 ChartPoint(x: seconds($0.elapsed), y: Double($0.heapAllocated - ($0.heapInThreadCaches ?? 0)) / mebibyte)
             }), at: 1)
+            series.insert(ChartSeries(name: "held (− free slabs)", points: self.samples.map {
+                ChartPoint(x: seconds($0.elapsed), y: Double($0.heldHeap) / mebibyte)
+            }), at: 2)
         }
         if self.samples.contains(where: { $0.heapResident != nil }) {
             series.append(ChartSeries(name: "heap resident", points: self.samples.compactMap { sample in
@@ -41,7 +44,9 @@ extension SoakReport {
         var rows: [[String]] = []
         let growths: [(String, String, Growth?)] = [
             ("allocated", "heap allocated", self.allocatedGrowth),
-            ("live", "heap allocated − thread caches", self.liveHeapGrowth),
+            ("live", "heap allocated − thread caches (judged)", self.liveHeapGrowth),
+            ("free-slabs", "free slab capacity", self.freeSlabGrowth),
+            ("held", "heap held: − thread caches − free slabs", self.heldHeapGrowth),
             ("resident", "heap resident", self.residentGrowth),
             ("rss", "RSS", self.residentSetSizeGrowth),
         ]
@@ -54,7 +59,7 @@ extension SoakReport {
         var aims: [BenchAim] = []
         if let live = self.liveHeapGrowth {
             aims.append(BenchAim(
-                text: "heap (net of thread caches) grows < \(ChartFormat.significant(maxGrowth)) % after warm-up",
+                text: "heap allocated (net of thread caches) grows < \(ChartFormat.significant(maxGrowth)) % after warm-up",
                 result: String(format: "%+.2f %%", live.percent), met: live.percent < maxGrowth))
         }
         return BenchDocument(

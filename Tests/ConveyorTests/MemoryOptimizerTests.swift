@@ -60,6 +60,29 @@ struct MemoryOptimizerTests {
         #expect(optimizer.monitorMemory().external == 0)
     }
 
+    @Test("Process metrics sum every slab pool: reserved, in use, and free capacity counted in the heap")
+    func slabTotals() throws {
+        let pool = try SlabPool(objectSize: 128)
+        let before = MemoryMetrics.process()
+        var blocks: [UnsafeMutableRawPointer] = []
+        for _ in 0..<2_000 { blocks.append(try pool.allocate()) }
+        let loaded = MemoryMetrics.process()
+        // Other pools of the process (engines of earlier tests) are quiescent: suites run serially.
+        #expect(loaded.slabBytesInUse - before.slabBytesInUse >= 2_000 * 128)
+        #expect(loaded.slabBytesInUse - before.slabBytesInUse < 2_000 * 128 + (1 << 20))
+        #expect(loaded.slabBytesReserved - before.slabBytesReserved >= 2_000 * 128)
+        #expect(loaded.slabBytesReserved >= loaded.slabBytesInUse)
+        for block in blocks { pool.deallocate(block) }
+        let freed = MemoryMetrics.process()
+        #expect(loaded.slabBytesInUse - freed.slabBytesInUse >= 2_000 * 128)
+        if jemallocLinked {
+            // The slabs stay with the pool: free capacity, counted by jemalloc's stats.allocated.
+            #expect(freed.slabBytesFreeInHeap - loaded.slabBytesFreeInHeap >= 2_000 * 128)
+        } else {
+            #expect(freed.slabBytesFreeInHeap == 0)  // mmap slabs are not in malloc's heap
+        }
+    }
+
     // MARK: Object pools
 
     @Test("An object pool reuses, resets, and keeps at most its capacity")

@@ -129,6 +129,20 @@ int cnv_slab_pool_flush_thread_cache(struct cnv_slab_pool *pool);
 /// depot, and asks jemalloc to return the dedicated arena's free pages to the OS.
 /// Objects cached by other threads keep their slabs. Stores the slab count released.
 int cnv_slab_pool_purge(struct cnv_slab_pool *pool, uint64_t *slabs_released);
+/// Every live pool of the process, summed: what Conveyor's slabs hold (MemoryMetrics.external).
+struct cnv_slab_totals {
+    uint64_t pools;
+    /// Slab and magazine bytes, and the part of them on the dedicated jemalloc arena (which
+    /// jemalloc's stats.allocated counts too).
+    uint64_t bytes_reserved;
+    uint64_t bytes_reserved_jemalloc;
+    /// Bytes of objects allocated and not freed (object size × objects in use).
+    uint64_t bytes_in_use;
+    uint64_t bytes_in_use_jemalloc;
+};
+
+/// Sums the statistics of every live pool (takes each pool's lock in turn).
+int cnv_slab_totals_read(struct cnv_slab_totals *out);
 /// Backing of a pool, and the jemalloc arena index of the dedicated arena (or UINT32_MAX).
 enum cnv_slab_backing cnv_slab_pool_backing(const struct cnv_slab_pool *pool);
 uint32_t cnv_slab_dedicated_arena(void);

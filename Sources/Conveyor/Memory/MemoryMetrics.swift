@@ -34,6 +34,15 @@ public struct MemoryMetrics: Sendable, Hashable {
     /// Bytes held by the record pools the optimizer tracks (slabs and magazines). With the
     /// `Jemalloc` trait these bytes are part of ``heapAllocated`` too; with mmap slabs they are not.
     public var external: Int
+    /// Bytes every Conveyor slab pool of the process reserves (slabs and magazines): the
+    /// engines' task records and overflow nodes, and every record pool.
+    public var slabBytesReserved: Int
+    /// Bytes of objects allocated from those pools and not yet freed.
+    public var slabBytesInUse: Int
+    /// Free slab bytes of pools on the dedicated jemalloc arena: counted in ``heapAllocated``,
+    /// yet capacity the pools keep for reuse (``MemoryOptimizer/optimizeGC(dropPooledObjects:)``
+    /// returns the fully free slabs).
+    public var slabBytesFreeInHeap: Int
     /// Objects idle in the object pools the optimizer tracks.
     public var pooledObjects: Int
     /// Pools the optimizer tracks that are still alive.
@@ -41,9 +50,12 @@ public struct MemoryMetrics: Sendable, Hashable {
 
     public init(
         heapAllocated: Int, heapSource: HeapSource, heapInThreadCaches: Int? = nil, heapResident: Int? = nil, heapMapped: Int? = nil,
-        residentSetSize: Int, peakResidentSetSize: Int, external: Int = 0, pooledObjects: Int = 0,
-        trackedPools: Int = 0
+        residentSetSize: Int, peakResidentSetSize: Int, external: Int = 0, slabBytesReserved: Int = 0,
+        slabBytesInUse: Int = 0, slabBytesFreeInHeap: Int = 0, pooledObjects: Int = 0, trackedPools: Int = 0
     ) {
+        self.slabBytesReserved = slabBytesReserved
+        self.slabBytesInUse = slabBytesInUse
+        self.slabBytesFreeInHeap = slabBytesFreeInHeap
         self.heapAllocated = heapAllocated
         self.heapSource = heapSource
         self.heapInThreadCaches = heapInThreadCaches
@@ -71,6 +83,9 @@ public struct MemoryMetrics: Sendable, Hashable {
         let jemalloc = statistics.jemallocAllocated
         var cached: UInt64 = 0
         let cachedKnown = jemalloc != nil && cnv_memory_jemalloc_tcache_bytes(&cached) == CNV_OK.rawValue
+        var slabs = cnv_slab_totals()
+        _ = cnv_slab_totals_read(&slabs)
+        let freeInHeap = jemalloc == nil ? 0 : Int(slabs.bytes_reserved_jemalloc) - Int(slabs.bytes_in_use_jemalloc)
         return MemoryMetrics(
             heapAllocated: jemalloc ?? Int(cnv_memory_glibc_heap_allocated()),
             heapSource: jemalloc == nil ? .glibc : .jemalloc,
@@ -78,6 +93,8 @@ public struct MemoryMetrics: Sendable, Hashable {
             heapResident: statistics.jemallocResident,
             heapMapped: statistics.jemallocMapped,
             residentSetSize: statistics.residentSetSize,
-            peakResidentSetSize: max(Int(cnv_memory_peak_rss_bytes()), statistics.residentSetSize))
+            peakResidentSetSize: max(Int(cnv_memory_peak_rss_bytes()), statistics.residentSetSize),
+            slabBytesReserved: Int(slabs.bytes_reserved), slabBytesInUse: Int(slabs.bytes_in_use),
+            slabBytesFreeInHeap: max(0, freeInHeap))
     }
 }

@@ -35,6 +35,15 @@ public struct SoakReport: Sendable {
         public var residentSetSize: Int
         /// Bytes the soak's record pool holds.
         public var poolBytes: Int
+        /// Bytes every Conveyor slab pool reserves, and the free part of them counted in
+        /// ``heapAllocated`` (see ``MemoryMetrics/slabBytesFreeInHeap``).
+        public var slabBytesReserved: Int = 0
+        public var slabBytesFreeInHeap: Int = 0
+
+        /// ``heapAllocated`` minus free memory kept for reuse: jemalloc thread caches and the
+        /// free slab capacity of Conveyor's pools (kept from the highest burst so far;
+        /// ``MemoryOptimizer/optimizeGC(dropPooledObjects:)`` returns it).
+        public var heldHeap: Int { self.heapAllocated - (self.heapInThreadCaches ?? 0) - self.slabBytesFreeInHeap }
     }
 
     /// Growth of one figure between the baseline and the final checkpoints after warm-up.
@@ -86,6 +95,17 @@ public struct SoakReport: Sendable {
     public var liveHeapGrowth: Growth? {
         Growth(self.checkpointsAfterWarmUp.map { $0.heapAllocated - ($0.heapInThreadCaches ?? 0) })
     }
+
+    /// Growth of ``Sample/heldHeap``, the heap net of every cache (a diagnostic: its base is
+    /// small, so its percentage moves with noise of a few dozen KiB).
+    public var heldHeapGrowth: Growth? {
+        Growth(self.checkpointsAfterWarmUp.map(\.heldHeap))
+    }
+
+    /// Growth of the free slab capacity Conveyor's pools keep (a new highest burst raises it).
+    public var freeSlabGrowth: Growth? {
+        Growth(self.checkpointsAfterWarmUp.map(\.slabBytesFreeInHeap))
+    }
     /// Growth of jemalloc's resident bytes after warm-up (`nil` without jemalloc).
     public var residentGrowth: Growth? {
         let values = self.checkpointsAfterWarmUp.compactMap(\.heapResident)
@@ -108,13 +128,14 @@ public struct SoakReport: Sendable {
 
     /// The samples as CSV, one row each.
     public var csv: String {
-        var text = "elapsed_s,phase,checkpoint,after_warmup,level,tasks_completed,heap_allocated,heap_thread_caches,heap_resident,rss,pool_bytes\n"
+        var text = "elapsed_s,phase,checkpoint,after_warmup,level,tasks_completed,heap_allocated,heap_thread_caches,heap_resident,rss,pool_bytes,slab_reserved,slab_free_in_heap\n"
         for sample in self.samples {
             let seconds = Double(sample.elapsed.components.seconds) + Double(sample.elapsed.components.attoseconds) * 1e-18
             text += "\(Self.fixed(seconds, 3)),\(sample.phase),\(sample.isCheckpoint ? 1 : 0),\(sample.afterWarmUp ? 1 : 0),"
             text += "\(Self.fixed(sample.level, 2)),\(sample.tasksCompleted),\(sample.heapAllocated),"
             text += "\(sample.heapInThreadCaches.map(String.init) ?? ""),"
-            text += "\(sample.heapResident.map(String.init) ?? ""),\(sample.residentSetSize),\(sample.poolBytes)\n"
+            text += "\(sample.heapResident.map(String.init) ?? ""),\(sample.residentSetSize),\(sample.poolBytes),"
+            text += "\(sample.slabBytesReserved),\(sample.slabBytesFreeInHeap)\n"
         }
         return text
     }
@@ -135,7 +156,9 @@ public struct SoakReport: Sendable {
         text += "records \(self.recordPoolHits) hits / \(self.recordPoolMisses) misses\n"
         text += "growth after warm-up (\(self.checkpointsAfterWarmUp.count) checkpoints, heap from \(self.heapSource.rawValue)):\n"
         text += line("heap allocated", self.allocatedGrowth)
-        text += line("heap allocated − thread caches", self.liveHeapGrowth)
+        text += line("heap allocated − thread caches (judged)", self.liveHeapGrowth)
+        text += line("  of which free slab capacity", self.freeSlabGrowth)
+        text += line("heap held (− thread caches, free slabs)", self.heldHeapGrowth)
         text += line("heap resident", self.residentGrowth)
         text += line("RSS", self.residentSetSizeGrowth)
         if let slope = self.allocatedBytesPerMillionTasks {

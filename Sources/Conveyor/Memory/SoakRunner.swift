@@ -187,7 +187,8 @@ public final class SoakRunner: Sendable {
                 tasksCompleted: state.handled.load(ordering: .relaxed) + state.awaited.load(ordering: .relaxed),
                 heapAllocated: memory.heapAllocated, heapInThreadCaches: memory.heapInThreadCaches,
                 heapResident: memory.heapResident,
-                residentSetSize: memory.residentSetSize, poolBytes: records.statistics.bytesReserved)
+                residentSetSize: memory.residentSetSize, poolBytes: records.statistics.bytesReserved,
+                slabBytesReserved: memory.slabBytesReserved, slabBytesFreeInHeap: memory.slabBytesFreeInHeap)
             samples.append(value)
             self.configuration.onSample?(value)
         }
@@ -220,9 +221,13 @@ public final class SoakRunner: Sendable {
             if clock.now < end { try? await Task.sleep(until: end, clock: clock) }
         }
 
-        // Warm-up: full load, a burst in its middle third.
+        // Warm-up: full load, a burst in its middle third, and the io group at its largest
+        // size once: the first thread of a kind costs one-time memory (jemalloc arena
+        // binding, runtime metadata) that would otherwise show up as growth in hour 1.
         await active("warm-up", level: 1000, burst: false, length: warmUp / 3, afterWarmUp: false)
+        try? await conveyor.resize(group: "io", workers: 3)
         await active("warm-up", level: 1000, burst: true, length: warmUp / 3, afterWarmUp: false)
+        try? await conveyor.resize(group: "io", workers: 1)
         await active("warm-up", level: 1000, burst: false, length: warmUp / 6, afterWarmUp: false)
         await quiet("warm-up", until: start + warmUp, afterWarmUp: false)
         let warmUpEnd = start.duration(to: clock.now)
