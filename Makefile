@@ -4,6 +4,8 @@
 #   make tsan    the tests under ThreadSanitizer (jemalloc off, smaller stress sizes)
 #   make asan    the tests under AddressSanitizer (jemalloc off, smaller stress sizes)
 #   make soak    a compressed day of mixed load, memory growth after warm-up (DURATION=10m)
+#   make bench-check     CoreBenchmarks against the committed baseline (allocations exact)
+#   make bench-baseline  record that baseline anew (after an intended change; commit it)
 SWIFT ?= swift
 # Stress sizes under sanitizers (1 = full size: 10 million ring items and more).
 SANITIZER_STRESS_SCALE ?= 0.2
@@ -14,8 +16,12 @@ DURATION ?= 10m
 BENCH_SOAK ?= 60s
 # Growth (percent, heap allocated net of jemalloc thread caches, after warm-up) that fails it.
 SOAK_MAX_GROWTH ?= 1
+# The ordo-one/benchmark baseline `bench-check` compares with, stored (and committed) in
+# Benchmarks/.benchmarkBaselines/CoreBenchmarks/$(BENCH_BASELINE)/results.json.
+BENCH_BASELINE ?= reference
+BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build
 
-.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report clean
+.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report bench-check bench-baseline clean
 
 all: build
 
@@ -87,7 +93,30 @@ bench-report:
 		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/soak.json
 
 bench-malloc: deps
-	$(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build benchmark --target CoreBenchmarks
+	$(BENCHMARK) benchmark --target CoreBenchmarks
+
+# CoreBenchmarks against the committed baseline, with the tolerances in
+# Benchmarks/CoreBenchmarks/CoreBenchmarks.swift: allocation counts (mallocCountTotal, jemalloc
+# bytes) must equal the baseline's; the fastest iteration's wall clock may be up to 2.5× the
+# baseline's. About half a minute once built (5–6 minutes from a clean clone).
+bench-check: deps
+	@$(BENCHMARK) benchmark baseline check $(BENCH_BASELINE) --target CoreBenchmarks --no-progress \
+	|| { echo; \
+	     echo "bench-check FAILED: a CoreBenchmarks figure is outside its tolerance against the committed"; \
+	     echo "baseline '$(BENCH_BASELINE)' (Benchmarks/.benchmarkBaselines/CoreBenchmarks/$(BENCH_BASELINE)); the table above"; \
+	     echo "names the benchmark, metric and percentile. Allocations must match exactly, in both"; \
+	     echo "directions; wall clock fails only at 2.5x the baseline's fastest iteration. If the change"; \
+	     echo "is intended (fewer allocations, a deliberate cost), run 'make bench-baseline' on a quiet"; \
+	     echo "machine and commit the new baseline with the change."; \
+	     exit 1; }
+	@echo "bench-check passed: CoreBenchmarks within the tolerances of baseline '$(BENCH_BASELINE)'."
+
+# Records the baseline bench-check compares with. Run it on a quiet machine (load average
+# well below 1), after a change that moves an allocation count on purpose or makes a path
+# faster or slower on purpose, or when a benchmark is added; commit the results.json.
+bench-baseline: deps
+	$(BENCHMARK) --allow-writing-to-package-directory benchmark baseline update $(BENCH_BASELINE) --target CoreBenchmarks --no-progress
+	@echo "Baseline written to Benchmarks/.benchmarkBaselines/CoreBenchmarks/$(BENCH_BASELINE)/results.json: commit it."
 
 clean:
 	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build bench-report soak-report

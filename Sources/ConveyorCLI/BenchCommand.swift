@@ -11,8 +11,9 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Measures, in one process and in interleaved runs: end-to-end throughput of trivial \
             tasks, submit → handler-start latency under open-loop Poisson arrivals, CPU at a low \
-            rate and when idle, allocations per task, and fairness across groups. Every figure is \
-            the median over --runs runs. Build with -c release; takes about 2–3 minutes on 2 cores.
+            rate and when idle, allocations per task, fairness across groups, and the profiler's \
+            overhead (throughput with profiling on ÷ off). Every figure is the median over --runs \
+            runs. Build with -c release; takes about 2–3 minutes on 2 cores.
             """
     )
 
@@ -65,7 +66,7 @@ struct BenchCommand: ParsableCommand {
         var suite = try BenchSuite(sizes: sizes, seed: self.seed, parts: try self.parts(),
                                    rows: self.rows.map { Set($0.split(separator: ",").compactMap { ThroughputRow(rawValue: String($0)) }) })
         printError("warm-up…\n")
-        suite.warmUp()
+        try suite.warmUp()
         for round in 1...self.runs {
             printError("run \(round)/\(self.runs)…\n")
             try suite.measureRound()
@@ -148,7 +149,7 @@ struct BenchSizes: Codable, Sendable {
 
 /// The parts of the table (`--only` picks some).
 enum BenchPart: String, CaseIterable {
-    case throughput, latency, cpu, idle, allocations, fairness
+    case throughput, latency, cpu, idle, allocations, fairness, profiler
 }
 
 /// Every run's raw results.
@@ -162,6 +163,8 @@ struct BenchResults: Codable, Sendable {
     var idleCPUPercent: [Double] = []
     var allocationBytesPerTask: [String: [Double]] = [:]
     var fairness: [FairnessResult] = []
+    /// Profiling on vs off (absent when the `profiler` part was not measured).
+    var profilerOverhead: ProfilerOverheadResults?
 }
 
 /// The throughput rows, in table order.
@@ -187,6 +190,8 @@ struct BenchSuite {
     let conveyorLatency: ConveyorLatency
     let dispatchLatency: DispatchLatency
     let allocations: AllocationProbe
+    /// Only when the `profiler` part is measured (its two engines add workers to the idle row).
+    let overhead: ProfilerOverhead?
     let concurrent = DispatchQueue(label: "bench.concurrent", attributes: .concurrent)
     let serial = DispatchQueue(label: "bench.serial")
     let schedules: [[UInt64]]
@@ -196,11 +201,14 @@ struct BenchSuite {
     let rows: [ThroughputRow]
     var results = BenchResults()
 
-    var engineCount: Int { 5 }
+    var engines: [Conveyor] {
+        [self.plain.conveyor, self.everythingOn.conveyor, self.twoWorkers.conveyor, self.latencyEngine,
+         self.allocations.engine.conveyor] + (self.overhead?.engines ?? [])
+    }
+    var engineCount: Int { self.engines.count }
     /// Worker threads of all engines alive in the process (for the idle figure).
     var workerThreads: Int {
-        [self.plain.conveyor, self.everythingOn.conveyor, self.twoWorkers.conveyor, self.latencyEngine,
-         self.allocations.engine.conveyor].reduce(0) { $0 + $1.statistics.reduce(0) { $0 + $1.workers } }
+        self.engines.reduce(0) { $0 + $1.statistics.reduce(0) { $0 + $1.workers } }
     }
 
     init(sizes: BenchSizes, seed: UInt64, parts: Set<BenchPart>, rows: Set<ThroughputRow>? = nil) throws {
@@ -246,6 +254,14 @@ struct BenchSuite {
             group: "latency", capacity: samples)
         self.dispatchLatency = DispatchLatency(capacity: samples)
         self.allocations = try AllocationProbe()
+        if parts.contains(.profiler) {
+            let overhead = try ProfilerOverhead()
+            self.overhead = overhead
+            self.results.profilerOverhead = ProfilerOverheadResults(
+                tasks: sizes.throughputTasks, workHandlerNanoseconds: overhead.workNanoseconds)
+        } else {
+            self.overhead = nil
+        }
     }
 
     func runThroughput(_ row: ThroughputRow, count: Int) -> UInt64 {
@@ -262,9 +278,14 @@ struct BenchSuite {
         }
     }
 
-    func warmUp() {
+    func warmUp() throws {
         if self.parts.contains(.throughput) {
             for row in self.rows { _ = self.runThroughput(row, count: self.sizes.throughputTasks) }
+        }
+        if let overhead = self.overhead {
+            for configuration in ProfilerOverhead.Configuration.allCases {
+                _ = try overhead.run(configuration, count: self.sizes.throughputTasks)
+            }
         }
         guard self.parts.contains(.latency) else { return }
         for (rate, schedule) in zip(self.sizes.latencyRates, self.schedules) {
@@ -323,6 +344,18 @@ struct BenchSuite {
             let warmup = Int(Double(self.fairnessSchedule.count) * self.sizes.warmupShare)
             self.results.fairness.append(
                 try Fairness.run(bulkTasks: self.sizes.fairnessBulkTasks, schedule: self.fairnessSchedule, warmup: warmup))
+        }
+        if let overhead = self.overhead {
+            // Each "on" run next to its "off" run; which goes first alternates between rounds,
+            // so a machine getting busier or quieter within a round favours neither.
+            let round = self.results.profilerOverhead?.runNanoseconds[ProfilerOverhead.Configuration.workOff.rawValue]?.count ?? 0
+            var order = ProfilerOverhead.Configuration.allCases
+            if round % 2 == 1 { order = [.workOn, .workOff, .workOnProfiled] }
+            for configuration in order {
+                let nanoseconds = try overhead.run(configuration, count: self.sizes.throughputTasks)
+                self.results.profilerOverhead?.runNanoseconds[configuration.rawValue, default: []].append(nanoseconds)
+            }
+            self.results.profilerOverhead?.updateRatios()
         }
     }
 }

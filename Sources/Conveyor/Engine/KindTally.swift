@@ -34,8 +34,13 @@ struct KindTally {
         guard self.pending > 0 else { return }
         self.flushCurrent()
         counters.add(self.entries)
-        for index in self.entries.indices where self.entries.values[index].tasks > 0 {
-            self.entries.values[index] = KindTotals()
+        // Walk by index, not `for index in self.entries.indices`: that collection holds a
+        // reference to the storage while it iterates, so the first write would copy the whole
+        // dictionary (one allocation per fold).
+        var index = self.entries.startIndex
+        while index != self.entries.endIndex {
+            if self.entries.values[index].tasks > 0 { self.entries.values[index] = KindTotals() }
+            self.entries.formIndex(after: &index)
         }
         self.pending = 0
     }

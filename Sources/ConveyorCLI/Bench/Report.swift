@@ -95,6 +95,10 @@ struct BenchReport {
             atMost("fairness: the other group's queue-wait p99 within 2× of its idle value",
                    self.results.fairness.map(\.ratio).median, 2, ratio)
         }
+        if let overhead = self.results.profilerOverhead {
+            atLeast("profiler overhead: throughput with profiling on ≥ \(fixed(overhead.aimMinimumRatio, 2)) of off",
+                    overhead.ratios(.workOn, versus: .workOff).median, overhead.aimMinimumRatio) { fixed($0, 2) }
+        }
         return aims
     }
 
@@ -227,6 +231,36 @@ struct BenchReport {
             ])
         }
 
+        if let overhead = self.results.profilerOverhead {
+            section("Profiler overhead: throughput with profiling on ÷ off, same workload, two engines of one configuration")
+            let tasks = overhead.tasks == 1_000_000 ? "10⁶" : String(overhead.tasks)
+            let work = "\(fixed(overhead.workHandlerNanoseconds, 0)) ns"
+            let labels: [(ProfilerOverhead.Configuration, ProfilerOverhead.Configuration, String, Bool)] = [
+                (.workOn, .workOff,
+                 "Handler of ~\(work) (busy work), \(tasks) typed tasks, 1 worker, timing on. On = `PerformanceProfiler(conveyor:)` "
+                    + "attached (per-kind counting on) and `startProfiling()` … `stopProfiling()` around the run, report built "
+                    + "inside the timed window; off = the same engine configuration with no profiler", true),
+                (.workOnProfiled, .workOff,
+                 "As above, and every handler also wrapped in `profile(context:)` (per-task timing of your own code; "
+                    + "not the default, for reference)", false),
+            ]
+            for (on, off, label, hasAim) in labels {
+                let ratios = overhead.ratios(on, versus: off)
+                guard !ratios.isEmpty else { continue }
+                func rate(_ configuration: ProfilerOverhead.Configuration) -> String {
+                    let times = (overhead.runNanoseconds[configuration.rawValue] ?? []).map { Double($0) }
+                    return rateText(Double(overhead.tasks) / (times.median / 1e9))
+                }
+                rows.append([
+                    label,
+                    "\(fixed(ratios.median, 2)) (on \(rate(on)), off \(rate(off)))",
+                    self.range(ratios) { fixed($0, 2) },
+                    "",
+                    hasAim ? self.aimCell("profiler overhead") : "",
+                ])
+            }
+        }
+
         var out = "**Machine:** \(self.machine)\n\n"
         out += self.method + "\n\n"
         out += "| Measurement | Result (median of \(n) run\(n == 1 ? "" : "s")) | Range over runs | × Dispatch concurrent | Aim |\n"
@@ -258,7 +292,14 @@ struct BenchReport {
         text += "For latency and CPU rows × Dispatch is Dispatch's figure ÷ Conveyor's (> 1: Conveyor lower). "
         text += "**CPU**: getrusage(RUSAGE_SELF) over the measured window with the generator sleeping to each arrival "
         text += "(clock_nanosleep); the generator's own cost (same loop, submitting nothing) is subtracted; latency there "
-        text += "counts from just before each submit. Workers are not pinned."
+        text += "counts from just before each submit. "
+        if self.results.profilerOverhead != nil {
+            text += "**Profiler overhead**: the same typed workload on two engines of one configuration (1 worker, timing on), "
+            text += "one with a `PerformanceProfiler` attached; per round each \"on\" run is next to its \"off\" run (which "
+            text += "goes first alternates); the ratio is the median over runs of the paired (off time ÷ on time), i.e. "
+            text += "throughput on ÷ off. "
+        }
+        text += "Workers are not pinned."
         return text
     }
 }
