@@ -91,6 +91,17 @@ extension BenchReport {
             figures.append(BenchFigure(
                 key: "engine.fairness", label: "queue-wait p99 loaded ÷ idle", unit: "×", runs: self.results.fairness.map(\.ratio)))
         }
+        if let overhead = self.results.profilerOverhead {
+            for (key, runs) in overhead.runNanoseconds.sorted(by: { $0.key < $1.key }) {
+                figures.append(BenchFigure(
+                    key: "engine.profiler.\(key)", label: "profiler overhead, \(key): tasks/s", unit: "tasks/s",
+                    runs: runs.map { Double(overhead.tasks) / (Double($0) / 1e9) }))
+            }
+            for (key, ratios) in overhead.throughputRatios.sorted(by: { $0.key < $1.key }) {
+                figures.append(BenchFigure(
+                    key: "engine.profiler.\(key)/work.off", label: "profiler overhead, \(key) ÷ off", unit: "×", runs: ratios))
+            }
+        }
         let markdown = self.markdown
         let tables = BenchTable(markdown: markdown, title: "Engine table").map { [$0] } ?? []
         return BenchDocument(
