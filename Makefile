@@ -1,5 +1,6 @@
 # Conveyor — the commands a newcomer runs.
 #   make bench   benchmarks against peers and allocators, with a readable report
+#                (bench-allocators alone: glibc, jemalloc, mimalloc, tcmalloc, slab pool)
 #   make test    the test suite (jemalloc on, then off)
 #   make tsan    the tests under ThreadSanitizer (jemalloc off, smaller stress sizes)
 #   make asan    the tests under AddressSanitizer (jemalloc off, smaller stress sizes)
@@ -13,7 +14,7 @@ DURATION ?= 10m
 # Growth (percent, heap allocated net of jemalloc thread caches, after warm-up) that fails it.
 SOAK_MAX_GROWTH ?= 1
 
-.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine clean
+.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-allocators clean
 
 all: build
 
@@ -54,9 +55,10 @@ soak: deps
 	.build/release/conveyor soak --duration $(DURATION) --report soak-report/samples.csv --max-growth $(SOAK_MAX_GROWTH)
 
 # The core comparison table (medians of BENCH_RUNS runs, ratios against peers measured in
-# the same process), allocation counts per operation from ordo-one/benchmark, then the engine
-# against Dispatch, TaskGroup and AsyncStream (`conveyor bench`).
-bench: bench-core bench-malloc bench-engine
+# the same process), allocation counts per operation from ordo-one/benchmark, the engine
+# against Dispatch, TaskGroup and AsyncStream (`conveyor bench`), then the allocators
+# (`conveyor allocators`).
+bench: bench-core bench-malloc bench-engine bench-allocators
 
 bench-core: deps
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-corebench
@@ -70,8 +72,18 @@ bench-engine: deps
 	.build/release/conveyor bench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json
 	@echo "The table as Markdown: bench-report/engine.md"
 
+# glibc, jemalloc, mimalloc, tcmalloc and the slab pool, each run in child processes of its
+# own (LD_PRELOAD). The binary must not link jemalloc (it would serve malloc in every child),
+# so it is built with the Jemalloc trait off, in a scratch path of its own.
+bench-allocators:
+	@./scripts/install-deps.sh libmimalloc-dev libgoogle-perftools-dev
+	$(SWIFT) build -c release --disable-default-traits --scratch-path .build-allocators --product conveyor
+	@mkdir -p bench-report
+	.build-allocators/release/conveyor allocators --runs $(BENCH_RUNS) --json bench-report/allocators.json --markdown bench-report/allocators.md
+	@echo "The tables as Markdown: bench-report/allocators.md; every run as JSON: bench-report/allocators.json"
+
 bench-malloc: deps
 	$(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build benchmark --target CoreBenchmarks
 
 clean:
-	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build bench-report soak-report
+	rm -rf .build .build-no-jemalloc .build-tsan .build-asan .build-allocators Benchmarks/.build bench-report soak-report

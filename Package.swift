@@ -98,6 +98,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The CLI's own code (the allocator workloads and report), tested in-process.
+        .testTarget(
+            name: "ConveyorCLITests",
+            dependencies: ["ConveyorCLI", "Conveyor"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ConveyorForecastingTests",
             dependencies: ["ConveyorForecasting"],
