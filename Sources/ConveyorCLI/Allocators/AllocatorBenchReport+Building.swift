@@ -27,6 +27,7 @@ extension AllocatorBenchReport {
         }
         self.init(
             machine: machine, date: date, gitRevision: gitRevision, runs: runs, quick: quick, seed: seed, minutes: minutes,
+            loadAverageAtEnd: firstLine(of: "/proc/loadavg")?.split(separator: " ").first.map(String.init) ?? "?",
             method: Self.method(sizes: sizes, runs: runs, quick: quick), sizes: sizes, allocators: allocators,
             workloads: workloads.map(\.rawValue), results: results)
     }

@@ -44,7 +44,7 @@ extension AllocatorBenchReport {
                         let median = result.median
                         let baseline = median.residentBeforeBurstBytes ?? 0
                         return [
-                            result.allocator, Self.number(median.fragmentation, suffix: "×"),
+                            result.allocator, Self.number(median.fragmentation),
                             Self.range(result.samples.compactMap(\.fragmentation), significant),
                             self.ratioCell(result, \.fragmentation), Self.mebibytes(median.peakResidentBytes),
                             median.residentAfterFreeAllBytes.map { Self.mebibytes($0 - baseline) } ?? "—",
@@ -58,15 +58,18 @@ extension AllocatorBenchReport {
                 table = AllocatorTable(
                     title: workload.title,
                     note: "Poisson arrivals at \(rateText(self.sizes.engineRate)) for \(fixed(self.sizes.engineSeconds, 1)) s, "
-                        + "1 worker; latency submit → handler start; engine CPU = process − generator thread, % of one core.",
-                    headers: ["Allocator", "tasks/s", "p50 µs", "p99 µs", "engine CPU", "peak RSS", "× glibc (tasks/s)",
-                              "× glibc (p99)", "× glibc (CPU)", "× glibc (RSS)"],
+                        + "1 worker; latency submit → handler start; engine CPU = process − generator thread, % of one core. "
+                        + "The generator spins on one core and the worker mostly on the other, so p99 also measures "
+                        + "preemption by anything else that runs: read it with its range over runs.",
+                    headers: ["Allocator", "tasks/s", "p50 µs", "p99 µs", "p99 min–max", "engine CPU", "peak RSS",
+                              "× glibc (tasks/s)", "× glibc (p99)", "× glibc (CPU)", "× glibc (RSS)"],
                     rows: results.map { result in
                         let median = result.median
                         return [
                             result.allocator, median.tasksPerSecond.map(rateText) ?? "—",
                             median.latencyP50Nanoseconds.map(microseconds) ?? "—",
                             median.latencyP99Nanoseconds.map(microseconds) ?? "—",
+                            Self.range(result.samples.compactMap(\.latencyP99Nanoseconds), microseconds),
                             median.engineCPUPercent.map { fixed($0, 1) + " %" } ?? "—", Self.mebibytes(median.peakResidentBytes),
                             self.ratioCell(result, \.tasksPerSecond), self.ratioCell(result, \.latencyP99),
                             self.ratioCell(result, \.engineCPU), self.ratioCell(result, \.peakResident),
@@ -87,7 +90,8 @@ extension AllocatorBenchReport {
 
     /// The terminal output: the legend and the tables, no method.
     var terminalText: String {
-        var out = "Allocators: median of \(self.runs) run\(self.runs == 1 ? "" : "s"), one child process each"
+        var out = "Allocators: median of \(self.runs) run\(self.runs == 1 ? "" : "s"), one child process each; "
+            + "load average \(self.loadAverageAtEnd) at the end"
         out += self.quick ? " (quick: numbers not meaningful)\n" : "\n"
         out += self.ratioLegend.replacingOccurrences(of: "**", with: "") + "\n"
         for table in self.tables { out += "\n" + table.plainText.replacingOccurrences(of: "**", with: "") }
@@ -104,7 +108,7 @@ extension AllocatorBenchReport {
                 + "\(allocator.version) | \(allocator.releaseCall) |\n"
         }
         for table in self.tables { out += "\n" + table.markdown }
-        out += "\nMeasuring took \(fixed(self.minutes, 1)) min.\n"
+        out += "\nMeasuring took \(fixed(self.minutes, 1)) min; load average \(self.loadAverageAtEnd) at the end.\n"
         return out
     }
 
@@ -115,8 +119,8 @@ extension AllocatorBenchReport {
         return result.ratiosToGlibc?[keyPath: field].map(ratio) ?? "—"
     }
 
-    private static func number(_ value: Double?, suffix: String = "") -> String {
-        value.map { significant($0) + suffix } ?? "—"
+    private static func number(_ value: Double?) -> String {
+        value.map(significant) ?? "—"
     }
 
     private static func range(_ values: [Double], _ format: (Double) -> String) -> String {

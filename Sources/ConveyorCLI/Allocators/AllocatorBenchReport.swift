@@ -23,6 +23,9 @@ struct AllocatorBenchReport: Codable, Sendable, Equatable {
     var seed: UInt64
     /// Time spent running children, minutes.
     var minutes: Double
+    /// The 1-minute load average when the last child finished (the machine line has it at
+    /// the start): above the core count, something else competed for the CPU.
+    var loadAverageAtEnd: String
     /// How every figure is taken (Markdown).
     var method: String
     var sizes: AllocatorBenchSizes
