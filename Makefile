@@ -1,5 +1,6 @@
 # Conveyor — the commands a newcomer runs.
 #   make bench   benchmarks against peers and allocators, with a readable report
+#                (bench-allocators alone: glibc, jemalloc, mimalloc, tcmalloc, slab pool)
 #   make test    the test suite (jemalloc on, then off)
 #   make tsan    the tests under ThreadSanitizer (jemalloc off, smaller stress sizes)
 #   make asan    the tests under AddressSanitizer (jemalloc off, smaller stress sizes)
@@ -21,7 +22,7 @@ SOAK_MAX_GROWTH ?= 1
 BENCH_BASELINE ?= reference
 BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build
 
-.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report bench-check bench-baseline clean
+.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report bench-check bench-baseline bench-allocators clean
 
 all: build
 
@@ -63,10 +64,11 @@ soak: deps
 
 # The core comparison table (medians of BENCH_RUNS runs, ratios against peers measured in
 # the same process), allocation counts per operation from ordo-one/benchmark, the engine
-# against Dispatch, TaskGroup and AsyncStream (`conveyor bench`), a short soak, then the
-# report: bench-report/report.html (SVG charts), report.json (every figure), summary.md.
-# Each part writes its document to bench-report/parts/; `bench-report` merges what exists.
-bench: bench-core bench-malloc bench-engine bench-soak
+# against Dispatch, TaskGroup and AsyncStream (`conveyor bench`), the allocators (`conveyor
+# allocators`), a short soak, then the report: bench-report/report.html (SVG charts),
+# report.json (every figure), summary.md. Each part writes its document to
+# bench-report/parts/; `bench-report` merges what exists.
+bench: bench-core bench-malloc bench-engine bench-allocators bench-soak
 	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
@@ -80,6 +82,16 @@ bench-engine: deps
 	@mkdir -p bench-report/parts
 	.build/release/conveyor bench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json --document bench-report/parts/engine.json
 	@echo "The table as Markdown: bench-report/engine.md"
+
+# glibc, jemalloc, mimalloc, tcmalloc and the slab pool, each run in child processes of its
+# own (LD_PRELOAD). The binary must not link jemalloc (it would serve malloc in every child),
+# so it is built with the Jemalloc trait off, in a scratch path of its own.
+bench-allocators:
+	@./scripts/install-deps.sh libmimalloc-dev libgoogle-perftools-dev
+	$(SWIFT) build -c release --disable-default-traits --scratch-path .build-allocators --product conveyor
+	@mkdir -p bench-report/parts
+	.build-allocators/release/conveyor allocators --runs $(BENCH_RUNS) --json bench-report/allocators.json --markdown bench-report/allocators.md --document bench-report/parts/allocators.json
+	@echo "The tables as Markdown: bench-report/allocators.md; every run as JSON: bench-report/allocators.json"
 
 # Memory over time for the report; growth is reported, not judged (that is `make soak`).
 bench-soak: deps
@@ -119,4 +131,4 @@ bench-baseline: deps
 	@echo "Baseline written to Benchmarks/.benchmarkBaselines/CoreBenchmarks/$(BENCH_BASELINE)/results.json: commit it."
 
 clean:
-	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build bench-report soak-report
+	rm -rf .build .build-no-jemalloc .build-tsan .build-asan .build-allocators Benchmarks/.build bench-report soak-report

@@ -106,6 +106,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The CLI's own code (the allocator workloads and report), tested in-process.
+        .testTarget(
+            name: "ConveyorCLITests",
+            dependencies: ["ConveyorCLI", "Conveyor"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ConveyorReportTests",
             dependencies: ["ConveyorReport"],

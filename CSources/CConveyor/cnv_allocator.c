@@ -34,7 +34,8 @@ int cnv_allocator_init(struct cnv_allocator *out, enum cnv_allocator_kind kind, 
     if (object_size == 0 || object_size > CNV_SLAB_MAX_OBJECT_SIZE) return CNV_EINVAL;
     out->object_size = object_size;
     switch (kind) {
-    case CNV_ALLOCATOR_GLIBC: break;
+    case CNV_ALLOCATOR_GLIBC:
+    case CNV_ALLOCATOR_PROCESS: break;
     case CNV_ALLOCATOR_JEMALLOC:
         if (!cnv_slab_jemalloc_available()) return CNV_ENOTSUP;
         break;

@@ -1,4 +1,5 @@
 import Conveyor
+import Foundation
 import Testing
 
 @Suite("Allocator seam and memory statistics")
@@ -19,6 +20,20 @@ struct AllocatorTests {
             #expect(block.load(fromByteOffset: 95, as: UInt8.self) == UInt8(truncatingIfNeeded: index))
             allocator.deallocate(block)
         }
+    }
+
+    @Test("`.process` is plain malloc/free: free() takes its blocks, it takes malloc's")
+    func processKindIsMalloc() throws {
+        #expect(FixedSizeAllocator.Kind.available.contains(.process))
+        let allocator = try FixedSizeAllocator(.process, objectSize: 200)
+        #expect(allocator.kind == .process && allocator.objectSize == 200)
+        let block = try allocator.allocate()
+        block.initializeMemory(as: UInt8.self, repeating: 7, count: 200)
+        // Freeing with the C library's free() works only for a block that came from malloc
+        // (a slab block or a mallocx block from another arena would abort here).
+        free(block)
+        let fromMalloc = try #require(malloc(200))
+        allocator.deallocate(fromMalloc)
     }
 
     @Test("jemalloc is available exactly when the Jemalloc trait is on")

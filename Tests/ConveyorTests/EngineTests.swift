@@ -404,6 +404,29 @@ struct EngineStressTests {
         #expect(completed == total)
     }
 
+    @Test("Task records from `.process` (plain malloc): typed, bulk and closure tasks run exactly once")
+    func processRecordAllocator() async throws {
+        let total = 6_000
+        let seen = PerThreadBitmaps(bitCount: total)
+        let conveyor = try Conveyor(configuration: .init(
+            groups: [ResourceGroup("a", minWorkers: 2, capacity: 256, overflow: .spill(memoryLimit: 16 << 20))],
+            recordAllocator: .process))
+        #expect(conveyor.configuration.recordAllocator == .process)
+        #expect(Conveyor.taskRecordSize >= TaskKind<Item>.inlinePayloadCapacity + MemoryLayout<Item>.size)
+        let item = try conveyor.register("item", payload: Item.self) { seen.insert(Int($0.index)) }
+        for index in stride(from: 0, to: total, by: 3) {
+            try conveyor.submit(item, Item(index: UInt64(index)))
+            try conveyor.submit(QueueTask(kind: "closure")) { seen.insert(index + 1) }
+        }
+        let bulk = stride(from: 2, to: total, by: 3).map { Item(index: UInt64($0)) }
+        #expect(try conveyor.submit(item, contentsOf: bulk) == bulk.count)
+        await conveyor.shutdown(drain: true)
+        let audit = seen.audit()
+        #expect(audit.missing == 0)
+        #expect(audit.duplicated == 0)
+        #expect(conveyor.statistics.reduce(0) { $0 + $1.completed } == total)
+    }
+
     @Test("shutdown(drain: true) under load runs every accepted task; later submits are refused")
     func drainUnderLoad() async throws {
         let conveyor = try Conveyor(groups: [ResourceGroup("a", minWorkers: 2, overflow: .spill(memoryLimit: 64 << 20))])

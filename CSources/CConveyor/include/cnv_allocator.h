@@ -1,8 +1,10 @@
-// The allocator seam: the same fixed-size alloc/free calls over glibc malloc, jemalloc and
-// the slab pool, so benchmarks and the engine can run one workload on each. Also process
-// memory statistics (jemalloc counters and RSS).
+// The allocator seam: the same fixed-size alloc/free calls over glibc malloc, jemalloc, the
+// slab pool and the process's own malloc, so benchmarks and the engine can run one workload
+// on each. Also process memory statistics (jemalloc counters and RSS).
 #ifndef CNV_ALLOCATOR_H
 #define CNV_ALLOCATOR_H
+
+#include <stdlib.h>
 
 #include "cnv_common.h"
 #include "cnv_slab_pool.h"
@@ -19,6 +21,10 @@ enum cnv_allocator_kind {
     CNV_ALLOCATOR_JEMALLOC = 1,
     /// A Conveyor slab pool.
     CNV_ALLOCATOR_SLAB = 2,
+    /// Plain `malloc`/`free`: whatever allocator the process uses. That is glibc, jemalloc
+    /// when the Jemalloc trait links it, or an allocator that LD_PRELOAD put in front
+    /// (mimalloc, tcmalloc, ...), which the GLIBC kind would bypass.
+    CNV_ALLOCATOR_PROCESS = 3,
 };
 
 /// A fixed-size allocator. Plain data: Swift can build one and pass it by pointer.
@@ -31,6 +37,7 @@ struct cnv_allocator {
 
 /// Fills `*out` for `kind`. A slab allocator creates its own pool (destroy it with
 /// `cnv_allocator_destroy`). CNV_ENOTSUP for jemalloc without the Jemalloc trait.
+/// CNV_EINVAL for an unknown kind or an object size of 0 or above CNV_SLAB_MAX_OBJECT_SIZE.
 int cnv_allocator_init(struct cnv_allocator *out, enum cnv_allocator_kind kind, size_t object_size);
 void cnv_allocator_destroy(struct cnv_allocator *allocator);
 
@@ -43,6 +50,7 @@ static inline void *cnv_allocator_alloc(const struct cnv_allocator *allocator) {
     switch (allocator->kind) {
     case CNV_ALLOCATOR_SLAB: return cnv_slab_alloc(allocator->pool);
     case CNV_ALLOCATOR_JEMALLOC: return cnv_jemalloc__alloc((size_t)allocator->object_size);
+    case CNV_ALLOCATOR_PROCESS: return malloc((size_t)allocator->object_size);
     default: return __libc_malloc((size_t)allocator->object_size);
     }
 }
@@ -51,6 +59,7 @@ static inline void cnv_allocator_free(const struct cnv_allocator *allocator, voi
     switch (allocator->kind) {
     case CNV_ALLOCATOR_SLAB: cnv_slab_free(allocator->pool, pointer); break;
     case CNV_ALLOCATOR_JEMALLOC: cnv_jemalloc__free(pointer, (size_t)allocator->object_size); break;
+    case CNV_ALLOCATOR_PROCESS: free(pointer); break;
     default: __libc_free(pointer); break;
     }
 }

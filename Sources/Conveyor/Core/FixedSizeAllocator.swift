@@ -1,13 +1,17 @@
 import CConveyor
 
-/// One allocation interface over three allocators, for fixed-size records: glibc malloc,
-/// jemalloc, and a Conveyor ``SlabPool``. Benchmarks and the engine use it to run the same
-/// workload on each.
+/// One allocation interface over four allocators, for fixed-size records: glibc malloc,
+/// jemalloc, a Conveyor ``SlabPool``, and whatever `malloc` the process uses. Benchmarks and
+/// the engine use it to run the same workload on each.
 ///
 /// ```swift
 /// let allocator = try FixedSizeAllocator(.slabPool, objectSize: 64)
 /// let record = try allocator.allocate()
 /// allocator.deallocate(record)
+///
+/// // The process's malloc: under `LD_PRELOAD=libmimalloc.so.2` this is mimalloc.
+/// let plain = try FixedSizeAllocator(.process, objectSize: 64)
+/// plain.deallocate(try plain.allocate())
 /// ```
 public final class FixedSizeAllocator: @unchecked Sendable {
     // @unchecked: every kind is thread-safe; the descriptor never changes after init.
@@ -18,12 +22,16 @@ public final class FixedSizeAllocator: @unchecked Sendable {
         case jemalloc
         /// A ``SlabPool`` of its own.
         case slabPool
+        /// Plain `malloc`/`free`: the process's allocator, whichever it is. glibc by default,
+        /// jemalloc when the `Jemalloc` trait links it, or an allocator put in front with
+        /// `LD_PRELOAD` (mimalloc, tcmalloc), which ``glibc`` would bypass. Always available.
+        case process
 
         public var description: String { self.rawValue }
 
         /// Kinds usable in this build.
         public static var available: [Kind] {
-            cnv_slab_jemalloc_available() ? [.glibc, .jemalloc, .slabPool] : [.glibc, .slabPool]
+            cnv_slab_jemalloc_available() ? [.glibc, .jemalloc, .slabPool, .process] : [.glibc, .slabPool, .process]
         }
     }
 
@@ -40,6 +48,7 @@ public final class FixedSizeAllocator: @unchecked Sendable {
             case .glibc: CNV_ALLOCATOR_GLIBC
             case .jemalloc: CNV_ALLOCATOR_JEMALLOC
             case .slabPool: CNV_ALLOCATOR_SLAB
+            case .process: CNV_ALLOCATOR_PROCESS
             }
         let status = cnv_allocator_init(&descriptor, cKind, objectSize)
         guard status == CNV_OK.rawValue else {

@@ -49,7 +49,8 @@ public final class Conveyor: @unchecked Sendable {
         public var hysteresis: Router.Hysteresis
         /// Record submit and start times (for `run` results, queue-wait statistics and deadlines).
         public var timing: Bool
-        /// Where task records come from: the slab pool (default) or, for comparisons, jemalloc or glibc.
+        /// Where task records come from: the slab pool (default) or, for comparisons, jemalloc,
+        /// glibc or `.process` (plain `malloc`, e.g. an allocator chosen with `LD_PRELOAD`).
         public var recordAllocator: FixedSizeAllocator.Kind
         /// Called on a worker thread for every task that did not complete and that no `run`
         /// caller awaits. Keep it short.
@@ -89,6 +90,15 @@ public final class Conveyor: @unchecked Sendable {
     }
 
     public let configuration: Configuration
+
+    /// Bytes of one task record: the block ``Configuration/recordAllocator`` hands out for
+    /// every task (header, timestamps and the inline payload).
+    ///
+    /// ```swift
+    /// let pool = try SlabPool(objectSize: Conveyor.taskRecordSize)  // sized like the engine's records
+    /// ```
+    public static var taskRecordSize: Int { MemoryLayout<cnv_task_record>.stride }
+
     let groups: [GroupRuntime]
     let groupIndex: [String: Int]
     let defaultGroupIndex: Int
