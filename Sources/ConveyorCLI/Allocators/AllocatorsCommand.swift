@@ -30,6 +30,9 @@ struct AllocatorsCommand: ParsableCommand {
     @Option(name: .long, help: "Also write the report (every run's sample, medians, ratios) as JSON to this file.")
     var json: String?
 
+    @Option(name: .long, help: "Also write the figures, tables and charts as a bench-report document (JSON) for `conveyor report`.")
+    var document: String?
+
     @Option(name: .long, help: "Seed of the burst sizes and free order, churn's slot choice and the engine's arrivals.")
     var seed: UInt64 = 42
 
@@ -130,6 +133,10 @@ struct AllocatorsCommand: ParsableCommand {
                 positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             try Self.write(String(decoding: try encoder.encode(report), as: UTF8.self), to: path)
             printError("JSON written to \(path)\n")
+        }
+        if let path = self.document {
+            try report.document.write(to: path)
+            printError("Report document written to \(path)\n")
         }
     }
 
