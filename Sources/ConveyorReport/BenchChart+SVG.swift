@@ -19,14 +19,37 @@ extension BenchChart {
         return values
     }
 
-    private func legend(y: Double) -> String {
-        guard self.series.count > 1 else { return "" }
-        var out = ""
+    /// Legend entries laid out left to right from the label column, wrapping at the chart's
+    /// right edge: (series index, x, row).
+    private var legendLayout: [(index: Int, x: Double, row: Int)] {
+        guard self.series.count > 1 else { return [] }
+        var layout: [(Int, Double, Int)] = []
         var x = Self.labelWidth
+        var row = 0
         for (index, series) in self.series.enumerated() {
-            out += "<rect x=\"\(ChartFormat.pixel(x))\" y=\"\(ChartFormat.pixel(y - 9))\" width=\"10\" height=\"10\" fill=\"\(ChartFormat.color(index))\"/>"
-            out += "<text x=\"\(ChartFormat.pixel(x + 14))\" y=\"\(ChartFormat.pixel(y))\" class=\"legend\">\(ChartFormat.escape(series.name))</text>"
-            x += 24 + Double(series.name.count) * 6.5
+            let width = 24 + Double(series.name.count) * 6.5
+            if x + width > Self.width - 10, x > Self.labelWidth {
+                x = Self.labelWidth
+                row += 1
+            }
+            layout.append((index, x, row))
+            x += width
+        }
+        return layout
+    }
+
+    /// Height the legend takes above the plot.
+    private var legendHeight: Double {
+        guard let last = self.legendLayout.last else { return 0 }
+        return Double(last.row + 1) * 18
+    }
+
+    private func legend(y: Double) -> String {
+        var out = ""
+        for (index, x, row) in self.legendLayout {
+            let baseline = y + Double(row) * 18
+            out += "<rect x=\"\(ChartFormat.pixel(x))\" y=\"\(ChartFormat.pixel(baseline - 9))\" width=\"10\" height=\"10\" fill=\"\(ChartFormat.color(index))\"/>"
+            out += "<text x=\"\(ChartFormat.pixel(x + 14))\" y=\"\(ChartFormat.pixel(baseline))\" class=\"legend\">\(ChartFormat.escape(self.series[index].name))</text>"
         }
         return out
     }
@@ -57,7 +80,7 @@ extension BenchChart {
     private var barsSVG: String {
         let barHeight = 14.0
         let groupGap = 10.0
-        let top = 34.0 + (self.series.count > 1 ? 18 : 0) + (self.reference != nil ? 14 : 0)
+        let top = 34.0 + self.legendHeight + (self.reference != nil ? 14 : 0)
         let groupHeight = Double(max(self.series.count, 1)) * barHeight + groupGap
         let plotBottom = top + Double(self.categories.count) * groupHeight
         let height = plotBottom + 40
@@ -114,7 +137,7 @@ extension BenchChart {
 
     private var linesSVG: String {
         let left = 70.0
-        let top = 34.0 + (self.series.count > 1 ? 18 : 0)
+        let top = 34.0 + self.legendHeight
         let plotHeight = 260.0
         let bottom = top + plotHeight
         let height = bottom + 48

@@ -133,6 +133,22 @@ struct ReportTests {
         #expect(occurrences("<circle ", in: text) == 0)  // too many points for dots
     }
 
+    @Test("A long legend wraps inside the chart instead of running off its edge")
+    func legendWraps() {
+        let names = ["heap allocated", "allocated − thread caches", "held (− free slabs)", "RSS", "heap resident", "one more series"]
+        let chart = BenchChart(
+            kind: .lines, title: "memory", valueLabel: "MiB", xLabel: "s",
+            series: names.map { ChartSeries(name: $0, points: [ChartPoint(x: 0, y: 1), ChartPoint(x: 1, y: 2)]) })
+        let svg = chart.svg
+        #expect(xmlError(svg) == nil)
+        let swatches = attributes("x", of: "rect", in: svg)
+        #expect(swatches.count == names.count)
+        for (x, name) in zip(swatches, names) {
+            #expect(x + 24 + Double(name.count) * 6.5 <= BenchChart.width, "legend entry \(name) runs off the chart")
+        }
+        #expect(Set(attributes("y", of: "rect", in: svg)).count >= 2)  // more than one row
+    }
+
     @Test("Documents round-trip through files; errors name the file")
     func bundleFiles() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-report-\(UUID())")
