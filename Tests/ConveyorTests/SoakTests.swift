@@ -24,6 +24,7 @@ extension MemoryMeasurementTests {
         #expect(report.tasksCompleted > 0)
         #expect(report.tasksAwaited > 0)
         #expect(report.tasksFailed > 0)  // the flaky kind threw and was reported
+        #expect(report.profiledCalls > 0)  // profiling was on throughout
         // Exactly once: every accepted fire-and-forget task ran or was cancelled.
         #expect(report.tasksCompleted + report.tasksCancelled == report.tasksSubmitted)
         #expect(report.objectPoolHits > 0 && report.recordPoolHits > 0)

@@ -81,6 +81,8 @@ public struct SoakReport: Sendable {
     public var objectPoolDrops: Int
     public var recordPoolHits: Int
     public var recordPoolMisses: Int
+    /// Calls the soak's profiler recorded in its "soak.hash" context (profiling is on throughout).
+    public var profiledCalls: Int = 0
 
     /// The checkpoints after warm-up, the figures growth is computed from.
     public var checkpointsAfterWarmUp: [Sample] {
@@ -153,7 +155,7 @@ public struct SoakReport: Sendable {
         text += "(\(self.tasksCompleted) fire-and-forget, \(self.tasksAwaited) awaited), \(self.tasksCancelled) cancelled, "
         text += "\(self.tasksFailed) failed on purpose, \(self.submitsRejected) submits rejected (full)\n"
         text += "pools: objects \(self.objectPoolHits) hits / \(self.objectPoolMisses) misses / \(self.objectPoolDrops) drops; "
-        text += "records \(self.recordPoolHits) hits / \(self.recordPoolMisses) misses\n"
+        text += "records \(self.recordPoolHits) hits / \(self.recordPoolMisses) misses; profiler: \(self.profiledCalls) calls in soak.hash\n"
         text += "growth after warm-up (\(self.checkpointsAfterWarmUp.count) checkpoints, heap from \(self.heapSource.rawValue)):\n"
         text += line("heap allocated", self.allocatedGrowth)
         text += line("heap allocated − thread caches (judged)", self.liveHeapGrowth)

@@ -15,8 +15,9 @@ import Synchronization
 /// The load: three groups (`cpu` with two workers; `io`, elastic 1…3 workers with a spilling
 /// overflow queue, resized every few hours; `batch`, one worker, rejecting when full), all
 /// three priorities, typed tasks submitted one by one and in bulk, closure tasks (some
-/// cancelled), awaited `run` tasks, a kind that throws, timing on (queue-wait and service
-/// histograms read at every sample), an ``ObjectPool`` of scratch buffers and a
+/// cancelled), awaited `run` tasks, a kind that throws, timing on, a ``PerformanceProfiler``
+/// attached throughout (per-kind counting, a profiled context in the "hash" handler, live
+/// ``PerformanceProfiler/metrics()`` at every sample), an ``ObjectPool`` of scratch buffers and a
 /// ``RecordPool`` of records. A warm-up at full load with a memory burst brings every cache
 /// to its working set; then 24 compressed hours follow the levels of a day: a quiet night
 /// (two hours fully idle), a morning ramp, three peaks whose handlers also retain records (a
@@ -114,18 +115,13 @@ public final class SoakRunner: Sendable {
             failureBufferSize: 64,
             logger: logger))
 
+        // Profiling on, as in production: per-kind counting on every worker, a profiled
+        // context in one handler, live metrics read at every sample, a report at the end.
+        let profiler = try PerformanceProfiler(conveyor: conveyor)
+        profiler.startProfiling()
+
         let hash = try conveyor.register("hash", payload: SoakPayload.self) { payload in
-            let buffer = scratch.acquire()
-            var value = payload.seed
-            for _ in 0..<Int(payload.length) {
-                value = value &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                buffer.bytes.append(UInt8(truncatingIfNeeded: value >> 56))
-            }
-            var digest: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in buffer.bytes { digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            scratch.release(buffer)
-            state.sink.bitwiseXor(digest, ordering: .relaxed)
-            state.handled.add(1, ordering: .relaxed)
+            profiler.profile(context: "soak.hash") { Self.hash(payload, scratch: scratch, state: state) }
         }
         let record = try conveyor.register("record", payload: SoakPayload.self) { payload in
             let seed = payload.seed
@@ -179,7 +175,7 @@ public final class SoakRunner: Sendable {
         let activeLength = hourLength * 0.85
 
         func sample(_ phase: String, checkpoint: Bool, afterWarmUp: Bool) {
-            _ = conveyor.statistics  // timing on: merge the recorders as a profiler would
+            _ = profiler.metrics()  // merges the engine's recorders and the profiled context
             let memory = MemoryMetrics.process()
             let value = SoakReport.Sample(
                 elapsed: start.duration(to: clock.now), phase: phase, isCheckpoint: checkpoint,
@@ -255,6 +251,7 @@ public final class SoakRunner: Sendable {
             records.deallocate(UnsafeMutablePointer<SoakRecord>(bitPattern: bits)!)
         }
 
+        let profile = try? profiler.stopProfiling()
         let objectStatistics = scratch.statistics
         let recordStatistics = records.statistics
         return SoakReport(
@@ -268,7 +265,23 @@ public final class SoakRunner: Sendable {
             submitsRejected: state.rejected.load(ordering: .relaxed),
             objectPoolHits: objectStatistics.hits, objectPoolMisses: objectStatistics.misses,
             objectPoolDrops: objectStatistics.drops,
-            recordPoolHits: recordStatistics.hits, recordPoolMisses: recordStatistics.misses)
+            recordPoolHits: recordStatistics.hits, recordPoolMisses: recordStatistics.misses,
+            profiledCalls: Int(profile?.metrics.contexts.first { $0.context == "soak.hash" }?.calls ?? 0))
+    }
+
+    /// The "hash" kind's work: fills a pooled scratch buffer and folds it into the sink.
+    static func hash(_ payload: SoakPayload, scratch: ObjectPool<SoakScratch>, state: SoakState) {
+        let buffer = scratch.acquire()
+        var value = payload.seed
+        for _ in 0..<Int(payload.length) {
+            value = value &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            buffer.bytes.append(UInt8(truncatingIfNeeded: value >> 56))
+        }
+        var digest: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in buffer.bytes { digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        scratch.release(buffer)
+        state.sink.bitwiseXor(digest, ordering: .relaxed)
+        state.handled.add(1, ordering: .relaxed)
     }
 
     /// One producer: mixed chunks paced to the current level until stopped.
