@@ -78,30 +78,16 @@ struct BenchCommand: ParsableCommand {
         let table = report.markdown
         print(table)
         if let path = self.markdown {
-            try Self.write(table, to: path)
+            try writeOutput(table, to: path)
             printError("Markdown written to \(path)\n")
         }
         if let path = self.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            try Self.write(String(decoding: try encoder.encode(report.results), as: UTF8.self), to: path)
+            try writeJSON(report.results, to: path)
             printError("JSON written to \(path)\n")
         }
         if let path = self.document {
             try report.document(date: date, revision: gitRevision()).write(to: path)
             printError("Report document written to \(path)\n")
-        }
-    }
-
-    private static func write(_ text: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        do {
-            try text.write(to: url, atomically: true, encoding: .utf8)
-        } catch {
-            throw ValidationError("cannot write \(path): \(error.localizedDescription)")
         }
     }
 }

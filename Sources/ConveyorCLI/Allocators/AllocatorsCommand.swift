@@ -123,15 +123,11 @@ struct AllocatorsCommand: ParsableCommand {
             preloads: preloads, samples: samples)
         print(report.terminalText)
         if let path = self.markdown {
-            try Self.write(report.markdown, to: path)
+            try writeOutput(report.markdown, to: path)
             printError("Markdown written to \(path)\n")
         }
         if let path = self.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            try Self.write(String(decoding: try encoder.encode(report), as: UTF8.self), to: path)
+            try writeJSON(report, to: path)
             printError("JSON written to \(path)\n")
         }
         if let path = self.document {
@@ -162,15 +158,5 @@ struct AllocatorsCommand: ParsableCommand {
         }
         guard !chosen.isEmpty else { throw ValidationError("\(option) names nothing") }
         return all.filter(chosen.contains)
-    }
-
-    private static func write(_ text: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        do {
-            try text.write(to: url, atomically: true, encoding: .utf8)
-        } catch {
-            throw ValidationError("cannot write \(path): \(error.localizedDescription)")
-        }
     }
 }

@@ -1,5 +1,7 @@
 // Support for `conveyor bench`: clock, threads, CPU time, percentiles, a seeded generator,
 // and the machine description.
+import ArgumentParser
+import ConveyorReport
 import Dispatch
 import Foundation
 
@@ -245,4 +247,21 @@ func machineDescription() -> String {
     #endif
     return "\(cpu), \(online) cores online; Linux \(kernel); Swift 6 \(build); git \(gitRevision()); "
         + "\(utcTimestamp()); load average \(load) at start"
+}
+
+/// Writes a command's output file, creating its directory; a failure names the path.
+func writeOutput(_ text: String, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    do {
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    } catch {
+        throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+    }
+}
+
+/// Writes `value` as pretty JSON with sorted keys (NaN and infinities as strings), the format
+/// of every file the bench commands write.
+func writeJSON(_ value: some Encodable, to path: String) throws {
+    try writeOutput(String(decoding: try BenchDocument.encoder.encode(value), as: UTF8.self), to: path)
 }
