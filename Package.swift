@@ -71,13 +71,15 @@ let package = Package(
             name: "Conveyor",
             dependencies: [
                 "CConveyor",
+                // The predictive scaler (Sources/Conveyor/Scaling) forecasts with it.
+                "ConveyorForecasting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
-        // Load forecasting: pure Swift, no dependency on the engine.
+        // Load forecasting: pure Swift, no dependency on the engine (the engine's scaler uses it).
         .target(
             name: "ConveyorForecasting",
             swiftSettings: strict
