@@ -6,6 +6,6 @@ struct ConveyorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conveyor",
         abstract: "Tools for the Conveyor task queue.",
-        subcommands: [ForecastCommand.self, BenchCommand.self, AllocatorsCommand.self, SoakCommand.self, ReportCommand.self]
+        subcommands: [ForecastCommand.self, SimulateCommand.self, BenchCommand.self, AllocatorsCommand.self, SoakCommand.self, ReportCommand.self]
     )
 }

@@ -174,6 +174,38 @@ public final class PredictiveScaler: Sendable {
         }
     }
 
+    /// Refits the forecasters of the groups whose learning schedule is due (see
+    /// ``ScalingPlanner/isLearningDue``): for a caller that steps the scaler itself.
+    public func learnFromPatternsIfDue() {
+        for group in self.order where self.groups[group]?.state.withLock({ $0.planner.isLearningDue }) == true {
+            self.learn(group)
+        }
+    }
+
+    /// Feeds a group's forecaster past intervals (arrivals per interval, `nil` for a gap) before
+    /// sampling starts, for example from a previous run, then learns from them once, so the
+    /// scaler forecasts from the first interval. Decides nothing.
+    ///
+    /// ```swift
+    /// try scaler.warm(group: "io", history: yesterday, meanServiceTime: .milliseconds(20))
+    /// ```
+    public func warm(group: String, history: [Double?], meanServiceTime: Duration?) throws(ScalingError) {
+        let runtime = try self.runtime(group)
+        runtime.state.withLock { state in
+            for arrivals in history {
+                state.planner.record(.init(arrivals: arrivals, meanServiceTime: meanServiceTime, completed: 1, queued: 0))
+                if state.planner.isLearningDue, state.planner.intervals < history.count { state.planner.learnFromPatterns() }
+            }
+            if !history.isEmpty { state.planner.learnFromPatterns() }
+        }
+    }
+
+    /// The accuracy (1 − WAPE) of a group's forecasts so far: made ``GroupScaling/leadIntervals``
+    /// ahead (what scale-outs use) and one interval ahead.
+    public func forecastAccuracy(for group: String) throws(ScalingError) -> (lead: ForecastAccuracy, nextInterval: ForecastAccuracy) {
+        try self.runtime(group).state.withLock { ($0.planner.leadAccuracy, $0.planner.nextIntervalAccuracy) }
+    }
+
     /// Ends ``decisions`` (for readers waiting on it); the scaler can still be stepped.
     public func finish() {
         self.continuation.finish()
