@@ -103,6 +103,7 @@ let package = Package(
             name: "ConveyorTests",
             dependencies: [
                 "Conveyor",
+                "ConveyorForecasting",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],

@@ -52,6 +52,18 @@ struct SimulateCommand: ParsableCommand {
     @Option(name: .long, help: "Intervals a scale-out covers beyond the start delay.")
     var horizon: Int = 1
 
+    @Option(name: .long, help: "Scaler: coverage of the forecast interval provisioned for, in [0.5, 1) (0.5: the point forecast; default 0.8).")
+    var provisioningCoverage: Double?
+
+    @Option(name: .long, help: "Scaler: scale-in headroom on the observed load (default 0.1).")
+    var hysteresis: Double?
+
+    @Option(name: .long, help: "Scaler: consecutive low intervals before a scale-in (default 3).")
+    var scaleInAfter: Int?
+
+    @Option(name: .long, help: "Scaler: highest mean utilisation planned for, in (0, 1] (default 0.8).")
+    var targetUtilisation: Double?
+
     @Option(name: .long, help: "'model' (discrete-event, virtual clock) or 'replay' (the real engine).")
     var mode: String = "model"
 
@@ -93,6 +105,10 @@ struct SimulateCommand: ParsableCommand {
         settings.maxWorkers = self.maxWorkers
         settings.horizon = self.horizon
         settings.seed = self.seed
+        settings.provisioningCoverage = self.provisioningCoverage
+        settings.hysteresis = self.hysteresis
+        settings.scaleInAfter = self.scaleInAfter
+        settings.targetUtilisation = self.targetUtilisation
         do { try settings.validate() } catch { throw ValidationError(error.description) }
         return settings
     }

@@ -5,12 +5,12 @@ import ConveyorForecasting
 /// live engine; `conveyor simulate` runs the same code on a virtual clock.
 ///
 /// The rules, the same for every ``ScalingPolicy``:
-/// - **Scale out** at once when the load estimate's peak over the next
-///   ``GroupScaling/leadIntervals`` (horizon + start delay), plus the queued backlog, needs
-///   more workers than the group has.
+/// - **Scale out** at once when the load estimate's peak over the intervals a new worker can
+///   still reach (from the start delay to ``GroupScaling/leadIntervals`` = start delay +
+///   horizon), plus the queued backlog, needs more workers than the group has.
 /// - **Scale in** only after ``GroupScaling/scaleInAfter`` consecutive intervals in which the
-///   observed load of those intervals *and* the estimate over the lead time, both raised by
-///   ``GroupScaling/hysteresis``, needed fewer workers; then to that count.
+///   observed load of those intervals, raised by ``GroupScaling/hysteresis``, *and* the
+///   estimate over the whole lead time needed fewer workers; then to that count.
 /// - Never outside ``GroupScaling/minWorkers``…``GroupScaling/maxWorkers``.
 ///
 /// ```swift
@@ -276,27 +276,40 @@ public struct ScalingPlanner: Sendable {
             return change(currentWorkers, .bounds, observed)
         }
         let ahead = self.lookahead()
+        // Workers asked for now serve from `startIntervals` on: a scale-out provisions for the
+        // intervals it can still reach; the earlier ones were provided for by earlier decisions.
+        let reachable = ahead.count > scaling.startIntervals ? ahead[scaling.startIntervals...] : ahead[...]
+        let peakReachable = reachable.max() ?? observed
+        // A scale-in cannot be undone faster than the start delay: keep what the whole lead needs.
         let peak = ahead.max() ?? observed
         let backlog = Double(self.backlog)
-        guard let needed = self.requiredWorkers(forArrivals: peak + backlog) else { return nil }
+        guard let needed = self.requiredWorkers(forArrivals: peakReachable + backlog) else { return nil }
         if needed > currentWorkers {
             self.lowStreak = 0
             let reason: ScalingDecision.Reason
             switch scaling.policy {
-            case .predictive, .oracle: reason = backlog > peak ? .observedLoad : .forecastLoad
+            case .predictive, .oracle: reason = backlog > peakReachable ? .observedLoad : .forecastLoad
             case .reactive, .fixedAtMaximum: reason = .observedLoad
             }
-            return change(needed, reason, peak)
+            return change(needed, reason, peakReachable)
         }
-        let recentPeak = self.lastArrivals(scaling.scaleInAfter).filter(\.isFinite).max() ?? 0
-        let low = max(peak, recentPeak) * (1 + scaling.hysteresis) + backlog
-        guard let lowNeed = self.requiredWorkers(forArrivals: low), lowNeed < currentWorkers else {
+        // The hysteresis guards against the noise of observed counts; the estimate over the
+        // lead time is taken as it is (a forecast's upper bound already carries its uncertainty).
+        let headroom = 1 + scaling.hysteresis
+        guard let lowNow = self.requiredWorkers(forArrivals: max(peak, observed * headroom) + backlog),
+            lowNow < currentWorkers
+        else {
             self.lowStreak = 0
             return nil
         }
         self.lowStreak += 1
         guard self.lowStreak >= scaling.scaleInAfter else { return nil }
+        // Low for `scaleInAfter` intervals in a row: size for the highest of them.
+        let recentPeak = self.lastArrivals(scaling.scaleInAfter).filter(\.isFinite).max() ?? 0
+        guard let target = self.requiredWorkers(forArrivals: max(peak, recentPeak * headroom) + backlog),
+            target < currentWorkers
+        else { return nil }
         self.lowStreak = 0
-        return change(lowNeed, .sustainedLowLoad, peak)
+        return change(target, .sustainedLowLoad, peak)
     }
 }

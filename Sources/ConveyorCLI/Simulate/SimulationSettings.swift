@@ -14,6 +14,11 @@ struct SimulationSettings: Sendable {
     var seed: UInt64 = 1
     /// Intervals of the reactive policy's look-back.
     var reactiveWindow = 3
+    /// Shared by every policy (see ``GroupScaling``); `nil` keeps the scaler's default.
+    var provisioningCoverage: Double?
+    var hysteresis: Double?
+    var scaleInAfter: Int?
+    var targetUtilisation: Double?
 
     /// Checks the options; the error names the option to change.
     func validate() throws(SimulationError) {
@@ -43,6 +48,10 @@ struct SimulationSettings: Sendable {
         scaling.latencyTarget = self.slo
         scaling.season = self.season
         scaling.policy = policy
+        if let value = self.provisioningCoverage { scaling.provisioningCoverage = value }
+        if let value = self.hysteresis { scaling.hysteresis = value }
+        if let value = self.scaleInAfter { scaling.scaleInAfter = value }
+        if let value = self.targetUtilisation { scaling.targetUtilisation = value }
         return scaling
     }
 
