@@ -1,5 +1,6 @@
 import ConveyorForecasting
 import Foundation
+import MetricsTestKit
 import Testing
 
 @testable import Conveyor
@@ -223,7 +224,8 @@ struct ScalerEngineTests {
         configuration.scaleInAfter = 1
         configuration.policy = .reactive(window: 1)
         let clock = ManualScalingClock()
-        let scaler = try PredictiveScaler(conveyor: conveyor, groups: [configuration], clock: clock)
+        let metrics = TestMetrics()
+        let scaler = try PredictiveScaler(conveyor: conveyor, groups: [configuration], clock: clock, metricsFactory: metrics)
         #expect(throws: ScalingError.unknownGroup(name: "nope")) { try scaler.predictLoad(for: "nope", horizon: 1) }
         await scaler.scalePreemptively()
         var next = 0
@@ -249,6 +251,8 @@ struct ScalerEngineTests {
         #expect(decisions.contains { $0.to < $0.from && $0.applied })
         #expect(decisions.allSatisfy { (1...6).contains($0.to) && $0.group == "work" })
         #expect(decisions.map(\.time) == decisions.map(\.time).sorted())
+        let outs = try metrics.expectCounter("conveyor_scaler_decisions_total", [("group", "work"), ("direction", "out"), ("applied", "true")])
+        #expect(outs.totalValue == Int64(decisions.filter { $0.to > $0.from }.count))
         await conveyor.shutdown(drain: true)
         let audit = seen.audit()
         #expect(audit.missing == 0)

@@ -34,6 +34,7 @@ public final class AlertMonitor: Sendable {
     private let clock: any ScalingClock
     private let logger: Logger
     private let state: PThreadMutex<State>
+    private let metricsFactory: any MetricsFactory
 
     private struct Key: Hashable {
         var rule: Int
@@ -55,13 +56,14 @@ public final class AlertMonitor: Sendable {
         var samplers: [String: (sampler: GroupSampler, time: Duration)] = [:]
     }
 
-    /// Creates a monitor.
+    /// Creates a monitor. `metricsFactory` receives the event counters (default: the global
+    /// `MetricsSystem.factory`, which the application bootstraps).
     ///
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` for a rule out of range, two
     ///   rules with the same name, or a negative cooldown.
     public init(
         rules: [AlertRule], cooldown: Duration = .seconds(60), clock: any ScalingClock = SystemScalingClock(),
-        logger: Logger = Logger(label: "conveyor.alerts")
+        logger: Logger = Logger(label: "conveyor.alerts"), metricsFactory: (any MetricsFactory)? = nil
     ) throws(ConveyorError) {
         var names = Set<String>()
         for rule in rules {
@@ -78,6 +80,7 @@ public final class AlertMonitor: Sendable {
         self.clock = clock
         self.logger = logger
         self.state = PThreadMutex(State())
+        self.metricsFactory = metricsFactory ?? MetricsSystem.factory
         (self.events, self.continuation) = AsyncStream.makeStream(of: AlertEvent.self, bufferingPolicy: .bufferingNewest(4096))
     }
 
@@ -246,7 +249,9 @@ public final class AlertMonitor: Sendable {
     private func publish(_ events: [AlertEvent]) {
         for event in events {
             self.continuation.yield(event)
-            Counter(label: "conveyor_alerts_total", dimensions: [("rule", event.rule), ("group", event.group), ("state", event.state.rawValue)])
+            Counter(
+                label: "conveyor_alerts_total", dimensions: [("rule", event.rule), ("group", event.group), ("state", event.state.rawValue)],
+                factory: self.metricsFactory)
                 .increment()
             self.logger.debug(
                 "alert \(event.state.rawValue)",

@@ -50,14 +50,15 @@ public final class PredictiveScaler: Sendable {
         let state: PThreadMutex<State>
         let counters: [String: Counter]
 
-        init(_ scaling: GroupScaling) throws(ConveyorError) {
+        init(_ scaling: GroupScaling, factory: any MetricsFactory) throws(ConveyorError) {
             self.state = PThreadMutex(State(planner: try ScalingPlanner(scaling), mode: scaling.mode))
             var counters: [String: Counter] = [:]
             for direction in ["out", "in"] {
                 for applied in [true, false] {
                     counters["\(direction).\(applied)"] = Counter(
                         label: "conveyor_scaler_decisions_total",
-                        dimensions: [("group", scaling.group), ("direction", direction), ("applied", "\(applied)")])
+                        dimensions: [("group", scaling.group), ("direction", direction), ("applied", "\(applied)")],
+                        factory: factory)
                 }
             }
             self.counters = counters
@@ -67,6 +68,7 @@ public final class PredictiveScaler: Sendable {
     /// Creates a scaler for `groups` of `conveyor`.
     ///
     /// - Parameters:
+    ///   - metricsFactory: receives the decision counters (default: the global `MetricsSystem.factory`).
     ///   - apply: applies a decision; default ``Conveyor/resize(group:workers:)``. A simulation
     ///     passes its own (for example to model the workers' start delay).
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` for a bad ``GroupScaling``,
@@ -74,7 +76,7 @@ public final class PredictiveScaler: Sendable {
     ///   ``ConveyorError/unknownGroup(name:)`` for a group the engine does not have.
     public init(
         conveyor: Conveyor, groups: [GroupScaling], logger: Logger = Logger(label: "conveyor.scaler"),
-        clock: any ScalingClock = SystemScalingClock(),
+        clock: any ScalingClock = SystemScalingClock(), metricsFactory: (any MetricsFactory)? = nil,
         apply: (@Sendable (_ group: String, _ workers: Int) async throws -> Void)? = nil
     ) throws {
         var runtimes: [String: GroupRuntime] = [:]
@@ -90,7 +92,7 @@ public final class PredictiveScaler: Sendable {
                     reason: "scaling of group \"\(scaling.group)\": \(scaling.minWorkers)...\(scaling.maxWorkers) workers is outside "
                         + "the group's own \(group.minWorkers)...\(group.maxWorkers); narrow the scaling bounds or widen the group")
             }
-            runtimes[scaling.group] = try GroupRuntime(scaling)
+            runtimes[scaling.group] = try GroupRuntime(scaling, factory: metricsFactory ?? MetricsSystem.factory)
         }
         self.conveyor = conveyor
         self.groups = runtimes
