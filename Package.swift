@@ -112,7 +112,7 @@ let package = Package(
         // The CLI's own code (the allocator workloads and report), tested in-process.
         .testTarget(
             name: "ConveyorCLITests",
-            dependencies: ["ConveyorCLI", "Conveyor"],
+            dependencies: ["ConveyorCLI", "Conveyor", "ConveyorForecasting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -43,7 +43,9 @@ public final class PredictiveScaler: Sendable {
             var planner: ScalingPlanner
             var sampler = GroupSampler()
             var mode: ScalingMode
-            /// The worker count a forecast-only scaler would have set.
+            /// The worker count a forecast-only scaler would have set, or the last count an
+            /// active scaler applied (the group's count as far as the scaler is concerned: a
+            /// custom `apply` may bring the workers in later, after a start delay).
             var shadowWorkers: Int?
         }
 
@@ -70,7 +72,9 @@ public final class PredictiveScaler: Sendable {
     /// - Parameters:
     ///   - metricsFactory: receives the decision counters (default: the global `MetricsSystem.factory`).
     ///   - apply: applies a decision; default ``Conveyor/resize(group:workers:)``. A simulation
-    ///     passes its own (for example to model the workers' start delay).
+    ///     passes its own (for example to model the workers' start delay). Once a decision is
+    ///     applied, the scaler takes its count as the group's: resize a scaled group by hand
+    ///     only with its mode ``ScalingMode/off`` (``setMode(_:for:)`` forgets the count).
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` for a bad ``GroupScaling``,
     ///   bounds outside the group's own `minWorkers...maxWorkers`, or a group named twice;
     ///   ``ConveyorError/unknownGroup(name:)`` for a group the engine does not have.
@@ -236,8 +240,7 @@ public final class PredictiveScaler: Sendable {
             case .off:
                 return nil
             case .active:
-                state.shadowWorkers = nil
-                return state.planner.plan(currentWorkers: statistics.workers).map { ($0, .active) }
+                return state.planner.plan(currentWorkers: state.shadowWorkers ?? statistics.workers).map { ($0, .active) }
             case .forecastOnly:
                 let current = state.shadowWorkers ?? statistics.workers
                 guard let plan = state.planner.plan(currentWorkers: current) else { return nil }
@@ -254,6 +257,8 @@ public final class PredictiveScaler: Sendable {
             } catch {
                 self.logger.debug("scaler resize failed", metadata: ["group": "\(group)", "error": "\(error)"])
             }
+            // After a failed resize the engine's own count is the truth again.
+            runtime.state.withLock { $0.shadowWorkers = applied ? plan.to : nil }
         }
         let decision = ScalingDecision(
             time: now, group: group, from: plan.from, to: plan.to, reason: plan.reason,

@@ -1,5 +1,6 @@
 import Conveyor
 import Foundation
+import Synchronization
 
 /// `conveyor simulate --mode replay`: the policies drive the real engine over a slice of the
 /// trace, in compressed wall-clock time.
@@ -11,9 +12,8 @@ import Foundation
 /// ``PredictiveScaler`` sizes all four groups (their ``GroupScaling/policy`` differs), stepped
 /// at every interval end with ``PredictiveScaler/scalePreemptively()``; its forecasters are
 /// first warmed on the rows before the slice (``PredictiveScaler/warm(group:history:meanServiceTime:)``).
-/// A new worker thread's first task first sleeps the start delay: the engine starts threads
-/// at once, and this models a worker that must warm up before it serves (the sleep counts as
-/// that task's service time, not as queue wait).
+/// A scale-out's workers join the engine the start delay after the decision
+/// (``SpinUpApplier``); worker-seconds count them from the decision.
 struct ReplaySimulation {
     let settings: SimulationSettings
     let plan: ArrivalPlan
@@ -39,12 +39,8 @@ struct ReplaySimulation {
                 capacity: 1 << 16, overflow: .spill(memoryLimit: 512 << 20), batchSize: 1)
         }
         let conveyor = try Conveyor(configuration: .init(groups: groups, timing: true))
-        let warmed = WarmedThreads()
         let kinds = try names.map { name in
-            try conveyor.register("simulated-\(name.rawValue)", payload: Payload.self) { _ in
-                if warmed.isFirstTask() { Self.sleep(wallDelay) }
-                Self.sleep(wallService)
-            }
+            try conveyor.register("simulated-\(name.rawValue)", payload: Payload.self) { _ in Self.sleep(wallService) }
         }
         // The scaler sees compressed time: its interval is the wall-clock interval.
         let scalings = names.map { name in
@@ -55,7 +51,12 @@ struct ReplaySimulation {
             scaling.latencyTarget = .nanoseconds(Int64(wallSLO * 1e9))
             return scaling
         }
-        let scaler = try PredictiveScaler(conveyor: conveyor, groups: scalings)
+        let applier = SpinUpApplier(
+            conveyor: conveyor, delay: .nanoseconds(Int64(wallDelay * 1e9)),
+            initial: Dictionary(uniqueKeysWithValues: names.map { ($0.rawValue, maxWorkers) }))
+        let scaler = try PredictiveScaler(conveyor: conveyor, groups: scalings) { group, workers in
+            try await applier.apply(group: group, workers: workers)
+        }
         let history = (0..<self.start).map { self.plan.missing[$0] ? nil : Double(self.plan.count($0)) }
         for name in names {
             try scaler.warm(group: name.rawValue, history: history, meanServiceTime: .nanoseconds(Int64(wallService * 1e9)))
@@ -79,8 +80,8 @@ struct ReplaySimulation {
         await scaler.scalePreemptively()  // the baseline reading
         for step in 0..<self.rows {
             let interval = self.start + step
-            for (index, statistics) in conveyor.statistics.enumerated() {
-                workerSeconds[index] += Double(statistics.workers) * self.settings.intervalSeconds
+            for (index, name) in names.enumerated() {
+                workerSeconds[index] += Double(applier.provisioned(name.rawValue)) * self.settings.intervalSeconds
             }
             let begin = Double(step) * wallInterval
             var position = self.plan.starts[interval]
@@ -112,7 +113,7 @@ struct ReplaySimulation {
             for decision in await scaler.scalePreemptively() {
                 if let index = names.firstIndex(where: { $0.rawValue == decision.group }) { decisions[index] += 1 }
             }
-            for (index, statistics) in conveyor.statistics.enumerated() { workers[index].append(statistics.workers) }
+            for (index, name) in names.enumerated() { workers[index].append(applier.provisioned(name.rawValue)) }
             if let prediction = try? scaler.predictLoad(for: PolicyName.predictive.rawValue, horizon: lead) {
                 pending[interval + lead] = prediction.arrivals.last?.value
             }
@@ -151,19 +152,41 @@ struct ReplaySimulation {
     }
 }
 
-/// Which worker threads already ran a task: each new thread warms up once (a thread-specific
-/// flag, so a new thread that reuses an old one's id still warms up).
-final class WarmedThreads: Sendable {
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
-    }()
+/// Applies the scaler's decisions with the workers' start delay: a scale-out's workers join
+/// the engine `delay` after the decision (they are paid for from the decision); a scale-in
+/// takes effect at once, and cancels workers still starting first.
+final class SpinUpApplier: Sendable {
+    private let conveyor: Conveyor
+    private let delay: Duration
+    /// The latest decided count of each group.
+    private let decided: Mutex<[String: Int]>
 
-    func isFirstTask() -> Bool {
-        let key = Self.key
-        guard pthread_getspecific(key) == nil else { return false }
-        pthread_setspecific(key, UnsafeRawPointer(bitPattern: 1))
-        return true
+    init(conveyor: Conveyor, delay: Duration, initial: [String: Int]) {
+        self.conveyor = conveyor
+        self.delay = delay
+        self.decided = Mutex(initial)
+    }
+
+    func provisioned(_ group: String) -> Int { self.decided.withLock { $0[group] ?? 0 } }
+
+    func apply(group: String, workers: Int) async throws {
+        let previous = self.decided.withLock { decided in
+            defer { decided[group] = workers }
+            return decided[group] ?? workers
+        }
+        let running = try self.conveyor.statistics(for: group).workers
+        if workers < previous {
+            if workers < running { try await self.conveyor.resize(group: group, workers: workers) }
+            return
+        }
+        let conveyor = self.conveyor
+        let delay = self.delay
+        Task {
+            try? await Task.sleep(for: delay)
+            let target = min(workers, self.decided.withLock { $0[group] ?? workers })
+            if let now = try? conveyor.statistics(for: group).workers, target > now {
+                try? await conveyor.resize(group: group, workers: target)
+            }
+        }
     }
 }
