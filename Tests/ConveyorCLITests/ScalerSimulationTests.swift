@@ -120,3 +120,30 @@ struct ScalerSimulationTests {
         #expect(message { _ in } == nil)
     }
 }
+
+@Suite("conveyor simulate: replay mode on the real engine", .serialized)
+struct ScalerReplayTests {
+    @Test("A short replay runs every task on the engine, within bounds, with the forecaster warmed first")
+    func replay() async throws {
+        var settings = settings()
+        settings.maxWorkers = 6
+        let counts = dailyTrace(days: 5)
+        let plan = try ArrivalPlan(counts: counts, settings: settings, path: "t")
+        let start = counts.count - 24
+        let outcome = try await ReplaySimulation(settings: settings, plan: plan, start: start, rows: 24, speedup: 40).run()
+        #expect(outcome.mode == "replay")
+        #expect(outcome.rows == 24)
+        #expect(outcome.firstRow == start)
+        let expected = (start..<counts.count).reduce(0) { $0 + plan.count($1) }
+        for policy in outcome.policies {
+            #expect(policy.dropped == 0)
+            #expect(policy.tasks == expected)
+            #expect(policy.workers.count == 24)
+            #expect(policy.workers.allSatisfy { (1...6).contains($0) })
+        }
+        #expect(outcome.policy(.static)?.workers.allSatisfy { $0 == 6 } == true)
+        // Warmed on the rows before the slice: forecasts exist from the first intervals.
+        #expect(outcome.forecasts.prefix(12).contains { $0.isFinite })
+        #expect(outcome.forecastAccuracy != nil)
+    }
+}
