@@ -20,9 +20,15 @@ SOAK_MAX_GROWTH ?= 1
 # The ordo-one/benchmark baseline `bench-check` compares with, stored (and committed) in
 # Benchmarks/.benchmarkBaselines/CoreBenchmarks/$(BENCH_BASELINE)/results.json.
 BENCH_BASELINE ?= reference
+# The trace `bench-simulate` runs the scaling policies on, and the rows of its replay slice
+# (the last rows of the trace; 144 half-hours = 3 days).
+SIMULATE_TRACE ?= ../shared/traces/elecdemand_30min.csv
+SIMULATE_REPLAY_ROWS ?= 144
+# Replay speed: trace rows per wall-clock second (lower: less scheduling noise, longer run).
+SIMULATE_SPEEDUP ?= 5
 BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build
 
-.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report bench-check bench-baseline bench-allocators clean
+.PHONY: all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators clean
 
 all: build
 
@@ -68,7 +74,7 @@ soak: deps
 # allocators`), a short soak, then the report: bench-report/report.html (SVG charts),
 # report.json (every figure), summary.md. Each part writes its document to
 # bench-report/parts/; `bench-report` merges what exists.
-bench: bench-core bench-malloc bench-engine bench-allocators bench-soak
+bench: bench-core bench-malloc bench-engine bench-allocators bench-soak bench-simulate
 	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
@@ -99,10 +105,19 @@ bench-soak: deps
 	@mkdir -p bench-report/parts
 	.build/release/conveyor soak --duration $(BENCH_SOAK) --report bench-report/soak.csv --document bench-report/parts/soak.json
 
+# The scaling policies on a load trace (docs/Scaling.md): the model over the whole trace, then
+# a replay of SIMULATE_REPLAY_ROWS rows on the real engine (~30 s at 5 rows per second).
+bench-simulate: deps
+	$(SWIFT) build -c release --product conveyor
+	@mkdir -p bench-report/parts
+	.build/release/conveyor simulate --trace $(SIMULATE_TRACE) --with-replay --replay-rows $(SIMULATE_REPLAY_ROWS) --speedup $(SIMULATE_SPEEDUP) \
+		--json bench-report/simulate.json --document bench-report/parts/simulate.json
+
 bench-report:
 	$(SWIFT) build -c release --product conveyor
 	.build/release/conveyor report --skip-missing \
-		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/soak.json
+		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/soak.json \
+		bench-report/parts/simulate.json
 
 bench-malloc: deps
 	$(BENCHMARK) benchmark --target CoreBenchmarks
