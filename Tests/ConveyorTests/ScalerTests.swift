@@ -260,6 +260,30 @@ struct ScalerEngineTests {
         #expect(try conveyor.statistics(for: "work").completed == total)
     }
 
+    @Test("run() samples every interval, scales a busy group out and stops when cancelled")
+    func runLoop() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("g", minWorkers: 1, maxWorkers: 4, capacity: 4096, overflow: .spill(memoryLimit: 16 << 20))])
+        var configuration = GroupScaling(group: "g", minWorkers: 1, maxWorkers: 4)
+        configuration.interval = .milliseconds(5)
+        configuration.latencyTarget = .microseconds(100)
+        configuration.policy = .reactive(window: 2)
+        let scaler = try PredictiveScaler(conveyor: conveyor, groups: [configuration])
+        let loop = Task { await scaler.run() }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, try conveyor.statistics(for: "g").workers == 1 {
+            for _ in 0..<100 { try conveyor.submit(QueueTask(kind: "x", group: "g")) { usleep(200) } }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        loop.cancel()
+        await loop.value
+        #expect(try conveyor.statistics(for: "g").workers > 1)
+        scaler.finish()
+        var decisions: [ScalingDecision] = []
+        for await decision in scaler.decisions { decisions.append(decision) }
+        #expect(decisions.contains { $0.to > $0.from && $0.applied })
+        await conveyor.shutdown(drain: true)
+    }
+
     @Test("forecastOnly decides and reports but never resizes; bounds outside the group are rejected")
     func forecastOnly() async throws {
         let conveyor = try Conveyor(groups: [ResourceGroup("g", minWorkers: 1, maxWorkers: 4, capacity: 1024, overflow: .spill(memoryLimit: 16 << 20))])

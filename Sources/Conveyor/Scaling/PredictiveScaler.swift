@@ -190,7 +190,8 @@ public final class PredictiveScaler: Sendable {
 
     /// Feeds a group's forecaster past intervals (arrivals per interval, `nil` for a gap) before
     /// sampling starts, for example from a previous run, then learns from them once, so the
-    /// scaler forecasts from the first interval. Decides nothing.
+    /// scaler forecasts from the first interval. Decides nothing, and is not scored in
+    /// ``forecastAccuracy(for:)``.
     ///
     /// ```swift
     /// try scaler.warm(group: "io", history: yesterday, meanServiceTime: .milliseconds(20))
@@ -203,6 +204,7 @@ public final class PredictiveScaler: Sendable {
                 if state.planner.isLearningDue, state.planner.intervals < history.count { state.planner.learnFromPatterns() }
             }
             if !history.isEmpty { state.planner.learnFromPatterns() }
+            state.planner.resetAccuracy()
         }
     }
 

@@ -165,6 +165,12 @@ public struct ScalingPlanner: Sendable {
         self.lastServiceTime.map { .nanoseconds(Int64(($0 * 1e9).rounded())) }
     }
 
+    /// Forgets the accuracy scored so far (after a warm start: score only live intervals).
+    mutating func resetAccuracy() {
+        self.leadAccuracy = ForecastAccuracy()
+        self.nextIntervalAccuracy = ForecastAccuracy()
+    }
+
     // MARK: Learning
 
     /// Whether ``learnFromPatterns()`` is due: after 32 intervals, then whenever the count
