@@ -13,7 +13,7 @@ import Foundation
 /// ```swift
 /// let workers = WorkerSizing.recommendedWorkers(
 ///     arrivalRate: 400, meanServiceTime: 0.02, targetUtilisation: 0.8,
-///     latencyTarget: 0.05, percentile: 0.99)   // 11: 8 busy on average, p99 wait ≤ 50 ms
+///     latencyTarget: 0.05, percentile: 0.99)   // 10: 8 busy on average, p99 wait ≤ 50 ms
 /// ```
 public enum WorkerSizing {
     /// The most workers ``recommendedWorkers(arrivalRate:meanServiceTime:targetUtilisation:latencyTarget:percentile:)``
