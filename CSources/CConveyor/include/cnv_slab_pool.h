@@ -23,8 +23,10 @@ extern "C" {
 
 /// Objects per magazine: one depot exchange per this many allocations or frees.
 #define CNV_MAGAZINE_ROUNDS 64
-/// Pools alive at once in a process (a thread's cache table has one entry per pool slot).
-#define CNV_SLAB_MAX_POOLS 256
+/// Pools alive at once in a process. The registry and each thread's cache table grow on
+/// demand (a slot per live pool, reused after destroy), so this is only a sanity bound:
+/// 2^20 live pools would hold at least 64 GiB of slabs.
+#define CNV_SLAB_MAX_POOLS (1u << 20)
 /// Largest object size accepted (1 MiB).
 #define CNV_SLAB_MAX_OBJECT_SIZE 1048576ULL // 2^20
 
@@ -72,10 +74,13 @@ struct cnv_slab_tls_entry {
     struct cnv_slab_cache *cache;
 };
 
-/// The calling thread's table (CNV_SLAB_MAX_POOLS entries), allocated on first use.
-/// initial-exec: one %fs-relative load, never a __tls_get_addr call (8 bytes of static TLS).
+/// The calling thread's table, indexed by pool slot, allocated on first use and grown (by
+/// the owning thread, in the slow path) when it meets a pool whose slot lies beyond it.
+/// initial-exec: %fs-relative loads, never a __tls_get_addr call (16 bytes of static TLS).
 extern _Thread_local struct cnv_slab_tls_entry *cnv_slab_tls_table
     __attribute__((tls_model("initial-exec")));
+/// Entries in `cnv_slab_tls_table` (0 while it is NULL, so one compare covers both).
+extern _Thread_local uint32_t cnv_slab_tls_capacity __attribute__((tls_model("initial-exec")));
 
 /// Fields every thread reads on the fast path; they never change after creation, so the
 /// line stays shared in every core's cache.
@@ -162,9 +167,8 @@ static inline const struct cnv_slab_pool_identity *cnv_slab__identity(const stru
 /// The calling thread's cache for `pool`, or NULL if one could not be created.
 static inline struct cnv_slab_cache *cnv_slab__cache(struct cnv_slab_pool *pool) {
     const struct cnv_slab_pool_identity *identity = cnv_slab__identity(pool);
-    struct cnv_slab_tls_entry *table = cnv_slab_tls_table;
-    if (CNV_LIKELY(table != NULL)) {
-        struct cnv_slab_tls_entry *entry = &table[identity->slot];
+    if (CNV_LIKELY(identity->slot < cnv_slab_tls_capacity)) {
+        struct cnv_slab_tls_entry *entry = &cnv_slab_tls_table[identity->slot];
         if (CNV_LIKELY(entry->serial == identity->serial)) return entry->cache;
     }
     return cnv_slab__attach_cache(pool);

@@ -88,7 +88,11 @@ extension ConveyorError {
         case Int32(CNV_EDESTROYED.rawValue): .destroyed(what: context)
         case Int32(CNV_ENOTSUP.rawValue): .unsupported(reason: "\(context) needs the Jemalloc trait")
         case Int32(CNV_EBUSY.rawValue): .busy(what: context)
-        case Int32(CNV_ELIMIT.rawValue): .limitReached(reason: "\(context): at most \(CNV_SLAB_MAX_POOLS) slab pools may be alive at once")
+        case Int32(CNV_ELIMIT.rawValue):
+            .limitReached(
+                reason: "\(context): the process already has \(CNV_SLAB_MAX_POOLS) slab pools alive (every SlabPool, "
+                    + "RecordPool and OverflowQueue holds one, and so do a Conveyor's task records and queues): "
+                    + "shut down Conveyors and release pools that are no longer used")
         default: .invalidConfiguration(reason: "\(context): \(String(cString: cnv_status_description(status)))")
         }
     }

@@ -61,7 +61,7 @@ public final class MemoryOptimizer: Sendable {
     ///   - backing: where slabs come from (a dedicated jemalloc arena by default with the
     ///     `Jemalloc` trait, else `mmap`).
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` for a size of 0, a negative
-    ///   size or one above 1 MiB; ``ConveyorError/limitReached(reason:)`` when 256 slab pools
+    ///   size or one above 1 MiB; ``ConveyorError/limitReached(reason:)`` when 2^20 slab pools
     ///   are alive; ``ConveyorError/unsupported(reason:)`` for `.jemallocArena` without the trait.
     public func createPool(objectSize: Int, backing: SlabPool.Backing = .default) throws -> RecordPool {
         let pool = try RecordPool(objectSize: objectSize, backing: backing)
