@@ -87,10 +87,11 @@ let package = Package(
             name: "ConveyorReport",
             swiftSettings: strict
         ),
+        // `conveyor forecast` and `conveyor report`: the commands users run on their own data.
+        // Benchmarks and the soak are executables of the nested Benchmarks/ package.
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
-                "Conveyor",
                 "ConveyorForecasting",
                 "ConveyorReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -104,12 +105,6 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
-            swiftSettings: strict
-        ),
-        // The CLI's own code (the allocator workloads and report), tested in-process.
-        .testTarget(
-            name: "ConveyorCLITests",
-            dependencies: ["ConveyorCLI", "Conveyor"],
             swiftSettings: strict
         ),
         .testTarget(
