@@ -108,7 +108,7 @@ extension AllocatorBenchReport {
             rows: self.allocators.map { [$0.name, $0.preload ?? "—", $0.library, $0.version, $0.allocationPath, $0.releaseCall] })
         let tables = [setup] + self.tables.map { table in
             BenchTable(
-                title: table.title, note: table.note.replacing("**", with: ""), header: table.headers,
+                title: table.title, note: table.note.replacing("**", with: ""), header: table.header,
                 rows: table.rows.map { $0.map { $0.replacing("**", with: "").replacing("`", with: "") } })
         }
         return BenchDocument(

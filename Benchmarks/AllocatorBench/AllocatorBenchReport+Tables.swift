@@ -9,19 +9,19 @@ extension AllocatorBenchReport {
             + "less fragmented, more returned, more tasks/s, lower latency or CPU)."
     }
 
-    var tables: [AllocatorTable] {
+    var tables: [TextTable] {
         self.workloads.compactMap(AllocatorWorkload.init(rawValue:)).map { workload in
             let results = self.results.filter { $0.workload == workload.rawValue }
-            var table: AllocatorTable
+            var table: TextTable
             switch workload {
             case .churn, .producerConsumer:
-                table = AllocatorTable(
+                table = TextTable(
                     title: workload.title,
                     note: workload == .churn
                         ? "\(self.sizes.recordBytes)-B records, \(self.sizes.churnWorkingSet) live; one op = free + allocate."
                         : "\(self.sizes.recordBytes)-B records through an SPSCRing in batches of \(self.sizes.handOffBatch); "
                             + "one op = allocate on the producer + free on the consumer.",
-                    headers: ["Allocator", "ns/op", "min–max", "ops/s", "× glibc (speed)", "peak RSS", "× glibc (RSS)"],
+                    header: ["Allocator", "ns/op", "min–max", "ops/s", "× glibc (speed)", "peak RSS", "× glibc (RSS)"],
                     rows: results.map { result in
                         let perOperation = result.samples.compactMap(\.nanosecondsPerOperation)
                         return [
@@ -33,14 +33,14 @@ extension AllocatorBenchReport {
                     })
             case .burst:
                 let live = results.first?.median.liveBytes.map(Self.mebibytes) ?? "—"
-                table = AllocatorTable(
+                table = TextTable(
                     title: workload.title,
                     note: "\(self.sizes.burstTargetBytes >> 20) MiB requested in blocks of \(self.sizes.burstMinimumBytes) B–"
                         + "\(self.sizes.burstMaximumBytes) B (log-uniform), \(live) still live after freeing 3 of 4. "
                         + "Fragmentation = RSS growth ÷ live bytes; kept = RSS above the pre-burst baseline; returned = "
                         + "RSS the release step (`optimizeGC()` equivalent) gave back; MADV_FREE = resident pages marked "
                         + "free that the kernel reclaims only under memory pressure (RSS still counts them).",
-                    headers: ["Allocator", "fragmentation", "min–max", "× glibc", "peak RSS", "kept after free-all",
+                    header: ["Allocator", "fragmentation", "min–max", "× glibc", "peak RSS", "kept after free-all",
                               "returned by release", "kept after release", "of it MADV_FREE", "× glibc (returned)"],
                     rows: results.map { result in
                         let median = result.median
@@ -57,13 +57,13 @@ extension AllocatorBenchReport {
                         ]
                     })
             case .engine:
-                table = AllocatorTable(
+                table = TextTable(
                     title: workload.title,
                     note: "Poisson arrivals at \(rateText(self.sizes.engineRate)) for \(fixed(self.sizes.engineSeconds, 1)) s, "
                         + "1 worker; latency submit → handler start; engine CPU = process − generator thread, % of one core. "
                         + "The generator spins on one core and the worker mostly on the other, so p99 also measures "
                         + "preemption by anything else that runs: read it with its range over runs.",
-                    headers: ["Allocator", "tasks/s", "p50 µs", "p99 µs", "p99 min–max", "engine CPU", "peak RSS",
+                    header: ["Allocator", "tasks/s", "p50 µs", "p99 µs", "p99 min–max", "engine CPU", "peak RSS",
                               "× glibc (tasks/s)", "× glibc (p99)", "× glibc (CPU)", "× glibc (RSS)"],
                     rows: results.map { result in
                         let median = result.median
@@ -109,7 +109,7 @@ extension AllocatorBenchReport {
             out += "| \(allocator.name) | \(allocator.preload.map { "`\($0)`" } ?? "none") | `\(allocator.library)` | "
                 + "\(allocator.version) | \(allocator.releaseCall) |\n"
         }
-        for table in self.tables { out += "\n" + table.markdown }
+        for table in self.tables { out += "\n" + table.markdown() }
         out += "\nMeasuring took \(fixed(self.minutes, 1)) min; load average \(self.loadAverageAtEnd) at the end.\n"
         return out
     }

@@ -21,23 +21,8 @@ struct AllocatorsCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Runs of every (allocator, workload) pair; medians are reported.")
-    var runs: Int = 3
-
-    @Flag(name: .long, help: "Small sizes: a smoke test, the numbers mean nothing.")
-    var quick = false
-
-    @Option(name: .long, help: "Also write the report as Markdown to this file.")
-    var markdown: String?
-
-    @Option(name: .long, help: "Also write the report (every run's sample, medians, ratios) as JSON to this file.")
-    var json: String?
-
-    @Option(name: .long, help: "Also write the figures, tables and charts as a bench-report document (JSON) for `conveyor report`.")
-    var document: String?
-
-    @Option(name: .long, help: "Seed of the burst sizes and free order, churn's slot choice and the engine's arrivals.")
-    var seed: UInt64 = 42
+    @OptionGroup var measurement: MeasurementOptions
+    @OptionGroup var report: ReportDocumentOption
 
     @Option(name: .long, help: "Allocators to measure (comma-separated: \(AllocatorContender.allCases.map(\.rawValue).joined(separator: ","))).")
     var allocators: String?
@@ -55,7 +40,6 @@ struct AllocatorsCommand: ParsableCommand {
     var workload: String?
 
     func validate() throws {
-        guard self.runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         _ = try self.selectedContenders()
         _ = try self.selectedWorkloads()
         if self.child {
@@ -81,7 +65,7 @@ struct AllocatorsCommand: ParsableCommand {
         let runtime = MallocRuntime.current()
         try AllocatorChild.verify(contender, runtime: runtime)
         let sample = try AllocatorChild.measure(
-            workload, on: contender, sizes: AllocatorBenchSizes(quick: self.quick), seed: self.seed, runtime: runtime)
+            workload, on: contender, sizes: AllocatorBenchSizes(quick: self.measurement.quick), seed: self.measurement.seed, runtime: runtime)
         print(try ChildLauncher.encode(sample))
     }
 
@@ -99,41 +83,42 @@ struct AllocatorsCommand: ParsableCommand {
                 preloads[contender] = try locator.path(of: soname, package: contender.debianPackage)
             }
         }
-        let launcher = try ChildLauncher(preloads: preloads, quick: self.quick, seed: self.seed)
+        let (runs, quick, seed) = (self.measurement.runs, self.measurement.quick, self.measurement.seed)
+        let launcher = try ChildLauncher(preloads: preloads, quick: quick, seed: seed)
         let machine = machineDescription()
         let date = utcTimestamp()
-        printError("conveyor-allocators: \(self.runs) runs × \(workloads.count) workloads × \(contenders.count) allocators, "
-            + "one child each\(self.quick ? " (quick: numbers not meaningful)" : "")\n\(machine)\n")
+        printError("conveyor-allocators: \(runs) runs × \(workloads.count) workloads × \(contenders.count) allocators, "
+            + "one child each\(quick ? " (quick: numbers not meaningful)" : "")\n\(machine)\n")
         for contender in contenders {
             printError("  \(contender.rawValue): \(preloads[contender].map { "LD_PRELOAD=\($0)" } ?? "no preload")\n")
         }
         let started = nowNanoseconds()
         var samples: [AllocatorContender: [AllocatorWorkload: [AllocatorSample]]] = [:]
-        for round in 0..<self.runs {
+        for round in 0..<runs {
             for workload in workloads {
                 // Round-robin, starting one allocator later each run, so none always goes first.
                 let shift = round % contenders.count
                 let order = Array(contenders[shift...] + contenders[..<shift])
-                printError("run \(round + 1)/\(self.runs) \(workload.rawValue): \(order.map(\.rawValue).joined(separator: " "))\n")
+                printError("run \(round + 1)/\(runs) \(workload.rawValue): \(order.map(\.rawValue).joined(separator: " "))\n")
                 for contender in order {
                     samples[contender, default: [:]][workload, default: []].append(try launcher.run(contender, workload))
                 }
             }
         }
         let report = AllocatorBenchReport(
-            machine: machine, date: date, gitRevision: gitRevision(), runs: self.runs, quick: self.quick, seed: self.seed,
+            machine: machine, date: date, gitRevision: gitRevision(), runs: runs, quick: quick, seed: seed,
             minutes: Double(nowNanoseconds() - started) / 60e9, contenders: contenders, workloads: workloads,
             preloads: preloads, samples: samples)
         print(report.terminalText)
-        if let path = self.markdown {
+        if let path = self.measurement.markdown {
             try writeOutput(report.markdown, to: path)
             printError("Markdown written to \(path)\n")
         }
-        if let path = self.json {
+        if let path = self.measurement.json {
             try writeJSON(report, to: path)
             printError("JSON written to \(path)\n")
         }
-        if let path = self.document {
+        if let path = self.report.document {
             try report.document.write(to: path)
             printError("Report document written to \(path)\n")
         }

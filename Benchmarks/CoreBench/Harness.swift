@@ -85,13 +85,3 @@ struct Backoff {
     @inline(__always)
     mutating func reset() { self.spins = 0 }
 }
-
-extension Array where Element == Double {
-    /// Median (mean of the two middle values for an even count).
-    var median: Double {
-        precondition(!self.isEmpty)
-        let sorted = self.sorted()
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
-}

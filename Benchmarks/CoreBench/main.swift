@@ -2,6 +2,7 @@
 // slab pool vs jemalloc vs glibc), measured in one process without a malloc interposer.
 //
 //   swift run -c release --package-path Benchmarks conveyor-corebench [--runs N] [--markdown FILE]
+import BenchSupport
 import CBenchSupport
 import Conveyor
 
@@ -33,8 +34,6 @@ let usage = """
       --only KEYS      comma-separated substrings of workload keys to run (e.g. cross.,same.slab); peers
                        not selected show no ratio
     """
-
-func printError(_ text: String) { cb_print_error(text) }
 
 func fail(_ message: String) -> Never {
     printError("conveyor-corebench: \(message)\n\(usage)\n")
@@ -94,7 +93,7 @@ func section(_ title: String, note: String, peers: [String]) -> Int {
 
 @MainActor
 func add(
-    _ sectionIndex: Int, _ key: String, _ label: String, calibration: Int, peers: [String?], aim: Aim? = nil,
+    _ sectionIndex: Int, _ key: String, _ label: String, calibration: Int, peers: [String?], aim: (column: Int, aim: Aim)? = nil,
     _ run: @escaping (Int) -> Double
 ) {
     workloads.append(
@@ -137,7 +136,7 @@ let bulk = section(
         + "Mutex<Deque>: up to 32 items per lock.",
     peers: ["× wfcqueue", "× Mutex<Deque>"])
 let bulkPeers: [String?] = ["wfcq.bulk", "deque.bulk"]
-let ringAim = Aim(column: 0, target: 2, text: "≥ 2× wfcqueue 1p1c")
+let ringAim = (column: 0, aim: Aim("≥ 2× wfcqueue 1p1c", atLeast: 2))
 add(bulk, "mpmc.bulk", "MPMCRing enqueue(contentsOf:) / dequeue(into:)", calibration: 1_000_000, peers: bulkPeers,
     aim: ringAim, channelWorkload(MPMCBulk.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(bulk, "spsc.bulk", "SPSCRing enqueue(contentsOf:) / dequeue(into:)", calibration: 1_000_000, peers: bulkPeers,
@@ -209,7 +208,7 @@ for (size, cases) in zip(sizes, casesBySize) {
     for item in cases {
         add(sameThread, "same.\(item.short).\(size)", "\(size) B: \(item.label)", calibration: 1_000_000,
             peers: ["same.jemalloc.\(size)", "same.glibc.\(size)"],
-            aim: item.short == "slab" ? Aim(column: 0, target: 2, text: "≥ 2× mallocx/sdallocx same-thread") : nil,
+            aim: item.short == "slab" ? (0, Aim("≥ 2× mallocx/sdallocx same-thread", atLeast: 2)) : nil,
             item.sameThread)
     }
 }
@@ -228,7 +227,7 @@ for (size, cases) in zip(sizes, casesBySize) {
     for item in cases {
         add(crossThread, "cross.\(item.short).\(size)", "\(size) B: \(item.label)", calibration: 500_000,
             peers: ["cross.jemalloc.\(size)", "cross.glibc.\(size)"],
-            aim: item.short == "slab" ? Aim(column: 1, target: 1.5, text: "≥ 1.5× glibc cross-thread") : nil,
+            aim: item.short == "slab" ? (1, Aim("≥ 1.5× glibc cross-thread", atLeast: 1.5)) : nil,
             item.crossThread)
     }
 }
@@ -240,7 +239,7 @@ if !options.only.isEmpty {
     if workloads.isEmpty { fail("--only matched no workload") }
 }
 
-let machine = machineDescription(revision: options.revision)
+let machine = machineDescription(revision: options.revision, allocators: true)
 printError("conveyor-corebench: \(workloads.count) workloads × \(options.runs) runs, ~\(options.seconds) s each\n")
 printError(machine + "\n")
 if options.runs < 5 { printError("note: fewer than 5 runs; the project's rule is the median of ≥ 5\n") }

@@ -19,23 +19,8 @@ struct EngineBenchCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Measured runs of every workload (the project's rule: at least 5).")
-    var runs: Int = 5
-
-    @Flag(name: .long, help: "Small sizes and short windows: a smoke test, the numbers mean nothing.")
-    var quick = false
-
-    @Option(name: .long, help: "Also write the table as Markdown to this file.")
-    var markdown: String?
-
-    @Option(name: .long, help: "Also write every run's raw results as JSON to this file.")
-    var json: String?
-
-    @Option(name: .long, help: "Also write the figures, aims and charts as a bench-report document (JSON) for `conveyor report`.")
-    var document: String?
-
-    @Option(name: .long, help: "Seed of the Poisson arrival schedules.")
-    var seed: UInt64 = 42
+    @OptionGroup var measurement: MeasurementOptions
+    @OptionGroup var report: ReportDocumentOption
 
     @Option(name: .long, help: "Measure only these parts (comma-separated: \(BenchPart.allCases.map(\.rawValue).joined(separator: ","))).")
     var only: String?
@@ -44,7 +29,6 @@ struct EngineBenchCommand: ParsableCommand {
     var rows: String?
 
     func validate() throws {
-        guard self.runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         _ = try self.parts()
     }
 
@@ -59,35 +43,36 @@ struct EngineBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sizes = BenchSizes(quick: self.quick)
+        let (runs, quick) = (self.measurement.runs, self.measurement.quick)
+        let sizes = BenchSizes(quick: quick)
         let machine = machineDescription()
         let date = utcTimestamp()
-        printError("conveyor-enginebench: \(self.runs) runs\(self.quick ? " (quick: numbers not meaningful)" : "")\n\(machine)\n")
-        if self.runs < 5 { printError("note: fewer than 5 runs; the project's rule is the median of ≥ 5\n") }
+        printError("conveyor-enginebench: \(runs) runs\(quick ? " (quick: numbers not meaningful)" : "")\n\(machine)\n")
+        if let note = self.measurement.fewRunsNote { printError(note) }
         let started = nowNanoseconds()
-        var suite = try BenchSuite(sizes: sizes, seed: self.seed, parts: try self.parts(),
+        var suite = try BenchSuite(sizes: sizes, seed: self.measurement.seed, parts: try self.parts(),
                                    rows: self.rows.map { Set($0.split(separator: ",").compactMap { ThroughputRow(rawValue: String($0)) }) })
         printError("warm-up…\n")
         try suite.warmUp()
-        for round in 1...self.runs {
-            printError("run \(round)/\(self.runs)…\n")
+        for round in 1...runs {
+            printError("run \(round)/\(runs)…\n")
             try suite.measureRound()
         }
         let minutes = Double(nowNanoseconds() - started) / 60e9
         let report = BenchReport(
-            machine: machine, runs: self.runs, quick: self.quick, minutes: minutes, sizes: sizes, results: suite.results,
+            machine: machine, runs: runs, quick: quick, minutes: minutes, sizes: sizes, results: suite.results,
             workerThreads: suite.workerThreads, engines: suite.engineCount, parts: suite.parts)
         let table = report.markdown
         print(table)
-        if let path = self.markdown {
+        if let path = self.measurement.markdown {
             try writeOutput(table, to: path)
             printError("Markdown written to \(path)\n")
         }
-        if let path = self.json {
+        if let path = self.measurement.json {
             try writeJSON(report.results, to: path)
             printError("JSON written to \(path)\n")
         }
-        if let path = self.document {
+        if let path = self.report.document {
             try report.document(date: date, revision: gitRevision()).write(to: path)
             printError("Report document written to \(path)\n")
         }

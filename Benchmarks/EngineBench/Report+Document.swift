@@ -15,13 +15,6 @@ extension BenchReport {
         (.asyncStream, "AsyncStream"),
     ]
 
-    /// "met (3.61×)" → "3.61×"; "MISSED: 1.73×, 78 % short of 8×" → "1.73×, 78 % short of 8×".
-    static func result(of verdict: String) -> String {
-        if verdict.hasPrefix("met ("), verdict.hasSuffix(")") { return String(verdict.dropFirst(5).dropLast()) }
-        if verdict.hasPrefix("MISSED: ") { return String(verdict.dropFirst(8)) }
-        return verdict
-    }
-
     /// The engine as a part of the `make bench` report (bench-report/engine.json): every run's
     /// figures, the aims, the Markdown table, a throughput chart and latency percentile curves.
     func document(date: String, revision: String) -> BenchDocument {
@@ -109,7 +102,7 @@ extension BenchReport {
             id: "engine", title: "Engine: Conveyor against Dispatch, TaskGroup and AsyncStream",
             machine: self.machine, date: date, revision: revision,
             method: self.method.replacing("**", with: "").replacing("`", with: ""),
-            figures: figures, aims: self.aims.map { BenchAim(text: $0.text, result: Self.result(of: $0.verdict), met: $0.met) },
+            figures: figures, aims: self.aims.map(\.benchAim),
             tables: tables, charts: charts)
     }
 }

@@ -13,12 +13,6 @@ struct BenchReport {
     let engines: Int
     let parts: Set<BenchPart>
 
-    struct Aim {
-        let text: String
-        let met: Bool
-        let verdict: String
-    }
-
     // MARK: Figures
 
     /// Tasks per second of one throughput row, per run.
@@ -51,22 +45,14 @@ struct BenchReport {
 
     // MARK: Aims
 
-    var aims: [Aim] {
-        var aims: [Aim] = []
+    var aims: [AimOutcome] {
+        var aims: [AimOutcome] = []
         let has = self.parts.contains
         func atLeast(_ text: String, _ value: Double, _ target: Double, _ show: (Double) -> String) {
-            let met = value >= target
-            aims.append(Aim(
-                text: text, met: met,
-                verdict: met ? "met (\(show(value)))"
-                    : "MISSED: \(show(value)), \(fixed((1 - value / target) * 100, 0)) % short of \(show(target))"))
+            aims.append(Aim(text, atLeast: target).judge(value, show: show))
         }
         func atMost(_ text: String, _ value: Double, _ limit: Double, _ show: (Double) -> String) {
-            let met = value <= limit
-            aims.append(Aim(
-                text: text, met: met,
-                verdict: met ? "met (\(show(value)))"
-                    : "MISSED: \(show(value)), \(ratio(value / limit)) the limit of \(show(limit))"))
+            aims.append(Aim(text, atMost: limit).judge(value, show: show))
         }
         if has(.throughput) {
             atLeast("typed tasks with priorities + routing + timing ≥ 8× Dispatch concurrent",
@@ -85,9 +71,9 @@ struct BenchReport {
         for (key, label) in [("typedPlain", "plain typed submit"), ("typedEverythingOn", "typed, everything on")] {
             if let bytes = self.results.allocationBytesPerTask[key] {
                 let worst = bytes.max() ?? 0
-                aims.append(Aim(
+                aims.append(AimOutcome(
                     text: "0 allocations per typed task (\(label))", met: worst == 0,
-                    verdict: worst == 0 ? "met (0 B/task in every run)" : "MISSED: up to \(significant(worst)) B/task"))
+                    result: worst == 0 ? "0 B/task in every run" : "up to \(significant(worst)) B/task"))
             }
         }
         if has(.idle) {

@@ -26,14 +26,13 @@ struct SoakCommand: ParsableCommand {
     @Option(name: .long, help: "Share of the duration spent warming up (0.05 to 0.8).")
     var warmUp: Double = 0.2
 
-    @Option(name: .long, help: "Where to write the samples as CSV.")
-    var report: String?
+    @Option(name: .customLong("report"), help: "Where to write the samples as CSV.")
+    var samplesPath: String?
 
     @Option(name: .long, help: "Fail (exit 1) when heap allocated bytes net of jemalloc thread caches grow by more than this percent after warm-up.")
     var maxGrowth: Double?
 
-    @Option(name: .long, help: "Also write the memory chart and growth as a bench-report document (JSON) for `conveyor report`.")
-    var document: String?
+    @OptionGroup var report: ReportDocumentOption
 
     @Flag(name: .long, help: "Print every sample as it is taken.")
     var verbose = false
@@ -51,24 +50,16 @@ struct SoakCommand: ParsableCommand {
                     + "allocated \(sample.heapAllocated >> 10) KiB (thread caches \((sample.heapInThreadCaches ?? 0) >> 10) KiB, "
                     + "free slab \(sample.slabBytesFreeInHeap >> 10) KiB of \(sample.slabBytesReserved >> 10) KiB), RSS \(sample.residentSetSize >> 10) KiB")
             }))
-        let outcome = SoakOutcome()
-        let finished = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                outcome.set(.success(try await soak.run()))
-            } catch {
-                outcome.set(.failure(error))
-            }
-            finished.signal()
+        let outcome: Result<SoakReport, any Error> = blockingAwait {
+            do { return .success(try await soak.run()) } catch { return .failure(error) }
         }
-        finished.wait()
         let report = try outcome.get()
         print(report.summary, terminator: "")
-        if let path = self.report {
+        if let path = self.samplesPath {
             try report.csv.write(toFile: path, atomically: true, encoding: .utf8)
             print("samples: \(path)")
         }
-        if let path = self.document {
+        if let path = self.report.document {
             try report.document(machine: machineDescription(), date: date, revision: gitRevision(),
                                 maxGrowth: self.maxGrowth ?? 1).write(to: path)
             print("report document: \(path)")
@@ -89,20 +80,5 @@ struct SoakCommand: ParsableCommand {
         }
         if let value = Double(text), value > 0 { return .milliseconds(Int64(value * 1000)) }
         throw ValidationError("'\(text)' is not a duration; write 90s, 500ms, 10m or 1h")
-    }
-}
-
-/// The soak's result, handed from its Task to the waiting command.
-final class SoakOutcome: @unchecked Sendable {
-    // @unchecked: `result` is only touched under `lock`.
-    private let lock = NSLock()
-    private var result: Result<SoakReport, any Error>?
-
-    func set(_ result: Result<SoakReport, any Error>) {
-        self.lock.withLock { self.result = result }
-    }
-
-    func get() throws -> SoakReport {
-        try self.lock.withLock { self.result }!.get()
     }
 }

@@ -2,6 +2,8 @@ import ConveyorReport
 import Foundation
 import Testing
 
+import BenchSupport
+
 @testable import AllocatorBench
 @testable import EngineBench
 
@@ -31,10 +33,15 @@ struct ReportDocumentTests {
         #expect(!document.charts.contains { $0.title.contains("burst") })  // burst not run: no chart
     }
 
-    @Test("Engine verdicts become short results")
-    func engineVerdicts() {
-        #expect(BenchReport.result(of: "met (3.61×)") == "3.61×")
-        #expect(BenchReport.result(of: "MISSED: 1.73×, 78 % short of 8×") == "1.73×, 78 % short of 8×")
-        #expect(BenchReport.result(of: "met (0 B/task in every run)") == "0 B/task in every run")
+    @Test("Aims judge both bounds; verdicts and short results say by how much they missed")
+    func aimVerdicts() {
+        let met = Aim("closure tasks ≥ 2× Dispatch concurrent", atLeast: 2).judge(3.61, show: ratio)
+        #expect(met.met && met.verdict == "met (3.61×)" && met.benchAim.result == "3.61×")
+        let short = Aim("typed ≥ 8×", atLeast: 8).judge(1.73, show: ratio)
+        #expect(!short.met && short.verdict == "MISSED: 1.73×, 78 % short of 8.00×")
+        #expect(short.benchAim == BenchAim(text: "typed ≥ 8×", result: "1.73×, 78 % short of 8.00×", met: false))
+        let over = Aim("p99 ≤ 10 µs", atMost: 10).judge(40.1, show: { fixed($0, 1) + " µs" })
+        #expect(!over.met && over.result == "40.1 µs, 4.01× the limit of 10.0 µs")
+        #expect(Aim("idle < 1 %", atMost: 1).judge(1, show: { fixed($0, 2) }).met)  // the bound itself meets it
     }
 }
