@@ -126,7 +126,6 @@ let package = Package(
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [
-                "BenchSupport",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Conveyor", package: "Conveyor"),
             ],

@@ -30,17 +30,17 @@ enum AllocatorChild {
         let kind: FixedSizeAllocator.Kind = contender == .slab ? .slabPool : .process
         switch workload {
         case .churn:
-            let churn = ChurnWorkload(workingSet: sizes.churnWorkingSet, operations: sizes.churnOperations, seed: seed)
+            let churn = ChurnWorkload(
+                pattern: .replacement(workingSet: sizes.churnWorkingSet, seed: seed), operations: sizes.churnOperations)
             let result = try churn.run(on: try FixedSizeAllocator(kind, objectSize: sizes.recordBytes))
             sample.record(operations: result.operations, nanoseconds: result.nanoseconds, damaged: result.damagedBlocks)
         case .producerConsumer:
             let handOff = HandOffWorkload(
                 operations: sizes.handOffOperations, ringCapacity: sizes.handOffRingCapacity, batch: sizes.handOffBatch)
             let result = try handOff.run(on: try FixedSizeAllocator(kind, objectSize: sizes.recordBytes))
-            let expected = UInt64(result.operations) &* UInt64(max(0, result.operations - 1)) / 2
             sample.record(
                 operations: result.operations, nanoseconds: result.nanoseconds,
-                damaged: result.outOfOrder + (result.checksum == expected ? 0 : 1))
+                damaged: result.outOfOrder + (result.checksumMatches ? 0 : 1))
         case .burst:
             let plan = BurstPlan(
                 targetBytes: sizes.burstTargetBytes, minimumBytes: sizes.burstMinimumBytes,

@@ -1,5 +1,6 @@
 // Queue workloads: producers send consecutive integers through a queue, consumers add them up.
 // One "op" is one item moved: one enqueue plus one dequeue.
+import BenchSupport
 import Conveyor
 import DequeModule
 import Synchronization

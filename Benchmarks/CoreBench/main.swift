@@ -186,7 +186,7 @@ func allocatorCases(size: Int) -> [AllocatorCase] {
         return [
             allocatorCase("glibc", "glibc __libc_malloc / __libc_free", GlibcDirect(size: size)),
             allocatorCase("jemalloc", "jemalloc mallocx / sdallocx", jemalloc),
-            allocatorCase("slab", "Conveyor SlabPool", SlabDirect(pool: try SlabPool(objectSize: size))),
+            allocatorCase("slab", "Conveyor SlabPool", SlabDirect(pool: try SlabPool(objectSize: size), objectSize: size)),
             allocatorCase("seam.slab", "FixedSizeAllocator(.slabPool)",
                           ThroughSeam(allocator: try FixedSizeAllocator(.slabPool, objectSize: size))),
         ]

@@ -2,6 +2,8 @@ import Conveyor
 import Foundation
 import Testing
 
+import BenchSupport
+
 @testable import AllocatorBench
 
 /// Whether this test binary links jemalloc (the default `Jemalloc` trait), which then serves malloc.
@@ -50,10 +52,20 @@ struct AllocatorWorkloadTests {
           arguments: [FixedSizeAllocator.Kind.process, .slabPool])
     func churn(kind: FixedSizeAllocator.Kind) throws {
         let allocator = try FixedSizeAllocator(kind, objectSize: Conveyor.taskRecordSize)
-        let result = try ChurnWorkload(workingSet: 300, operations: 30_000, seed: 7).run(on: allocator)
+        let result = try ChurnWorkload(pattern: .replacement(workingSet: 300, seed: 7), operations: 30_000).run(on: allocator)
         #expect(result.operations == 30_000)
         #expect(result.damagedBlocks == 0)
         #expect(result.nanoseconds > 0)
+    }
+
+    @Test("Batch churn (the core table's pattern) runs whole batches and its checksum adds up",
+          arguments: [FixedSizeAllocator.Kind.process, .slabPool])
+    func batchChurn(kind: FixedSizeAllocator.Kind) throws {
+        let allocator = try FixedSizeAllocator(kind, objectSize: 64)
+        let result = try ChurnWorkload(pattern: .batches(of: 64), operations: 10_000).run(on: allocator, pin: true)
+        #expect(result.operations == 9_984)  // 156 whole batches of 64
+        #expect(result.damagedBlocks == 0)
+        #expect(try ChurnWorkload(pattern: .batches(of: 64), operations: 1).run(on: allocator).operations == 64)
     }
 
     @Test("Producer/consumer hands every block over once, in order, and frees it on the other thread",
@@ -65,6 +77,27 @@ struct AllocatorWorkloadTests {
         #expect(result.operations == operations)
         #expect(result.outOfOrder == 0)
         #expect(result.checksum == UInt64(operations) * UInt64(operations - 1) / 2)
+        #expect(result.isIntact)
+    }
+
+    @Test("The hand-off floor passes the numbers themselves; a lost or repeated one is not intact")
+    func handOffFloor() throws {
+        let result = try HandOffWorkload(operations: 10_000, ringCapacity: 1024, batch: 32)
+            .run(on: FixedSizeAllocator?.none, pin: true)
+        #expect(result.isIntact && result.operations == 10_000)
+        var lost = result
+        lost.checksum -= 1
+        #expect(!lost.isIntact)
+        var reordered = result
+        reordered.outOfOrder = 1
+        #expect(!reordered.isIntact)
+    }
+
+    @Test("A producer's allocation failure ends the hand-off with the allocator's error, not a hang")
+    func handOffFailure() throws {
+        #expect(throws: ConveyorError.self) {
+            _ = try HandOffWorkload(operations: 1_000, ringCapacity: 64, batch: 32).run(on: FailingAllocator(after: 100))
+        }
     }
 
     @Test("The burst plan is seeded, in range, and counts its live bytes")
@@ -158,4 +191,24 @@ struct AllocatorWorkloadTests {
         #expect(result.tasksPerSecond > 0)
         #expect(result.generatorCPUPercent > 0)
     }
+}
+
+/// Allocates `after` blocks from the process allocator, then fails as an exhausted pool would.
+final class FailingAllocator: BenchAllocator, @unchecked Sendable {
+    // @unchecked: only the producer thread allocates; `made` is its own.
+    let objectSize = 16
+    private var made = 0
+    private let limit: Int
+
+    init(after limit: Int) { self.limit = limit }
+
+    func allocate() throws -> UnsafeMutableRawPointer {
+        guard self.made < self.limit else {
+            throw ConveyorError.invalidConfiguration(reason: "test allocator exhausted after \(self.limit) blocks")
+        }
+        self.made += 1
+        return malloc(self.objectSize)!
+    }
+
+    func deallocate(_ pointer: UnsafeMutableRawPointer) { free(pointer) }
 }
