@@ -38,7 +38,7 @@ extension AllocatorBenchReport {
                     note: "\(self.sizes.burstTargetBytes >> 20) MiB requested in blocks of \(self.sizes.burstMinimumBytes) B–"
                         + "\(self.sizes.burstMaximumBytes) B (log-uniform), \(live) still live after freeing 3 of 4. "
                         + "Fragmentation = RSS growth ÷ live bytes; kept = RSS above the pre-burst baseline; returned = "
-                        + "RSS the release step (`optimizeGC()` equivalent) gave back; MADV_FREE = resident pages marked "
+                        + "RSS the release step (`releaseMemory()` equivalent) gave back; MADV_FREE = resident pages marked "
                         + "free that the kernel reclaims only under memory pressure (RSS still counts them).",
                     header: ["Allocator", "fragmentation", "min–max", "× glibc", "peak RSS", "kept after free-all",
                               "returned by release", "kept after release", "of it MADV_FREE", "× glibc (returned)"],
@@ -103,7 +103,7 @@ extension AllocatorBenchReport {
     /// The Markdown file: machine, method, the allocators' setup, then the tables.
     var markdown: String {
         var out = "**Machine:** \(self.machine)\n\n\(self.method)\n\n\(self.ratioLegend)\n\n"
-        out += "| Allocator | Preload | Library serving malloc | Version | Release step (`optimizeGC()` equivalent) |\n"
+        out += "| Allocator | Preload | Library serving malloc | Version | Release step (`releaseMemory()` equivalent) |\n"
         out += "| --- | --- | --- | --- | --- |\n"
         for allocator in self.allocators {
             out += "| \(allocator.name) | \(allocator.preload.map { "`\($0)`" } ?? "none") | `\(allocator.library)` | "

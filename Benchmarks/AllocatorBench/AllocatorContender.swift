@@ -63,11 +63,11 @@ enum AllocatorContender: String, CaseIterable, Codable, Sendable {
         }
     }
 
-    /// What the burst's `optimizeGC()`-equivalent release step calls for this contender.
+    /// What the burst's `releaseMemory()`-equivalent release step calls for this contender.
     var releaseCall: String {
         switch self {
         case .slab:
-            "`MemoryOptimizer.optimizeGC()` over the size-class pools: flush this thread's magazines, release "
+            "`MemoryOptimizer.releaseMemory()` over the size-class pools: flush this thread's magazines, release "
                 + "every free slab (munmap), then glibc `malloc_trim(0)`"
         case .glibc, .jemalloc, .mimalloc, .tcmalloc: self.expectedMalloc.releaseCall
         }

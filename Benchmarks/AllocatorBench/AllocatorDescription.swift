@@ -18,6 +18,6 @@ struct AllocatorDescription: Codable, Sendable, Equatable {
     var version: String
     /// What the workloads allocate from.
     var allocationPath: String
-    /// What the burst's `optimizeGC()`-equivalent release step calls.
+    /// What the burst's `releaseMemory()`-equivalent release step calls.
     var releaseCall: String
 }

@@ -56,7 +56,7 @@ struct AllocatorSample: Codable, Sendable, Equatable {
     /// (residentAfterPartialFreeBytes − residentBeforeBurstBytes) ÷ liveBytes: RAM taken per
     /// live byte (1 = none wasted).
     var fragmentation: Double?
-    /// residentAfterFreeAllBytes − residentAfterReleaseBytes: what the `optimizeGC()`-equivalent
+    /// residentAfterFreeAllBytes − residentAfterReleaseBytes: what the `releaseMemory()`-equivalent
     /// release step returned to the OS, bytes.
     var releasedBytes: Int?
     /// Resident bytes the allocator marked free with MADV_FREE (`LazyFree` in

@@ -8,13 +8,13 @@ import Glibc
 /// Where the burst's mixed-size blocks come from: the process's `malloc` (exact sizes), or
 /// Conveyor slab pools, one per power-of-two size class from 16 B up (a block goes to the
 /// smallest class that holds it), created through a ``MemoryOptimizer`` so that its
-/// `optimizeGC()` is the release step.
+/// `releaseMemory()` is the release step.
 ///
 /// ```swift
 /// let heap = try BurstHeap.slabPools(maximumBytes: 4096)
 /// let block = try heap.allocate(100)  // from the 128-byte pool
 /// heap.deallocate(block, size: 100)
-/// heap.releaseFreeMemory()            // optimizer.optimizeGC()
+/// heap.releaseFreeMemory()            // optimizer.releaseMemory()
 /// ```
 final class BurstHeap {
     private let runtime: MallocRuntime?
@@ -64,13 +64,13 @@ final class BurstHeap {
         }
     }
 
-    /// The `optimizeGC()`-equivalent step: the allocator's own release call, or for slab pools
-    /// `MemoryOptimizer.optimizeGC()` (flush this thread's magazines, release every free slab,
+    /// The `releaseMemory()`-equivalent step: the allocator's own release call, or for slab pools
+    /// `MemoryOptimizer.releaseMemory()` (flush this thread's magazines, release every free slab,
     /// then the process allocator's purge). Returns whether the call existed and succeeded.
     @discardableResult
     func releaseFreeMemory() -> Bool {
         if let optimizer = self.optimizer {
-            _ = optimizer.optimizeGC()
+            _ = optimizer.releaseMemory()
             return true
         }
         return self.runtime?.releaseFreeMemory() ?? false

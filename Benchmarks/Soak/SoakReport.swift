@@ -44,7 +44,7 @@ struct SoakReport: Sendable {
 
         /// ``heapAllocated`` minus free memory kept for reuse: jemalloc thread caches and the
         /// free slab capacity of Conveyor's pools (kept from the highest burst so far;
-        /// ``MemoryOptimizer/optimizeGC(dropPooledObjects:)`` returns it).
+        /// `MemoryOptimizer.releaseMemory(dropPooledObjects:)` returns it).
         var heldHeap: Int { self.heapAllocated - (self.heapInThreadCaches ?? 0) - self.slabBytesFreeInHeap }
     }
 

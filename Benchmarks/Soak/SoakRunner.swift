@@ -364,3 +364,33 @@ final class SoakRunner: Sendable {
         }
     }
 }
+
+// MARK: What the soak's kinds and pools carry
+
+/// The inline payload of the soak's typed kinds.
+struct SoakPayload: BitwiseCopyable, Sendable {
+    var seed: UInt64
+    var length: UInt32
+    var flags: UInt32
+}
+
+/// A 64-byte record the soak's handlers take from its ``RecordPool``.
+struct SoakRecord: BitwiseCopyable {
+    var id: UInt64
+    var values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+}
+
+/// The reusable object of a soak's ``ObjectPool``: a scratch buffer a handler fills and hashes.
+final class SoakScratch {
+    var bytes: [UInt8] = []
+    var uses = 0
+
+    init() {
+        self.bytes.reserveCapacity(512)
+    }
+}
+
+/// The error the soak's "flaky" kind throws on purpose, to exercise failure reporting.
+struct SoakFailure: Error {
+    var seed: UInt64
+}

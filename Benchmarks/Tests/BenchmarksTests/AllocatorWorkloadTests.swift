@@ -139,7 +139,7 @@ struct AllocatorWorkloadTests {
         #expect(result.fragmentation > 0)
     }
 
-    @Test("The burst on slab pools: fragmentation above 0, and optimizeGC() gives memory back")
+    @Test("The burst on slab pools: fragmentation above 0, and releaseMemory() gives memory back")
     func burstOnSlabPools() throws {
         let plan = BurstPlan(targetBytes: 16 << 20, minimumBytes: 16, maximumBytes: 4096, freedShare: 0.75, seed: 4)
         let result = try BurstWorkload(plan: plan).run(on: try .slabPools(maximumBytes: 4096))
