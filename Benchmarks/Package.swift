@@ -31,6 +31,17 @@
 // run when jemalloc is linked.
 import PackageDescription
 
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+let conveyor = Target.Dependency.product(name: "Conveyor", package: "Conveyor")
+let conveyorReport = Target.Dependency.product(name: "ConveyorReport", package: "Conveyor")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+/// A runner: an executable in the folder of its name, on BenchSupport, Conveyor and the report.
+func runner(_ name: String, also: [Target.Dependency]) -> Target {
+    .executableTarget(
+        name: name, dependencies: ["BenchSupport", conveyor, conveyorReport] + also, path: name, swiftSettings: strict)
+}
+
 let package = Package(
     name: "ConveyorBenchmarks",
     platforms: [.macOS(.v15)],  // Synchronization (Mutex, Atomic); Linux is what is measured.
@@ -68,67 +79,17 @@ let package = Package(
         ),
         .target(
             name: "BenchSupport",
-            dependencies: [
-                "CBenchSupport",
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorReport", package: "Conveyor"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["CBenchSupport", conveyor, conveyorReport, argumentParser],
             path: "BenchSupport",
-            swiftSettings: [.treatAllWarnings(as: .error)]
+            swiftSettings: strict
         ),
-        .executableTarget(
-            name: "CoreBench",
-            dependencies: [
-                "BenchSupport",
-                "CBenchSupport",
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorReport", package: "Conveyor"),
-                .product(name: "DequeModule", package: "swift-collections"),
-            ],
-            path: "CoreBench",
-            swiftSettings: [.treatAllWarnings(as: .error)]
-        ),
-        .executableTarget(
-            name: "EngineBench",
-            dependencies: [
-                "BenchSupport",
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorReport", package: "Conveyor"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            path: "EngineBench",
-            swiftSettings: [.treatAllWarnings(as: .error)]
-        ),
-        .executableTarget(
-            name: "AllocatorBench",
-            dependencies: [
-                "BenchSupport",
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorReport", package: "Conveyor"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            path: "AllocatorBench",
-            swiftSettings: [.treatAllWarnings(as: .error)]
-        ),
-        .executableTarget(
-            name: "Soak",
-            dependencies: [
-                "BenchSupport",
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorReport", package: "Conveyor"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Soak",
-            swiftSettings: [.treatAllWarnings(as: .error)]
-        ),
+        runner("CoreBench", also: ["CBenchSupport", .product(name: "DequeModule", package: "swift-collections")]),
+        runner("EngineBench", also: [argumentParser]),
+        runner("AllocatorBench", also: [argumentParser]),
+        runner("Soak", also: [argumentParser, .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "CoreBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "Conveyor", package: "Conveyor"),
-            ],
+            dependencies: [.product(name: "Benchmark", package: "benchmark"), conveyor],
             path: "CoreBenchmarks",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")
@@ -136,16 +97,9 @@ let package = Package(
         ),
         .testTarget(
             name: "BenchmarksTests",
-            dependencies: [
-                "BenchSupport",
-                "AllocatorBench",
-                "EngineBench",
-                "Soak",
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorReport", package: "Conveyor"),
-            ],
+            dependencies: ["BenchSupport", "AllocatorBench", "EngineBench", "Soak", conveyor, conveyorReport],
             path: "Tests/BenchmarksTests",
-            swiftSettings: [.treatAllWarnings(as: .error)]
+            swiftSettings: strict
         ),
     ]
 )

@@ -103,12 +103,13 @@ extension AllocatorBenchReport {
     /// The Markdown file: machine, method, the allocators' setup, then the tables.
     var markdown: String {
         var out = "**Machine:** \(self.machine)\n\n\(self.method)\n\n\(self.ratioLegend)\n\n"
-        out += "| Allocator | Preload | Library serving malloc | Version | Release step (`releaseMemory()` equivalent) |\n"
-        out += "| --- | --- | --- | --- | --- |\n"
-        for allocator in self.allocators {
-            out += "| \(allocator.name) | \(allocator.preload.map { "`\($0)`" } ?? "none") | `\(allocator.library)` | "
-                + "\(allocator.version) | \(allocator.releaseCall) |\n"
-        }
+        out += TextTable(
+            title: "", header: ["Allocator", "Preload", "Library serving malloc", "Version", "Release step (`releaseMemory()` equivalent)"],
+            rows: self.allocators.map {
+                [$0.name, $0.preload.map { "`\($0)`" } ?? "none", "`\($0.library)`", $0.version, $0.releaseCall]
+            },
+            leftAligned: [0, 1, 2, 3, 4]
+        ).markdown()
         for table in self.tables { out += "\n" + table.markdown() }
         out += "\nMeasuring took \(fixed(self.minutes, 1)) min; load average \(self.loadAverageAtEnd) at the end.\n"
         return out

@@ -15,17 +15,11 @@ package struct Aim: Sendable, Equatable {
     package let target: Double
     package let bound: Bound
 
-    package init(_ text: String, atLeast target: Double) {
-        self.text = text
-        self.target = target
-        self.bound = .atLeast
-    }
+    /// The value must reach `target`.
+    package init(_ text: String, atLeast target: Double) { (self.text, self.target, self.bound) = (text, target, .atLeast) }
 
-    package init(_ text: String, atMost limit: Double) {
-        self.text = text
-        self.target = limit
-        self.bound = .atMost
-    }
+    /// The value must not exceed `limit`.
+    package init(_ text: String, atMost limit: Double) { (self.text, self.target, self.bound) = (text, limit, .atMost) }
 
     /// Whether `value` meets the aim, and by how much it missed: "MISSED: 1.73×, 78 % short of
     /// 8×" for a lower bound, "MISSED: 40.1 µs, 4.01× the limit of 10 µs" for an upper one.
@@ -52,11 +46,7 @@ package struct AimOutcome: Sendable, Equatable {
     /// What was measured, and by how much it missed: "2.21×", "1.73×, 78 % short of 8×".
     package let result: String
 
-    package init(text: String, met: Bool, result: String) {
-        self.text = text
-        self.met = met
-        self.result = result
-    }
+    package init(text: String, met: Bool, result: String) { (self.text, self.met, self.result) = (text, met, result) }
 
     /// "met (2.21×)" or "MISSED: 1.73×, 78 % short of 8×".
     package var verdict: String { self.met ? "met (\(self.result))" : "MISSED: \(self.result)" }

@@ -42,10 +42,7 @@ package struct ChurnWorkload: Sendable {
     /// down to whole batches (at least one).
     package var operations: Int
 
-    package init(pattern: Pattern, operations: Int) {
-        self.pattern = pattern
-        self.operations = operations
-    }
+    package init(pattern: Pattern, operations: Int) { (self.pattern, self.operations) = (pattern, operations) }
 
     package struct Result: Equatable, Sendable {
         /// Operations measured.

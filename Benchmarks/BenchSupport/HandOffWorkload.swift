@@ -22,9 +22,7 @@ package struct HandOffWorkload: Sendable {
     package var batch: Int
 
     package init(operations: Int, ringCapacity: Int, batch: Int) {
-        self.operations = operations
-        self.ringCapacity = ringCapacity
-        self.batch = batch
+        (self.operations, self.ringCapacity, self.batch) = (operations, ringCapacity, batch)
     }
 
     package struct Result: Equatable, Sendable {

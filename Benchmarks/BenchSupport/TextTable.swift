@@ -51,11 +51,11 @@ package struct TextTable: Sendable, Equatable {
         self.title + "\n" + self.alignedLines + self.footnotes.map { $0 + "\n" }.joined()
     }
 
-    /// A Markdown table under a `####` title and the note. With `escaping`, cells and the note
+    /// A Markdown table under a `####` title (none when the title is empty) and the note. With `escaping`, cells and the note
     /// are escaped (`|`, `<`, `>`), for labels such as `Mutex<Deque>`.
     package func markdown(escaping: Bool = false) -> String {
         func cell(_ text: String) -> String { escaping ? escapeMarkdown(text) : text }
-        var out = "#### \(self.title)\n\n"
+        var out = self.title.isEmpty ? "" : "#### \(self.title)\n\n"
         if !self.note.isEmpty { out += cell(self.note) + "\n\n" }
         out += "| " + self.header.map(cell).joined(separator: " | ") + " |\n"
         out += "|" + self.header.indices.map { self.leftAligned.contains($0) ? " --- |" : " ---: |" }.joined() + "\n"

@@ -23,7 +23,7 @@ package final class StartGate: Sendable {
     }
 
     package func finished() {
-        let now = cb_now_ns()
+        let now = nowNanoseconds()
         var seen = self.lastFinish.load(ordering: .relaxed)
         while now > seen {
             let (exchanged, original) = self.lastFinish.compareExchange(
@@ -49,7 +49,7 @@ package func runOnThreads(pin: Bool, _ bodies: [@Sendable () -> Void]) -> UInt64
         }
     }
     while gate.ready.load(ordering: .acquiring) < bodies.count { cb_yield() }
-    let start = cb_now_ns()
+    let start = nowNanoseconds()
     gate.open.store(true, ordering: .releasing)
     for thread in threads { thread.join() }
     // Relaxed: the joins above order every thread's last store before this load.

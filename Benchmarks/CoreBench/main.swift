@@ -120,9 +120,9 @@ let single = section(
     peers: ["× wfcqueue", "× Mutex<Deque>"])
 let singlePeers: [String?] = ["wfcq.single", "deque.single"]
 add(single, "mpmc.single", "MPMCRing tryEnqueue / tryDequeue", calibration: 200_000, peers: singlePeers,
-    channelWorkload(MPMCSingle.init, producers: 1, consumers: 1, sendBatch: 1, receiveBatch: 1))
+    channelWorkload(RingSingle<MPMCRing>.init, producers: 1, consumers: 1, sendBatch: 1, receiveBatch: 1))
 add(single, "spsc.single", "SPSCRing tryEnqueue / tryDequeue", calibration: 200_000, peers: singlePeers,
-    channelWorkload(SPSCSingle.init, producers: 1, consumers: 1, sendBatch: 1, receiveBatch: 1))
+    channelWorkload(RingSingle<SPSCRing>.init, producers: 1, consumers: 1, sendBatch: 1, receiveBatch: 1))
 add(single, "wfcq.single", wfcqueueLabel + ": enqueue / drain 1", calibration: 200_000, peers: singlePeers,
     channelWorkload(Wfcqueue.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: 1))
 add(single, "deque.single", "Mutex<Deque<UInt>>: append / removeFirst", calibration: 200_000, peers: singlePeers,
@@ -138,9 +138,9 @@ let bulk = section(
 let bulkPeers: [String?] = ["wfcq.bulk", "deque.bulk"]
 let ringAim = (column: 0, aim: Aim("≥ 2× wfcqueue 1p1c", atLeast: 2))
 add(bulk, "mpmc.bulk", "MPMCRing enqueue(contentsOf:) / dequeue(into:)", calibration: 1_000_000, peers: bulkPeers,
-    aim: ringAim, channelWorkload(MPMCBulk.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
+    aim: ringAim, channelWorkload(RingBulk<MPMCRing>.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(bulk, "spsc.bulk", "SPSCRing enqueue(contentsOf:) / dequeue(into:)", calibration: 1_000_000, peers: bulkPeers,
-    aim: ringAim, channelWorkload(SPSCBulk.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
+    aim: ringAim, channelWorkload(RingBulk<SPSCRing>.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(bulk, "wfcq.bulk", wfcqueueLabel + ": enqueue ×32 / drain ≤ 32", calibration: 200_000, peers: bulkPeers,
     channelWorkload(Wfcqueue.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(bulk, "deque.bulk", "Mutex<Deque<UInt>>: append(contentsOf:) / removeFirst ×n", calibration: 500_000, peers: bulkPeers,
@@ -154,9 +154,9 @@ let mpmc = section(
     peers: ["× Mutex<Deque> single", "× Mutex<Deque> bulk"])
 let mpmcPeers: [String?] = ["deque2.single", "deque2.bulk"]
 add(mpmc, "mpmc2.single", "MPMCRing single-item ops", calibration: 200_000, peers: mpmcPeers,
-    channelWorkload(MPMCSingle.init, producers: 2, consumers: 2, sendBatch: 1, receiveBatch: 1))
+    channelWorkload(RingSingle<MPMCRing>.init, producers: 2, consumers: 2, sendBatch: 1, receiveBatch: 1))
 add(mpmc, "mpmc2.bulk", "MPMCRing bulk ops (batch 32)", calibration: 1_000_000, peers: mpmcPeers,
-    channelWorkload(MPMCBulk.init, producers: 2, consumers: 2, sendBatch: bulkBatch, receiveBatch: bulkBatch))
+    channelWorkload(RingBulk<MPMCRing>.init, producers: 2, consumers: 2, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(mpmc, "deque2.single", "Mutex<Deque<UInt>> single-item ops", calibration: 200_000, peers: mpmcPeers,
     channelWorkload(LockedDeque.init, producers: 2, consumers: 2, sendBatch: 1, receiveBatch: 1))
 add(mpmc, "deque2.bulk", "Mutex<Deque<UInt>> bulk ops (batch 32)", calibration: 500_000, peers: mpmcPeers,
@@ -256,14 +256,14 @@ for index in workloads.indices {
 
 // Measured runs, round-robin so that slow drifts of the machine hit every workload alike.
 let startDate = utcTimestamp()
-let started = cb_now_ns()
+let started = nowNanoseconds()
 for round in 1...options.runs {
     printError("run \(round)/\(options.runs)…\n")
     for index in workloads.indices {
         workloads[index].samples.append(workloads[index].run(workloads[index].items))
     }
 }
-let minutes = Double(cb_now_ns() - started) / 60e9
+let minutes = Double(nowNanoseconds() - started) / 60e9
 
 let method =
     "ns/op: wall time from a start gate until the last thread finished ÷ items; median of \(options.runs) runs "

@@ -251,11 +251,10 @@ struct BenchReport {
 
         var out = "**Machine:** \(self.machine)\n\n"
         out += self.method + "\n\n"
-        out += "| Measurement | Result (median of \(n) run\(n == 1 ? "" : "s")) | Range over runs | × Dispatch concurrent | Aim |\n"
-        out += "| --- | ---: | ---: | ---: | --- |\n"
-        for row in rows {
-            out += "| " + row.joined(separator: " | ") + " |\n"
-        }
+        out += TextTable(
+            title: "", header: ["Measurement", "Result (median of \(n) run\(n == 1 ? "" : "s"))", "Range over runs", "× Dispatch concurrent", "Aim"],
+            rows: rows, leftAligned: [0, 4]
+        ).markdown()
         out += "\n**Aims:**\n\n"
         for aim in self.aims {
             out += "- " + aim.text + ": " + (aim.met ? "**met**" : "**missed**") + " — " + aim.verdict + "\n"

@@ -1,5 +1,6 @@
 import BenchSupport
 import Conveyor
+import ConveyorReport
 import Foundation
 
 /// The outcome of a ``SoakRunner`` run: memory samples, task counts, and growth after warm-up.
@@ -135,8 +136,8 @@ struct SoakReport: Sendable {
         var text = "elapsed_s,phase,checkpoint,after_warmup,level,tasks_completed,heap_allocated,heap_thread_caches,heap_resident,rss,pool_bytes,slab_reserved,slab_free_in_heap\n"
         for sample in self.samples {
             let seconds = Double(sample.elapsed.components.seconds) + Double(sample.elapsed.components.attoseconds) * 1e-18
-            text += "\(Self.fixed(seconds, 3)),\(sample.phase),\(sample.isCheckpoint ? 1 : 0),\(sample.afterWarmUp ? 1 : 0),"
-            text += "\(Self.fixed(sample.level, 2)),\(sample.tasksCompleted),\(sample.heapAllocated),"
+            text += "\(fixed(seconds, 3)),\(sample.phase),\(sample.isCheckpoint ? 1 : 0),\(sample.afterWarmUp ? 1 : 0),"
+            text += "\(fixed(sample.level, 2)),\(sample.tasksCompleted),\(sample.heapAllocated),"
             text += "\(sample.heapInThreadCaches.map(String.init) ?? ""),"
             text += "\(sample.heapResident.map(String.init) ?? ""),\(sample.residentSetSize),\(sample.poolBytes),"
             text += "\(sample.slabBytesReserved),\(sample.slabBytesFreeInHeap)\n"
@@ -149,11 +150,11 @@ struct SoakReport: Sendable {
         func line(_ name: String, _ growth: Growth?) -> String {
             guard let growth else { return "  \(name): n/a\n" }
             return "  \(name): \(Self.mebibytes(growth.baseline)) → \(Self.mebibytes(growth.final)) "
-                + "(\(growth.bytes >= 0 ? "+" : "")\(Self.fixed(Double(growth.bytes) / 1_048_576, 2)) MiB, "
-                + "\(growth.percent >= 0 ? "+" : "")\(Self.fixed(growth.percent, 2)) %)\n"
+                + "(\(growth.bytes >= 0 ? "+" : "")\(fixed(Double(growth.bytes) / 1_048_576, 2)) MiB, "
+                + "\(growth.percent >= 0 ? "+" : "")\(fixed(growth.percent, 2)) %)\n"
         }
         let seconds = Double(self.duration.components.seconds)
-        var text = "soak: \(Self.fixed(seconds, 0)) s, \(self.tasksCompleted + self.tasksAwaited) tasks run "
+        var text = "soak: \(fixed(seconds, 0)) s, \(self.tasksCompleted + self.tasksAwaited) tasks run "
         text += "(\(self.tasksCompleted) fire-and-forget, \(self.tasksAwaited) awaited), \(self.tasksCancelled) cancelled, "
         text += "\(self.tasksFailed) failed on purpose, \(self.submitsRejected) submits rejected (full)\n"
         text += "pools: objects \(self.objectPoolHits) hits / \(self.objectPoolMisses) misses / \(self.objectPoolDrops) drops; "
@@ -166,16 +167,10 @@ struct SoakReport: Sendable {
         text += line("heap resident", self.residentGrowth)
         text += line("RSS", self.residentSetSizeGrowth)
         if let slope = self.allocatedBytesPerMillionTasks {
-            text += "  allocated vs tasks: \(Self.fixed(slope, 0)) bytes per million tasks\n"
+            text += "  allocated vs tasks: \(fixed(slope, 0)) bytes per million tasks\n"
         }
         return text
     }
 
-    static func mebibytes(_ bytes: Int) -> String {
-        "\(Self.fixed(Double(bytes) / 1_048_576, 2)) MiB"
-    }
-
-    static func fixed(_ value: Double, _ digits: Int) -> String {
-        String(format: "%.\(digits)f", value)
-    }
+    static func mebibytes(_ bytes: Int) -> String { ChartFormat.mebibytes(bytes) }
 }
