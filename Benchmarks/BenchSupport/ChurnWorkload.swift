@@ -6,7 +6,7 @@ import Conveyor
 /// kind, through its seam) or a benchmark's direct calls (`mallocx`, `__libc_malloc`, a slab
 /// pool). The workloads are generic over it and `@inlinable`, so each runner gets them
 /// specialized for its allocator: no indirect call between the loop and the allocation.
-package protocol BenchAllocator: Sendable {
+@usableFromInline package protocol BenchAllocator: Sendable {
     /// Bytes the workload may write into a block (at least 8).
     var objectSize: Int { get }
     func allocate() throws -> UnsafeMutableRawPointer
@@ -31,26 +31,30 @@ extension FixedSizeAllocator: BenchAllocator {}
 /// let result = try churn.run(on: try FixedSizeAllocator(.process, objectSize: Conveyor.taskRecordSize))
 /// print(Double(result.nanoseconds) / Double(result.operations), "ns/op")
 /// ```
-package struct ChurnWorkload: Sendable {
-    package enum Pattern: Sendable, Equatable {
+@usableFromInline package struct ChurnWorkload: Sendable {
+    @usableFromInline package enum Pattern: Sendable, Equatable {
         case batches(of: Int)
         case replacement(workingSet: Int, seed: UInt64)
     }
 
-    package var pattern: Pattern
+    @usableFromInline package var pattern: Pattern
     /// Operations to measure (one operation = one allocation + one free); batches round it
     /// down to whole batches (at least one).
-    package var operations: Int
+    @usableFromInline package var operations: Int
 
-    package init(pattern: Pattern, operations: Int) { (self.pattern, self.operations) = (pattern, operations) }
+    @usableFromInline package init(pattern: Pattern, operations: Int) { (self.pattern, self.operations) = (pattern, operations) }
 
-    package struct Result: Equatable, Sendable {
+    @usableFromInline package struct Result: Equatable, Sendable {
         /// Operations measured.
-        package var operations: Int
-        package var nanoseconds: UInt64
+        @usableFromInline package var operations: Int
+        @usableFromInline package var nanoseconds: UInt64
         /// Live blocks whose words did not hold their slot's index at the end (replacement; 0
         /// when sound), or 1 when the batches' checksum did not add up.
-        package var damagedBlocks: Int
+        @usableFromInline package var damagedBlocks: Int
+
+        @usableFromInline package init(operations: Int, nanoseconds: UInt64, damagedBlocks: Int) {
+            (self.operations, self.nanoseconds, self.damagedBlocks) = (operations, nanoseconds, damagedBlocks)
+        }
     }
 
     @inlinable

@@ -16,41 +16,45 @@ import Synchronization
 /// let result = try handOff.run(on: try FixedSizeAllocator(.process, objectSize: 128))
 /// print(result.isIntact)  // true
 /// ```
-package struct HandOffWorkload: Sendable {
-    package var operations: Int
-    package var ringCapacity: Int
-    package var batch: Int
+@usableFromInline package struct HandOffWorkload: Sendable {
+    @usableFromInline package var operations: Int
+    @usableFromInline package var ringCapacity: Int
+    @usableFromInline package var batch: Int
 
-    package init(operations: Int, ringCapacity: Int, batch: Int) {
+    @usableFromInline package init(operations: Int, ringCapacity: Int, batch: Int) {
         (self.operations, self.ringCapacity, self.batch) = (operations, ringCapacity, batch)
     }
 
-    package struct Result: Equatable, Sendable {
-        package var operations: Int
+    @usableFromInline package struct Result: Equatable, Sendable {
+        @usableFromInline package var operations: Int
         /// From the start gate until the consumer freed the last block.
-        package var nanoseconds: UInt64
+        @usableFromInline package var nanoseconds: UInt64
         /// Sum of the sequence numbers read (operations × (operations − 1) / 2 when none is lost).
-        package var checksum: UInt64
+        @usableFromInline package var checksum: UInt64
         /// Blocks whose number was not the one expected next (0 when sound).
-        package var outOfOrder: Int
+        @usableFromInline package var outOfOrder: Int
+
+        @usableFromInline package init(operations: Int, nanoseconds: UInt64, checksum: UInt64, outOfOrder: Int) {
+            (self.operations, self.nanoseconds, self.checksum, self.outOfOrder) = (operations, nanoseconds, checksum, outOfOrder)
+        }
 
         /// The numbers read add up to 0 + 1 + … + (operations − 1): none lost, none twice.
-        package var checksumMatches: Bool {
+        @usableFromInline package var checksumMatches: Bool {
             self.checksum == UInt64(self.operations) &* UInt64(max(0, self.operations - 1)) / 2
         }
 
-        package var isIntact: Bool { self.outOfOrder == 0 && self.checksumMatches }
+        @usableFromInline package var isIntact: Bool { self.outOfOrder == 0 && self.checksumMatches }
     }
 
     /// The producer's failure, shared by both threads.
-    package final class Shared: @unchecked Sendable {
+    @usableFromInline package final class Shared: @unchecked Sendable {
         // @unchecked: `error` is written by the producer before it sets `failed` (release)
         // and read by the consumer after it saw `failed` (acquire), or after both joined.
-        package let failed = Atomic<Bool>(false)
-        package var error: (any Error)?
-        package var result: Result?
+        @usableFromInline package let failed = Atomic<Bool>(false)
+        @usableFromInline package var error: (any Error)?
+        @usableFromInline package var result: Result?
 
-        package init() {}
+        @usableFromInline package init() {}
     }
 
     @inlinable

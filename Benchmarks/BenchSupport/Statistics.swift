@@ -7,14 +7,14 @@ import Glibc
 #endif
 
 /// Nearest-rank percentiles of a latency sample (nanoseconds).
-package struct Percentiles: Codable, Sendable {
-    package var p50: Double
-    package var p99: Double
-    package var p999: Double
-    package var max: Double
-    package var count: Int
+@usableFromInline package struct Percentiles: Codable, Sendable {
+    @usableFromInline package var p50: Double
+    @usableFromInline package var p99: Double
+    @usableFromInline package var p999: Double
+    @usableFromInline package var max: Double
+    @usableFromInline package var count: Int
 
-    package init(_ samples: [UInt64]) {
+    @usableFromInline package init(_ samples: [UInt64]) {
         let sorted = samples.sorted()
         func rank(_ quantile: Double) -> Double {
             guard !sorted.isEmpty else { return .nan }
@@ -30,12 +30,12 @@ package struct Percentiles: Codable, Sendable {
 }
 
 /// SplitMix64: a small seeded generator, so every run replays the same arrival pattern.
-package struct SplitMix64: RandomNumberGenerator {
-    package var state: UInt64
+@usableFromInline package struct SplitMix64: RandomNumberGenerator {
+    @usableFromInline package var state: UInt64
 
-    package init(state: UInt64) { self.state = state }
+    @usableFromInline package init(state: UInt64) { self.state = state }
 
-    package mutating func next() -> UInt64 {
+    @usableFromInline package mutating func next() -> UInt64 {
         self.state &+= 0x9E37_79B9_7F4A_7C15
         var z = self.state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -44,12 +44,12 @@ package struct SplitMix64: RandomNumberGenerator {
     }
 
     /// Uniform in [0, 1).
-    package mutating func unit() -> Double { Double(self.next() >> 11) * 0x1p-53 }
+    @usableFromInline package mutating func unit() -> Double { Double(self.next() >> 11) * 0x1p-53 }
 }
 
 /// Poisson arrivals: `count` submit times (ns after the start) with exponential gaps of mean
 /// 1/rate, from a seeded generator.
-package func poissonSchedule(rate: Double, count: Int, seed: UInt64) -> [UInt64] {
+@usableFromInline package func poissonSchedule(rate: Double, count: Int, seed: UInt64) -> [UInt64] {
     var generator = SplitMix64(state: seed)
     var schedule = [UInt64]()
     schedule.reserveCapacity(count)
@@ -65,5 +65,5 @@ package func poissonSchedule(rate: Double, count: Int, seed: UInt64) -> [UInt64]
 extension Array where Element == Double {
     /// Median (mean of the two middle values for an even count; NaN values left out), NaN
     /// when empty: the one median of every table and report (``BenchFigure/median(of:)``).
-    package var median: Double { BenchFigure.median(of: self) }
+    @usableFromInline package var median: Double { BenchFigure.median(of: self) }
 }

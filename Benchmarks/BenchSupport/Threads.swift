@@ -8,21 +8,21 @@ import Glibc
 #endif
 
 /// What the threads of one measurement share: a start gate and the time the last one finished.
-package final class StartGate: Sendable {
-    package let ready = Atomic<Int>(0)
-    package let open = Atomic<Bool>(false)
-    package let lastFinish = Atomic<UInt64>(0)
+@usableFromInline package final class StartGate: Sendable {
+    @usableFromInline package let ready = Atomic<Int>(0)
+    @usableFromInline package let open = Atomic<Bool>(false)
+    @usableFromInline package let lastFinish = Atomic<UInt64>(0)
 
-    package init() {}
+    @usableFromInline package init() {}
 
-    package func arriveAndWait() {
+    @usableFromInline package func arriveAndWait() {
         // Releasing/acquiring: the opener sees every thread arrived, and each thread sees the
         // opener's writes before the gate opened.
         self.ready.add(1, ordering: .releasing)
         while !self.open.load(ordering: .acquiring) { cb_yield() }
     }
 
-    package func finished() {
+    @usableFromInline package func finished() {
         let now = nowNanoseconds()
         var seen = self.lastFinish.load(ordering: .relaxed)
         while now > seen {
@@ -38,7 +38,7 @@ package final class StartGate: Sendable {
 /// is pinned to the `i`-th allowed CPU (modulo the CPU count) when `pin` is set. All threads
 /// wait at a gate; the result is the nanoseconds from opening the gate until the last thread
 /// returned from its body.
-package func runOnThreads(pin: Bool, _ bodies: [@Sendable () -> Void]) -> UInt64 {
+@usableFromInline package func runOnThreads(pin: Bool, _ bodies: [@Sendable () -> Void]) -> UInt64 {
     let gate = StartGate()
     let threads = bodies.enumerated().map { index, body in
         JoinableThread {
@@ -59,13 +59,13 @@ package func runOnThreads(pin: Bool, _ bodies: [@Sendable () -> Void]) -> UInt64
 
 /// What a producer or consumer does when the queue is full or empty: PAUSE a few times, then
 /// give the CPU away (with 4 threads on 2 cores the peer may need it to make progress).
-package struct Backoff {
+@usableFromInline package struct Backoff {
     private var spins = 0
 
-    package init() {}
+    @usableFromInline package init() {}
 
     @inline(__always)
-    package mutating func wait() {
+    @usableFromInline package mutating func wait() {
         if self.spins < 32 {
             cb_cpu_relax()
             self.spins += 1
@@ -75,5 +75,5 @@ package struct Backoff {
     }
 
     @inline(__always)
-    package mutating func reset() { self.spins = 0 }
+    @usableFromInline package mutating func reset() { self.spins = 0 }
 }
