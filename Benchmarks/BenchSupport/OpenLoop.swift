@@ -151,7 +151,8 @@ package enum OpenLoop {
 }
 
 /// Submits, retrying (after a yield) only if a ring is full, which the capacities used here avoid.
-@inline(__always)
+/// Inlinable: the engine bench calls it per task, as it did when it lived in its own module.
+@inlinable
 package func retrying(_ submit: () throws -> Void) {
     while true {
         do {

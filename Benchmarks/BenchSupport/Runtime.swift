@@ -10,8 +10,8 @@ import Glibc
 #endif
 
 /// CLOCK_MONOTONIC in nanoseconds (the engine's clock too).
-@inline(__always)
-@usableFromInline package func nowNanoseconds() -> UInt64 {
+@inlinable @inline(__always)
+package func nowNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
