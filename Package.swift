@@ -87,10 +87,11 @@ let package = Package(
             name: "ConveyorReport",
             swiftSettings: strict
         ),
+        // `conveyor forecast` and `conveyor report`: the commands users run on their own data.
+        // Benchmarks and the soak are executables of the nested Benchmarks/ package.
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
-                "Conveyor",
                 "ConveyorForecasting",
                 "ConveyorReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -106,10 +107,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The CLI's own code (the allocator workloads and report), tested in-process.
+        // The commands' own checks (options, messages, exit on nothing scored), in-process.
         .testTarget(
             name: "ConveyorCLITests",
-            dependencies: ["ConveyorCLI", "Conveyor"],
+            dependencies: ["ConveyorCLI", "ConveyorForecasting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -45,6 +45,10 @@ struct cnv_magazine {
     void *rounds[CNV_MAGAZINE_ROUNDS];
 };
 
+// `reserved` spells out the padding after `count`: a magazine is its header and rounds.
+_Static_assert(sizeof(struct cnv_magazine) == 16 + CNV_MAGAZINE_ROUNDS * sizeof(void *),
+               "cnv_magazine: header and rounds, no hidden padding");
+
 struct cnv_slab_pool;
 
 /// One thread's cache for one pool. Only the owning thread touches the magazines and the
@@ -68,11 +72,18 @@ struct cnv_slab_cache {
     struct cnv_slab_pool *pool;
 };
 
+// One thread's cache is exactly one CNV_FALSE_SHARING_RANGE line pair: the fast path touches
+// nothing another thread writes.
+_Static_assert(_Alignof(struct cnv_slab_cache) == CNV_FALSE_SHARING_RANGE &&
+                   sizeof(struct cnv_slab_cache) == CNV_FALSE_SHARING_RANGE,
+               "cnv_slab_cache: one line pair per thread and pool");
+
 /// A thread's table entry for pool slot i: valid only while `serial` matches the live pool's.
 struct cnv_slab_tls_entry {
     uint64_t serial;
     struct cnv_slab_cache *cache;
 };
+_Static_assert(sizeof(struct cnv_slab_tls_entry) == 16, "cnv_slab_tls_entry: serial + cache");
 
 /// The calling thread's table, indexed by pool slot, allocated on first use and grown (by
 /// the owning thread, in the slow path) when it meets a pool whose slot lies beyond it.
@@ -116,6 +127,8 @@ struct cnv_slab_stats {
     uint64_t depot_full_magazines;
     uint64_t thread_caches;
 };
+// Swift's SlabPool.Statistics is filled from this struct field by field: all 64-bit, no padding.
+_Static_assert(sizeof(struct cnv_slab_stats) == 15 * sizeof(uint64_t), "cnv_slab_stats: 15 uint64 fields");
 
 /// Creates a pool of `object_size`-byte objects (1 … CNV_SLAB_MAX_OBJECT_SIZE; rounded up to a
 /// multiple of 16). Errors: CNV_EINVAL, CNV_ENOMEM, CNV_EARENA (dedicated arena could not be
@@ -145,6 +158,8 @@ struct cnv_slab_totals {
     uint64_t bytes_in_use;
     uint64_t bytes_in_use_jemalloc;
 };
+// Read by Swift's MemoryMetrics field by field: all 64-bit, no padding.
+_Static_assert(sizeof(struct cnv_slab_totals) == 5 * sizeof(uint64_t), "cnv_slab_totals: 5 uint64 fields");
 
 /// Sums the statistics of every live pool (takes each pool's lock in turn).
 int cnv_slab_totals_read(struct cnv_slab_totals *out);
