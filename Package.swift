@@ -89,9 +89,12 @@ let package = Package(
             name: "ConveyorReport",
             swiftSettings: strict
         ),
+        // `conveyor forecast` and `conveyor report`: the commands users run on their own data.
+        // Benchmarks and the soak are executables of the nested Benchmarks/ package.
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
+                // `conveyor simulate` runs the scaler's planner and, in replay mode, the engine.
                 "Conveyor",
                 "ConveyorForecasting",
                 "ConveyorReport",
@@ -109,7 +112,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The CLI's own code (the allocator workloads and report), tested in-process.
+        // The commands' own checks (options, messages, exit on nothing scored), in-process.
         .testTarget(
             name: "ConveyorCLITests",
             dependencies: ["ConveyorCLI", "Conveyor", "ConveyorForecasting"],

@@ -119,7 +119,7 @@ struct SimulateCommand: ParsableCommand {
             throw ValidationError("--mode must be 'model' or 'replay' (got '\(self.mode)')")
         }
         guard self.speedup > 0, self.speedup.isFinite else { throw ValidationError("--speedup must be positive (got \(self.speedup))") }
-        let date = utcTimestamp()
+        let date = simulationTimestamp()
         let trace: LoadTrace
         do { trace = try LoadTrace.load(contentsOf: self.trace) } catch {
             throw ValidationError(SimulationError.trace(path: self.trace, error).description)
@@ -155,13 +155,13 @@ struct SimulateCommand: ParsableCommand {
             outcomes.append(outcome)
         }
         if let path = self.json, let main = outcomes.first {
-            try writeJSON(SimulationReport.json(main), to: path)
+            try writeSimulationJSON(SimulationReport.json(main), to: path)
             print("JSON: \(path)")
         }
         if let path = self.document {
             let document = SimulationReport.document(
-                outcomes, settings: settings, trace: self.trace, machine: machineDescription(), date: date, revision: gitRevision())
-            try writeJSON(document, to: path)
+                outcomes, settings: settings, trace: self.trace, machine: simulationMachine(), date: date, revision: simulationRevision())
+            try writeSimulationJSON(document, to: path)
             print("document: \(path)")
         }
         if outcomes.contains(where: { $0.policies.contains { $0.dropped > 0 } }) {

@@ -39,10 +39,10 @@ struct ArrivalPlan: Sendable {
         for (index, count) in counts.enumerated() {
             let rate = max(0, count ?? 0) * self.scale / length
             if rate > 0 {
-                var random = SplitMix64(state: settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index))
+                var random = SimulationRandom(state: settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index))
                 var time = 0.0
                 while true {
-                    time += -Foundation.log(1 - random.unit()) / rate
+                    time += -Foundation.log(random.positiveUnit()) / rate
                     if time >= length { break }
                     offsets.append(Float(time))
                 }
