@@ -52,7 +52,7 @@ run() {
     # detect_leaks: on (the harnesses free everything; LeakSanitizer checks at exit).
     set +e
     ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
-        "$work/bin/fuzz_$name" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=3072 \
+        "$work/bin/fuzz_$name" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=3072 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "Fuzz/corpus/$name" >"$log" 2>&1
     local status=$?
     set -e

@@ -22,6 +22,7 @@
 #include "fuzz_script.h"
 
 #define MAX_LIVE 4096
+#define MAX_LIVE_BYTES ((size_t)192 << 20)
 #define SET_SIZE 16384  // power of two, > 2 × MAX_LIVE
 #define HELPERS 2
 
@@ -136,7 +137,10 @@ static void run_on(int thread, fuzz_command command, void *argument) {
 // MARK: Model updates
 
 static void allocate_on(int thread, size_t count) {
-    if (count > MAX_LIVE - live_count) count = MAX_LIVE - live_count;
+    // At most MAX_LIVE objects and MAX_LIVE_BYTES of them: large objects are written into,
+    // so their pages are resident (an unbounded script would only hit libFuzzer's RSS limit).
+    size_t limit = MAX_LIVE_BYTES / object_size < MAX_LIVE ? MAX_LIVE_BYTES / object_size : MAX_LIVE;
+    if (count > limit - (live_count < limit ? live_count : limit)) count = limit - (live_count < limit ? live_count : limit);
     static struct batch batch;
     batch.count = count;
     run_on(thread, do_allocate, &batch);
