@@ -9,6 +9,7 @@
 #   make bench-baseline  record that baseline anew (after an intended change; commit it)
 #   make fuzz    every libFuzzer harness FUZZ_SECONDS each (Fuzz/README.md); fuzz-NAME one
 #   make model-check     spin model checks of the park/wake protocol (Models/README.md)
+#   make fault-injection every allocation site of the C core failed in turn (docs/Reliability.md)
 SWIFT ?= swift
 # Stress sizes under sanitizers (1 = full size: 10 million ring items and more).
 SANITIZER_STRESS_SCALE ?= 0.2
@@ -24,7 +25,7 @@ SOAK_MAX_GROWTH ?= 1
 BENCH_BASELINE ?= reference
 BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build
 
-.PHONY: fuzz model-check all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report bench-check bench-baseline bench-allocators clean
+.PHONY: fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report bench-check bench-baseline bench-allocators clean
 
 all: build
 
@@ -140,6 +141,10 @@ fuzz: $(addprefix fuzz-,$(FUZZ_NAMES))
 
 fuzz-%: deps
 	Fuzz/run.sh run $* $(FUZZ_SECONDS)
+
+# The Nth allocation of the C core fails, for every N over a workload (CNV_FAULT_INJECTION).
+fault-injection: deps
+	Fuzz/run.sh fault
 
 # Exhaustive spin runs of the park/wake protocol models and their mutants (Models/README.md).
 model-check:

@@ -3,6 +3,7 @@
 #   Fuzz/run.sh build NAME          build Fuzz/.work/bin/fuzz_NAME
 #   Fuzz/run.sh run NAME SECONDS    build, then fuzz NAME for SECONDS (corpus: the committed
 #                                   seeds plus Fuzz/.work/corpus/NAME); fails on any finding
+#   Fuzz/run.sh fault               the fault-injection loop (fault_loop.c)
 #   Fuzz/run.sh names               the harness names
 # Every run first replays the committed corpus (regression inputs included), then mutates.
 set -euo pipefail
@@ -34,6 +35,12 @@ build() {
     overflow_queue)
         "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_overflow_queue.c "$core/cnv_overflow_queue.c" \
             "$core/cnv_slab_pool.c" "$core/cnv_rings.c" $(pkg-config --libs liburcu-cds) -lpthread -o "$out" ;;
+    fault_loop)
+        # Not a fuzzer: the allocation-failure loop, with the core's fault points compiled in.
+        "$CLANG" -fuse-ld=lld -std=c11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -DCNV_FAULT_INJECTION \
+            -I"$core/include" -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            Fuzz/harness/fault_loop.c "$core/cnv_rings.c" "$core/cnv_slab_pool.c" "$core/cnv_overflow_queue.c" \
+            "$core/cnv_parker.c" $(pkg-config --libs liburcu-cds) -lpthread -o "$out" ;;
     forecast)
         # One module: the library's sources and the harness (it calls the API directly).
         "$SWIFTC" -swift-version 6 -parse-as-library -O -sanitize=fuzzer,address -use-ld=lld \
@@ -68,7 +75,8 @@ run() {
 
 case "${1:-}" in
 build) build "$2" ;;
+fault) build fault_loop && ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$work/bin/fuzz_fault_loop" ;;
 run) run "$2" "${3:-30}" ;;
 names) echo "$names" ;;
-*) sed -n '2,7p' "$0"; exit 2 ;;
+*) sed -n '2,8p' "$0"; exit 2 ;;
 esac

@@ -3,6 +3,7 @@
 // Locks (all on cold paths): `registry_lock` guards the table of live pools and is taken
 // before a pool's `lock`, which guards that pool's depot, slab list and cache list.
 #include "cnv_slab_pool.h"
+#include "cnv_fault.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -109,6 +110,7 @@ uint32_t cnv_slab_dedicated_arena(void) {
 }
 
 static void *slab_memory_allocate(struct cnv_slab_pool *pool) {
+    if (CNV_FAULT(CNV_FAULT_SLAB_MEMORY)) return NULL;
 #ifdef CONVEYOR_JEMALLOC
     if (pool->backing == CNV_SLAB_BACKING_JEMALLOC_ARENA) {
         // TCACHE_NONE: the thread cache would hand back memory of arena 0.
@@ -174,7 +176,7 @@ static struct cnv_magazine *depot_take_empty_locked(struct cnv_slab_pool *pool) 
         magazine->next = NULL;
         return magazine;
     }
-    magazine = calloc(1, sizeof(*magazine));
+    magazine = CNV_FAULT(CNV_FAULT_MAGAZINE) ? NULL : calloc(1, sizeof(*magazine));
     if (magazine != NULL) pool->magazine_count++;
     return magazine;
 }
@@ -253,7 +255,9 @@ int cnv_slab_pool_create(size_t object_size, enum cnv_slab_backing backing, stru
     while (slab_size < CNV_SLAB_HEADER_SIZE + 8 * rounded) slab_size *= 2;
 
     struct cnv_slab_pool *pool = NULL;
-    if (posix_memalign((void **)&pool, CNV_FALSE_SHARING_RANGE, sizeof(*pool)) != 0) return CNV_ENOMEM;
+    if (CNV_FAULT(CNV_FAULT_POOL) || posix_memalign((void **)&pool, CNV_FALSE_SHARING_RANGE, sizeof(*pool)) != 0) {
+        return CNV_ENOMEM;
+    }
     memset(pool, 0, sizeof(*pool));
     if (pthread_mutex_init(&pool->lock, NULL) != 0) {
         free(pool);
@@ -374,7 +378,7 @@ struct cnv_slab_cache *cnv_slab__attach_cache(struct cnv_slab_pool *pool) {
     if (table == NULL) {
         pthread_once(&tls_key_once, tls_key_create);
         if (tls_key_status != CNV_OK) return NULL;
-        table = calloc(CNV_SLAB_MAX_POOLS, sizeof(*table));
+        table = CNV_FAULT(CNV_FAULT_TLS_TABLE) ? NULL : calloc(CNV_SLAB_MAX_POOLS, sizeof(*table));
         if (table == NULL) return NULL;
         if (pthread_setspecific(tls_key, table) != 0) {
             free(table);
@@ -384,7 +388,9 @@ struct cnv_slab_cache *cnv_slab__attach_cache(struct cnv_slab_pool *pool) {
     }
     // An entry with another serial belonged to a destroyed pool, which freed its cache.
     struct cnv_slab_cache *cache = NULL;
-    if (posix_memalign((void **)&cache, CNV_FALSE_SHARING_RANGE, sizeof(*cache)) != 0) return NULL;
+    if (CNV_FAULT(CNV_FAULT_THREAD_CACHE) || posix_memalign((void **)&cache, CNV_FALSE_SHARING_RANGE, sizeof(*cache)) != 0) {
+        return NULL;
+    }
     memset(cache, 0, sizeof(*cache));
     cache->pool = pool;
     pthread_mutex_lock(&pool->lock);
