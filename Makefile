@@ -147,9 +147,11 @@ fault-injection: deps
 	Fuzz/run.sh fault
 
 # Exhaustive spin runs of the park/wake protocol models and their mutants (Models/README.md).
+# MODELS: a subset of the runs by name (default: all of them).
+MODELS ?=
 model-check:
 	@./scripts/install-deps.sh spin
-	Models/check.sh
+	Models/check.sh $(MODELS)
 
 clean:
 	rm -rf .build .build-no-jemalloc .build-tsan .build-asan .build-allocators Benchmarks/.build bench-report soak-report

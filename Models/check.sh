@@ -12,16 +12,24 @@ mkdir -p "$work"
 command -v spin >/dev/null || { echo "spin is missing: apt-get install -y spin" >&2; exit 1; }
 CC="${CC:-cc}"
 
+# Names given as arguments: run only those (e.g. `Models/check.sh today`).
+only=" $* "
+
 # run NAME EXPECT FLAGS...: EXPECT is pass or fail.
 run() {
     local name=$1 expect=$2; shift 2
+    if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then return 0; fi
     local dir="$work/$name"
     rm -rf "$dir" && mkdir -p "$dir"
     cp parking.pml "$dir/"
+    # A run that must pass stores every state (COLLAPSE compression: exhaustive). A mutant
+    # only has to be caught: a bitstate search (fixed memory) finds the error sooner.
+    local store=(-DCOLLAPSE -DMEMLIM=8192) search=()
+    if [ "$expect" = fail ]; then store=(-DBITSTATE); search=(-w28); fi
     (cd "$dir" && spin -a "$@" parking.pml >/dev/null && \
-        "$CC" -O2 -w -DSAFETY -DCOLLAPSE -DMEMLIM=8192 -o pan pan.c)
+        "$CC" -O2 -w -DSAFETY "${store[@]}" -o pan pan.c)
     local start=$SECONDS
-    (cd "$dir" && ./pan -m"$depth" >pan.out 2>&1) || true
+    (cd "$dir" && ./pan -m"$depth" "${search[@]}" >pan.out 2>&1) || true
     local seconds=$((SECONDS - start))
     local out="$dir/pan.out"
     local errors states depth_reached
@@ -46,8 +54,10 @@ run() {
 status=0
 run today              pass                              || status=1
 run awake_rule         pass -DRULE_AWAKE                 || status=1
-run mutant_no_unpark_fence  fail -DMUTANT_NO_UNPARK_FENCE || status=1
-run mutant_no_prepare_fence fail -DMUTANT_NO_PREPARE_FENCE || status=1
-run mutant_awake_no_submit_fence fail -DRULE_AWAKE -DMUTANT_NO_SUBMIT_FENCE || status=1
-run mutant_awake_no_idle_fence   fail -DRULE_AWAKE -DMUTANT_NO_IDLE_FENCE   || status=1
+run mutant_no_unpark_fence  fail -DNO_RESCUE -DMUTANT_NO_UNPARK_FENCE || status=1
+run mutant_no_prepare_fence fail -DNO_RESCUE -DMUTANT_NO_PREPARE_FENCE || status=1
+run mutant_awake_no_submit_fence fail -DRULE_AWAKE -DNO_RESCUE -DMUTANT_NO_SUBMIT_FENCE || status=1
+# Not a mutant after all: without the worker's fence after awake--, the fence and recheck in
+# cnv_parker_prepare still order it before the park (spin: no error), so it must pass.
+run awake_rule_without_idle_fence pass -DRULE_AWAKE -DMUTANT_NO_IDLE_FENCE || status=1
 exit $status

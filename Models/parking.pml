@@ -17,11 +17,15 @@
  *   -DRULE_AWAKE  the planned rule: workers keep an awake count; a submitter calls unpark
  *                 only when it reads awake == 0, after a seq_cst fence that pairs with the
  *                 worker's awake-- / fence / recheck.
+ *   -DNO_RESCUE   only the shutdown that waits until every accepted task ran (the mutants
+ *                 are checked so: there a lost submit wake-up is a deadlock, found at once)
  * Mutants (each must make the check fail):
  *   -DMUTANT_NO_UNPARK_FENCE   drop the fence in cnv_parker_unpark
  *   -DMUTANT_NO_PREPARE_FENCE  drop the fence in cnv_parker_prepare
  *   -DMUTANT_NO_SUBMIT_FENCE   (RULE_AWAKE) drop the submitter's fence before reading awake
- *   -DMUTANT_NO_IDLE_FENCE     (RULE_AWAKE) drop the worker's fence after awake--
+ *   -DMUTANT_NO_IDLE_FENCE     (RULE_AWAKE) drop the worker's fence after awake--: NOT caught,
+ *                              and rightly so: the fence and recheck in cnv_parker_prepare
+ *                              come before any park, so this fence is redundant here
  *
  * Memory model: stores are not visible at once. Every write (plain, release, relaxed or
  * seq_cst read-modify-write) goes into its thread's FIFO store buffer and reaches memory
@@ -368,10 +372,14 @@ done:
 proctype shutdown() {
     byte k, s, t;
     bool drain;
+#ifdef NO_RESCUE
+    producers_done == PRODUCERS && consumed == accepted;     /* only the no-rescue branch */
+#else
     if
-    :: skip                                     /* races the submitters */
     :: producers_done == PRODUCERS && consumed == accepted   /* no rescue by the shutdown's wake */
+    :: skip                                     /* races the submitters */
     fi;
+#endif
     closed = true;                              /* cnv_gate_close_and_wait: open = 0 */
     inside == 0;                                /* cnv_gate_close_and_wait: wait for every shard at 0 */
     if
