@@ -7,6 +7,9 @@
 #   make soak    a compressed day of mixed load, memory growth after warm-up (DURATION=10m)
 #   make bench-check     CoreBenchmarks against the committed baseline (allocations exact)
 #   make bench-baseline  record that baseline anew (after an intended change; commit it)
+#   make fuzz    every libFuzzer harness FUZZ_SECONDS each (Fuzz/README.md); fuzz-NAME one
+#   make model-check     spin model checks of the park/wake protocol (Models/README.md)
+#   make fault-injection every allocation site of the C core failed in turn (docs/Reliability.md)
 SWIFT ?= swift
 # Stress sizes under sanitizers (1 = full size: 10 million ring items and more).
 SANITIZER_STRESS_SCALE ?= 0.2
@@ -31,7 +34,7 @@ BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks
 BENCH_BUILD = $(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build
 BENCH_BIN = Benchmarks/.build/release
 
-.PHONY: all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators clean
+.PHONY: fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators clean
 
 all: build
 
@@ -163,6 +166,26 @@ bench-check: deps
 bench-baseline: deps
 	$(BENCHMARK) --allow-writing-to-package-directory benchmark baseline update $(BENCH_BASELINE) --target CoreBenchmarks --no-progress
 	@echo "Baseline written to Benchmarks/.benchmarkBaselines/CoreBenchmarks/$(BENCH_BASELINE)/results.json: commit it."
+
+# libFuzzer harnesses of the C core and the trace parser (Fuzz/README.md): each replays its
+# committed corpus, then fuzzes for FUZZ_SECONDS; any crash or sanitizer report fails.
+FUZZ_SECONDS ?= 30
+FUZZ_NAMES = mpmc_ring spsc_ring slab_pool overflow_queue forecast
+fuzz: $(addprefix fuzz-,$(FUZZ_NAMES))
+
+fuzz-%: deps
+	Fuzz/run.sh run $* $(FUZZ_SECONDS)
+
+# The Nth allocation of the C core fails, for every N over a workload (CNV_FAULT_INJECTION).
+fault-injection: deps
+	Fuzz/run.sh fault
+
+# Exhaustive spin runs of the park/wake protocol models and their mutants (Models/README.md).
+# MODELS: a subset of the runs by name (default: all of them).
+MODELS ?=
+model-check:
+	@./scripts/install-deps.sh spin
+	Models/check.sh $(MODELS)
 
 clean:
 	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build Benchmarks/.build-allocators bench-report soak-report

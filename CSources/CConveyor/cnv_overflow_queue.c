@@ -1,4 +1,5 @@
 #include "cnv_overflow_queue.h"
+#include "cnv_fault.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,9 @@ int cnv_overflow_queue_create(enum cnv_slab_backing backing, struct cnv_overflow
     if (out == NULL) return CNV_EINVAL;
     *out = NULL;
     struct cnv_overflow_queue *queue = NULL;
-    if (posix_memalign((void **)&queue, CNV_FALSE_SHARING_RANGE, sizeof(*queue)) != 0) return CNV_ENOMEM;
+    if (CNV_FAULT(CNV_FAULT_OVERFLOW_QUEUE) || posix_memalign((void **)&queue, CNV_FALSE_SHARING_RANGE, sizeof(*queue)) != 0) {
+        return CNV_ENOMEM;
+    }
     memset(queue, 0, sizeof(*queue));
     int status = cnv_slab_pool_create(sizeof(struct cnv_overflow_node), backing, &queue->nodes);
     if (status != CNV_OK) {

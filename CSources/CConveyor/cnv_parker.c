@@ -1,4 +1,5 @@
 #include "cnv_parker.h"
+#include "cnv_fault.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -12,7 +13,9 @@
 int cnv_parker_create(struct cnv_parker **out) {
     if (out == NULL) return CNV_EINVAL;
     struct cnv_parker *parker = NULL;
-    if (posix_memalign((void **)&parker, CNV_FALSE_SHARING_RANGE, sizeof(*parker)) != 0) return CNV_ENOMEM;
+    if (CNV_FAULT(CNV_FAULT_PARKER) || posix_memalign((void **)&parker, CNV_FALSE_SHARING_RANGE, sizeof(*parker)) != 0) {
+        return CNV_ENOMEM;
+    }
     memset(parker, 0, sizeof(*parker));
     *out = parker;
     return CNV_OK;

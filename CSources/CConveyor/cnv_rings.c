@@ -1,6 +1,7 @@
 // Creation and destruction of the rings; their operations are inline in the headers.
 #include "cnv_mpmc_ring.h"
 #include "cnv_spsc_ring.h"
+#include "cnv_fault.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ void *cnv__aligned_zeroed(size_t size) {
     // Round up to a multiple of the alignment, so the padded tail of the block is ours too
     // (structures sized to whole line pairs stay alone on their last one).
     size = (size + CNV_FALSE_SHARING_RANGE - 1) & ~(size_t)(CNV_FALSE_SHARING_RANGE - 1);
-    if (posix_memalign(&memory, CNV_FALSE_SHARING_RANGE, size) != 0) return NULL;
+    if (CNV_FAULT(CNV_FAULT_ALIGNED_ZEROED) || posix_memalign(&memory, CNV_FALSE_SHARING_RANGE, size) != 0) return NULL;
     memset(memory, 0, size);
     return memory;
 }

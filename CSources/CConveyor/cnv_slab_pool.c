@@ -3,6 +3,7 @@
 // Locks (all on cold paths): `registry_lock` guards the table of live pools and is taken
 // before a pool's `lock`, which guards that pool's depot, slab list and cache list.
 #include "cnv_slab_pool.h"
+#include "cnv_fault.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -116,6 +117,7 @@ uint32_t cnv_slab_dedicated_arena(void) {
 }
 
 static void *slab_memory_allocate(struct cnv_slab_pool *pool) {
+    if (CNV_FAULT(CNV_FAULT_SLAB_MEMORY)) return NULL;
 #ifdef CONVEYOR_JEMALLOC
     if (pool->backing == CNV_SLAB_BACKING_JEMALLOC_ARENA) {
         // TCACHE_NONE: the thread cache would hand back memory of arena 0.
@@ -181,7 +183,7 @@ static struct cnv_magazine *depot_take_empty_locked(struct cnv_slab_pool *pool) 
         magazine->next = NULL;
         return magazine;
     }
-    magazine = calloc(1, sizeof(*magazine));
+    magazine = CNV_FAULT(CNV_FAULT_MAGAZINE) ? NULL : calloc(1, sizeof(*magazine));
     if (magazine != NULL) pool->magazine_count++;
     return magazine;
 }
@@ -249,7 +251,8 @@ static int registry_insert_locked(struct cnv_slab_pool *pool) {
     if (slot == registry_capacity) {
         if (registry_capacity >= CNV_SLAB_MAX_POOLS) return CNV_ELIMIT;
         uint32_t grown = registry_capacity == 0 ? CNV_SLAB_TLS_MIN_CAPACITY : registry_capacity * 2;
-        struct cnv_slab_pool **larger = realloc(registry, (size_t)grown * sizeof(*larger));
+        struct cnv_slab_pool **larger =
+            CNV_FAULT(CNV_FAULT_REGISTRY) ? NULL : realloc(registry, (size_t)grown * sizeof(*larger));
         if (larger == NULL) return CNV_ENOMEM;
         memset(larger + registry_capacity, 0, (size_t)(grown - registry_capacity) * sizeof(*larger));
         registry = larger;
@@ -279,7 +282,9 @@ int cnv_slab_pool_create(size_t object_size, enum cnv_slab_backing backing, stru
     while (slab_size < CNV_SLAB_HEADER_SIZE + 8 * rounded) slab_size *= 2;
 
     struct cnv_slab_pool *pool = NULL;
-    if (posix_memalign((void **)&pool, CNV_FALSE_SHARING_RANGE, sizeof(*pool)) != 0) return CNV_ENOMEM;
+    if (CNV_FAULT(CNV_FAULT_POOL) || posix_memalign((void **)&pool, CNV_FALSE_SHARING_RANGE, sizeof(*pool)) != 0) {
+        return CNV_ENOMEM;
+    }
     memset(pool, 0, sizeof(*pool));
     if (pthread_mutex_init(&pool->lock, NULL) != 0) {
         free(pool);
@@ -395,7 +400,8 @@ static bool tls_table_reserve(uint32_t slot) {
     if (tls_key_status != CNV_OK) return false;
     uint32_t capacity = cnv_slab_tls_capacity == 0 ? CNV_SLAB_TLS_MIN_CAPACITY : cnv_slab_tls_capacity;
     while (capacity <= slot) capacity *= 2;
-    struct cnv_slab_tls_entry *allocation = calloc((size_t)capacity + 1, sizeof(*allocation));
+    struct cnv_slab_tls_entry *allocation =
+        CNV_FAULT(CNV_FAULT_TLS_TABLE) ? NULL : calloc((size_t)capacity + 1, sizeof(*allocation));
     if (allocation == NULL) return false;
     allocation[0].serial = capacity;
     if (cnv_slab_tls_table != NULL) {
@@ -417,7 +423,9 @@ struct cnv_slab_cache *cnv_slab__attach_cache(struct cnv_slab_pool *pool) {
     struct cnv_slab_tls_entry *table = cnv_slab_tls_table;
     // An entry with another serial belonged to a destroyed pool, which freed its cache.
     struct cnv_slab_cache *cache = NULL;
-    if (posix_memalign((void **)&cache, CNV_FALSE_SHARING_RANGE, sizeof(*cache)) != 0) return NULL;
+    if (CNV_FAULT(CNV_FAULT_THREAD_CACHE) || posix_memalign((void **)&cache, CNV_FALSE_SHARING_RANGE, sizeof(*cache)) != 0) {
+        return NULL;
+    }
     memset(cache, 0, sizeof(*cache));
     cache->pool = pool;
     pthread_mutex_lock(&pool->lock);

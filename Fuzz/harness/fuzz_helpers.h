@@ -1,0 +1,83 @@
+// Helper threads for the harnesses: each runs one command at a time for the fuzzing thread,
+// which waits for it to finish. So the script stays deterministic while allocations, frees
+// and enqueues really happen on other threads (their own thread caches, their own TLS), and
+// a helper can exit and be replaced (its thread-exit destructor then runs).
+#ifndef CNV_FUZZ_HELPERS_H
+#define CNV_FUZZ_HELPERS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "cnv_slab_pool.h"
+#include "fuzz_script.h"
+
+typedef void (*fuzz_command)(void *argument);
+
+struct fuzz_helper {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    fuzz_command command;  // NULL: idle
+    void *argument;
+    bool exit;
+    bool running;
+    /// The helper's slab TLS table, copied after each command. LeakSanitizer's per-input
+    /// check does not see other threads' static TLS, where the only pointer to the table
+    /// lives; this copy keeps it reachable (the thread's exit destructor frees it, and that
+    /// path is leak-checked at exit).
+    void *tls_table;
+};
+
+static void *fuzz_helper_main(void *raw) {
+    struct fuzz_helper *helper = raw;
+    pthread_mutex_lock(&helper->lock);
+    for (;;) {
+        while (helper->command == NULL && !helper->exit) pthread_cond_wait(&helper->changed, &helper->lock);
+        if (helper->command == NULL && helper->exit) break;
+        fuzz_command command = helper->command;
+        void *argument = helper->argument;
+        pthread_mutex_unlock(&helper->lock);
+        command(argument);
+        pthread_mutex_lock(&helper->lock);
+        helper->tls_table = cnv_slab_tls_table;
+        helper->command = NULL;
+        pthread_cond_broadcast(&helper->changed);
+    }
+    pthread_mutex_unlock(&helper->lock);
+    return NULL;
+}
+
+static void fuzz_helper_start(struct fuzz_helper *helper) {
+    pthread_mutex_init(&helper->lock, NULL);
+    pthread_cond_init(&helper->changed, NULL);
+    helper->command = NULL;
+    helper->exit = false;
+    FUZZ_CHECK(pthread_create(&helper->thread, NULL, fuzz_helper_main, helper) == 0, "pthread_create");
+    helper->running = true;
+}
+
+/// Runs `command(argument)` on the helper and returns once it finished (the mutex hand-off
+/// orders everything the helper did before everything the caller does next).
+static void fuzz_helper_run(struct fuzz_helper *helper, fuzz_command command, void *argument) {
+    pthread_mutex_lock(&helper->lock);
+    helper->command = command;
+    helper->argument = argument;
+    pthread_cond_broadcast(&helper->changed);
+    while (helper->command != NULL) pthread_cond_wait(&helper->changed, &helper->lock);
+    pthread_mutex_unlock(&helper->lock);
+}
+
+/// Lets the helper thread exit (running its TLS destructors) and waits for it.
+static void fuzz_helper_stop(struct fuzz_helper *helper) {
+    if (!helper->running) return;
+    pthread_mutex_lock(&helper->lock);
+    helper->exit = true;
+    pthread_cond_broadcast(&helper->changed);
+    pthread_mutex_unlock(&helper->lock);
+    pthread_join(helper->thread, NULL);
+    pthread_cond_destroy(&helper->changed);
+    pthread_mutex_destroy(&helper->lock);
+    helper->running = false;
+}
+
+#endif  // CNV_FUZZ_HELPERS_H

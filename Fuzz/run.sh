@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Builds and runs the libFuzzer harnesses (see Fuzz/README.md).
+#   Fuzz/run.sh build NAME          build Fuzz/.work/bin/fuzz_NAME
+#   Fuzz/run.sh run NAME SECONDS    build, then fuzz NAME for SECONDS (corpus: the committed
+#                                   seeds plus Fuzz/.work/corpus/NAME); fails on any finding
+#   Fuzz/run.sh fault               the fault-injection loop (fault_loop.c)
+#   Fuzz/run.sh names               the harness names
+# Every run first replays the committed corpus (regression inputs included), then mutates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+names="mpmc_ring spsc_ring slab_pool overflow_queue forecast"
+work=Fuzz/.work
+
+# The toolchain's clang carries libFuzzer (libclang_rt.fuzzer); Debian's clang is the fallback.
+swift_bin="$(dirname "$(readlink -f "$(command -v swift)")")"
+CLANG="${FUZZ_CC:-$swift_bin/clang}"
+[ -x "$CLANG" ] || CLANG=clang
+SWIFTC="${FUZZ_SWIFTC:-$swift_bin/swiftc}"
+[ -x "$SWIFTC" ] || SWIFTC=swiftc
+
+core=CSources/CConveyor
+cflags=(-fuse-ld=lld -std=c11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$core/include"
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined ${FUZZ_CFLAGS:-})
+
+build() {
+    local name=$1 out="$work/bin/fuzz_$1"
+    mkdir -p "$work/bin"
+    case $name in
+    mpmc_ring|spsc_ring)
+        "$CLANG" "${cflags[@]}" "Fuzz/harness/fuzz_$name.c" "$core/cnv_rings.c" -o "$out" ;;
+    slab_pool)
+        "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_slab_pool.c "$core/cnv_slab_pool.c" "$core/cnv_rings.c" \
+            -lpthread -o "$out" ;;
+    overflow_queue)
+        "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_overflow_queue.c "$core/cnv_overflow_queue.c" \
+            "$core/cnv_slab_pool.c" "$core/cnv_rings.c" $(pkg-config --libs liburcu-cds) -lpthread -o "$out" ;;
+    fault_loop)
+        # Not a fuzzer: the allocation-failure loop, with the core's fault points compiled in.
+        "$CLANG" -fuse-ld=lld -std=c11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -DCNV_FAULT_INJECTION \
+            -I"$core/include" -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            Fuzz/harness/fault_loop.c "$core/cnv_rings.c" "$core/cnv_slab_pool.c" "$core/cnv_overflow_queue.c" \
+            "$core/cnv_parker.c" $(pkg-config --libs liburcu-cds) -lpthread -o "$out" ;;
+    forecast)
+        # One module: the library's sources and the harness (it calls the API directly).
+        "$SWIFTC" -swift-version 6 -parse-as-library -O -sanitize=fuzzer,address -use-ld=lld \
+            -module-name FuzzForecast Sources/ConveyorForecasting/*.swift Fuzz/forecast/FuzzForecast.swift -o "$out" ;;
+    *) echo "unknown harness '$name' (one of: $names)" >&2; exit 2 ;;
+    esac
+}
+
+run() {
+    local name=$1 seconds=$2
+    build "$name"
+    local corpus="$work/corpus/$name" artifacts="$work/artifacts/$name"
+    mkdir -p "$corpus" "$artifacts"
+    local log="$work/fuzz_$name.log"
+    echo "fuzz_$name: ${seconds}s (log: $log)"
+    # detect_leaks: on (the harnesses free everything; LeakSanitizer checks at exit).
+    set +e
+    ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
+        "$work/bin/fuzz_$name" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=3072 \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "Fuzz/corpus/$name" >"$log" 2>&1
+    local status=$?
+    set -e
+    # The last status line carries the coverage (cov: edges, ft: features) and the speed.
+    grep -E '^#[0-9]+' "$log" | tail -1 || true
+    grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$log" || true
+    if [ $status -ne 0 ]; then
+        echo "fuzz_$name FAILED (exit $status): the finding and its input are in $log and $artifacts/" >&2
+        tail -40 "$log" >&2
+        return 1
+    fi
+}
+
+case "${1:-}" in
+build) build "$2" ;;
+fault) build fault_loop && ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$work/bin/fuzz_fault_loop" ;;
+run) run "$2" "${3:-30}" ;;
+names) echo "$names" ;;
+*) sed -n '2,8p' "$0"; exit 2 ;;
+esac
