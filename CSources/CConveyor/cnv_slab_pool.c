@@ -73,6 +73,8 @@ _Thread_local uint32_t cnv_slab_tls_capacity __attribute__((tls_model("initial-e
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cnv_slab_pool **registry;
 static uint32_t registry_capacity;
+/// Live pools; when the last one is destroyed the table itself is freed.
+static uint32_t registry_live;
 static uint64_t registry_next_serial = 1;
 
 /// A thread's table is allocated with one header entry in front, whose `serial` holds the
@@ -261,6 +263,7 @@ static int registry_insert_locked(struct cnv_slab_pool *pool) {
     pool->identity.slot = slot;
     pool->identity.serial = registry_next_serial++;
     registry[slot] = pool;
+    registry_live++;
     return CNV_OK;
 }
 
@@ -326,6 +329,12 @@ void cnv_slab_pool_destroy(struct cnv_slab_pool *pool) {
     // Unregister first: an exiting thread's destructor then no longer finds this pool.
     pthread_mutex_lock(&registry_lock);
     registry[pool->identity.slot] = NULL;
+    if (--registry_live == 0) {
+        // No pool left: give the table back (threads' tables stay valid: serials never repeat).
+        free(registry);
+        registry = NULL;
+        registry_capacity = 0;
+    }
     pthread_mutex_unlock(&registry_lock);
 
     pthread_mutex_lock(&pool->lock);
