@@ -108,8 +108,10 @@ public final class StreamProcessor<Input: Sendable, Output: Sendable>: Sendable 
     public func process<Source: AsyncSequence & Sendable>(_ input: Source) -> StreamResults<Output>
     where Source.Element == Input {
         let state = PThreadMutex(
-            StreamState<Output>(memoryLimit: self.memoryLimit, maxChunksInFlight: self.maxChunksInFlight, ordered: self.ordered))
-        return StreamResults(state: state, counters: self.counters) { [self] in
+            StreamState<Output>(
+                memoryLimit: self.memoryLimit, maxChunksInFlight: self.maxChunksInFlight, ordered: self.ordered,
+                counters: self.counters))
+        return StreamResults(state: state) { [self] in
             Task { await self.drive(input, state: state) }
         }
     }
@@ -137,8 +139,7 @@ public final class StreamProcessor<Input: Sendable, Output: Sendable>: Sendable 
                             StreamState<Output>.fail(
                                 state,
                                 ConveyorError.invalidConfiguration(
-                                    reason: "the StreamProcessor size function returned \(elementBytes) for an input; sizes must be 0 or more"),
-                                counters: self.counters)
+                                    reason: "the StreamProcessor size function returned \(elementBytes) for an input; sizes must be 0 or more"))
                             return
                         }
                         bytes += elementBytes
@@ -156,7 +157,7 @@ public final class StreamProcessor<Input: Sendable, Output: Sendable>: Sendable 
                         state,
                         ConveyorError.invalidConfiguration(
                             reason: "a StreamProcessor chunk of \(chunk.count) inputs holds \(bytes) bytes, over memoryLimit "
-                                + "\(self.memoryLimit); lower chunkSize or raise memoryLimit"), counters: self.counters)
+                                + "\(self.memoryLimit); lower chunkSize or raise memoryLimit"))
                     return
                 }
                 do {
@@ -204,7 +205,6 @@ public final class StreamProcessor<Input: Sendable, Output: Sendable>: Sendable 
             }
             producer?.resume(throwing: CancellationError())
         }
-        self.counters.inFlight(bytesAdded: bytes)
     }
 
     // MARK: chunks
@@ -232,7 +232,7 @@ public final class StreamProcessor<Input: Sendable, Output: Sendable>: Sendable 
             }
             if let consumer, let finished { consumer.resume(with: finished) }
         case .failure(let error):
-            StreamState<Output>.fail(state, error, counters: self.counters)
+            StreamState<Output>.fail(state, error)
         }
     }
 }

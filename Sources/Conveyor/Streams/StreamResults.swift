@@ -13,8 +13,8 @@ public struct StreamResults<Output: Sendable>: AsyncSequence, Sendable {
 
     private let source: StreamSource<Output>
 
-    init(state: PThreadMutex<StreamState<Output>>, counters: StreamCounters, start: @escaping @Sendable () -> Task<Void, Never>) {
-        self.source = StreamSource(state: state, counters: counters, start: start)
+    init(state: PThreadMutex<StreamState<Output>>, start: @escaping @Sendable () -> Task<Void, Never>) {
+        self.source = StreamSource(state: state, start: start)
     }
 
     public func makeAsyncIterator() -> Iterator {
@@ -62,12 +62,10 @@ public struct StreamResults<Output: Sendable>: AsyncSequence, Sendable {
 final class StreamSource<Output: Sendable>: Sendable {
     private let claimed = Atomic<Bool>(false)
     private let state: PThreadMutex<StreamState<Output>>
-    private let counters: StreamCounters
     private let start: @Sendable () -> Task<Void, Never>
 
-    init(state: PThreadMutex<StreamState<Output>>, counters: StreamCounters, start: @escaping @Sendable () -> Task<Void, Never>) {
+    init(state: PThreadMutex<StreamState<Output>>, start: @escaping @Sendable () -> Task<Void, Never>) {
         self.state = state
-        self.counters = counters
         self.start = start
     }
 
@@ -75,7 +73,7 @@ final class StreamSource<Output: Sendable>: Sendable {
         // Relaxed: the exchange only has to pick one winner; the state it then uses is
         // behind the mutex.
         guard !self.claimed.exchange(true, ordering: .relaxed) else { return nil }
-        return StreamHandle(state: self.state, counters: self.counters, start: self.start)
+        return StreamHandle(state: self.state, start: self.start)
     }
 }
 
@@ -83,19 +81,17 @@ final class StreamSource<Output: Sendable>: Sendable {
 /// iterator dropped) ends the stream and cancels what is in flight.
 final class StreamHandle<Output: Sendable>: Sendable {
     private let state: PThreadMutex<StreamState<Output>>
-    private let counters: StreamCounters
     private let start: @Sendable () -> Task<Void, Never>
     private let started = Atomic<Bool>(false)
 
-    init(state: PThreadMutex<StreamState<Output>>, counters: StreamCounters, start: @escaping @Sendable () -> Task<Void, Never>) {
+    init(state: PThreadMutex<StreamState<Output>>, start: @escaping @Sendable () -> Task<Void, Never>) {
         self.state = state
-        self.counters = counters
         self.start = start
     }
 
     deinit {
         let running = self.state.withLock { !$0.ended }
-        if running { StreamState<Output>.fail(self.state, CancellationError(), counters: self.counters) }
+        if running { StreamState<Output>.fail(self.state, CancellationError()) }
     }
 
     private func startIfNeeded() {
@@ -111,14 +107,12 @@ final class StreamHandle<Output: Sendable>: Sendable {
 
     func release(_ bytes: Int) {
         let producer = self.state.withLock { $0.release(bytes) }
-        self.counters.released(bytes: bytes)
         producer?.resume()
     }
 
     func nextChunk() async throws -> StreamState<Output>.Finished? {
         self.startIfNeeded()
         let state = self.state
-        let counters = self.counters
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: StreamState<Output>.Consumer) in
                 let outcome: Result<StreamState<Output>.Finished?, any Error>? = state.withLock { s in
@@ -129,7 +123,7 @@ final class StreamHandle<Output: Sendable>: Sendable {
                 if let outcome { continuation.resume(with: outcome) }
             }
         } onCancel: {
-            StreamState<Output>.fail(state, CancellationError(), counters: counters)
+            StreamState<Output>.fail(state, CancellationError())
         }
     }
 }

@@ -11,6 +11,8 @@ struct StreamState<Output: Sendable>: Sendable {
     let memoryLimit: Int
     let maxChunksInFlight: Int
     let ordered: Bool
+    /// The processor's counters, updated under this state's lock so that they always agree.
+    let counters: StreamCounters
 
     /// Bytes of accepted chunks not yet handed over in full to the consumer.
     var bytesInFlight = 0
@@ -39,7 +41,8 @@ struct StreamState<Output: Sendable>: Sendable {
     var ended = false
     var driver: Task<Void, Never>?
 
-    init(memoryLimit: Int, maxChunksInFlight: Int, ordered: Bool) {
+    init(memoryLimit: Int, maxChunksInFlight: Int, ordered: Bool, counters: StreamCounters) {
+        self.counters = counters
         self.memoryLimit = memoryLimit
         self.maxChunksInFlight = maxChunksInFlight
         self.ordered = ordered
@@ -56,6 +59,7 @@ struct StreamState<Output: Sendable>: Sendable {
         self.bytesInFlight += bytes
         self.chunksInFlight += 1
         self.launched += 1
+        self.counters.inFlight(bytesAdded: bytes)
     }
 
     /// The consumer is done with a chunk of `bytes`: returns the producer to resume when
@@ -64,6 +68,7 @@ struct StreamState<Output: Sendable>: Sendable {
         guard !self.ended, self.failure == nil else { return nil }
         self.bytesInFlight -= bytes
         self.chunksInFlight -= 1
+        self.counters.released(bytes: bytes)
         guard let producer = self.producer, self.fits(self.wantedBytes) else { return nil }
         self.producer = nil
         self.take(self.wantedBytes)
@@ -114,7 +119,7 @@ struct StreamState<Output: Sendable>: Sendable {
     /// producer's task (which cancels every chunk not started) and drops finished chunks
     /// not yet consumed. Returns the bytes that were in flight (for the counters).
     @discardableResult
-    static func fail(_ state: PThreadMutex<StreamState<Output>>, _ error: any Error, counters: StreamCounters) -> Int {
+    static func fail(_ state: PThreadMutex<StreamState<Output>>, _ error: any Error) -> Int {
         let (consumer, producer, driver, bytes) = state.withLock { s in
             if s.failure == nil, !s.ended { s.failure = error }
             s.ready.removeAll()
@@ -126,11 +131,11 @@ struct StreamState<Output: Sendable>: Sendable {
             s.producer = nil
             if consumer != nil { s.ended = true }
             let bytes = s.bytesInFlight
+            s.counters.released(bytes: bytes)
             s.bytesInFlight = 0
             s.chunksInFlight = 0
             return (consumer, producer, s.driver, bytes)
         }
-        counters.released(bytes: bytes)
         driver?.cancel()
         producer?.resume(throwing: error)
         consumer?.resume(throwing: error)
