@@ -16,7 +16,9 @@ let package = Package(
     name: "ConveyorBenchmarks",
     platforms: [.macOS(.v15)],  // Synchronization (Mutex, Atomic); Linux is what is measured.
     products: [
-        .executable(name: "conveyor-corebench", targets: ["CoreBench"])
+        .executable(name: "conveyor-corebench", targets: ["CoreBench"]),
+        // ResultCache and StreamProcessor against their peers (`make bench-cache`).
+        .executable(name: "conveyor-cachebench", targets: ["CacheBench"]),
     ],
     dependencies: [
         // The root package (identity taken from its directory; named explicitly so the
@@ -42,6 +44,14 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             path: "CoreBench"
+        ),
+        .executableTarget(
+            name: "CacheBench",
+            dependencies: [
+                .product(name: "Conveyor", package: "Conveyor"),
+                .product(name: "ConveyorReport", package: "Conveyor"),
+            ],
+            path: "CacheBench"
         ),
         .executableTarget(
             name: "CoreBenchmarks",
