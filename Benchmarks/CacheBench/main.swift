@@ -168,12 +168,12 @@ for run in 0..<options.runs {
     let keys = readKeys
     let sharded = timeThreads(2) { thread in
         var sum = 0
-        for index in 0..<keys.count { sum &+= (try? cache.cachedValue(for: keys[(index &+ thread &* 7777) % keys.count])) ?? 0 ?? 0 }
+        for index in 0..<keys.count { sum &+= (try? cache.cachedValue(for: keys[(index &+ thread &* 7777) % keys.count])) ?? 0 }
         sink.value.add(sum, ordering: .relaxed)
     }
     let single = timeThreads(2) { thread in
         var sum = 0
-        for index in 0..<keys.count { sum &+= (try? oneShard.cachedValue(for: keys[(index &+ thread &* 7777) % keys.count])) ?? 0 ?? 0 }
+        for index in 0..<keys.count { sum &+= (try? oneShard.cachedValue(for: keys[(index &+ thread &* 7777) % keys.count])) ?? 0 }
         sink.value.add(sum, ordering: .relaxed)
     }
     let locked = timeThreads(2) { thread in
@@ -271,7 +271,7 @@ func baseline() -> Int {
 let memoryLimit = 16 << 20
 let elementBytes = 4_096
 let streamChunk = 256  // 1 MiB chunks
-let streamElements = (options.quick ? 21 : 21) * memoryLimit / elementBytes  // 21× memoryLimit
+let streamElements = 21 * memoryLimit / elementBytes  // 21× memoryLimit
 let usesJemalloc = MemoryStatistics.current().jemallocAllocated != nil
 
 struct Elements: AsyncSequence, Sendable {
@@ -329,7 +329,7 @@ for run in 0..<options.runs {
     let started = DispatchTime.now().uptimeNanoseconds
     var chunks: [[[UInt8]]] = []
     var chunk: [[UInt8]] = []
-    for try await element in Elements(count: streamElements) {
+    for await element in Elements(count: streamElements) {
         chunk.append(element)
         if chunk.count == streamChunk {
             chunks.append(chunk)
@@ -415,8 +415,9 @@ aims.append(BenchAim(text: "stream peak bytes (\(source)) ≤ memoryLimit + one 
 aims.append(BenchAim(text: "stream throughput ≥ 0.7× the same work submitted in bulk (ordered)",
                      result: String(format: "%.2f× (unordered %.2f×)", median(streamVsBulk), median(unorderedVsBulk)), met: median(streamVsBulk) >= 0.7))
 
+let defaultShards = try ResultCache<Int, Int>(maxEntries: cacheSize).shardCount
 let throughputRows: [[String]] = [
-    ["ResultCache hits/s, 2 threads (\(try ResultCache<Int, Int>(maxEntries: cacheSize).shardCount) shards)", String(format: "%.2f M", median(cacheHitRates) / 1e6), String(format: "%.2f×", median(hitRatioVsMutex))],
+    ["ResultCache hits/s, 2 threads (\(defaultShards) shards)", String(format: "%.2f M", median(cacheHitRates) / 1e6), String(format: "%.2f×", median(hitRatioVsMutex))],
     ["ResultCache hits/s, 2 threads (1 shard)", String(format: "%.2f M", median(oneShardHitRates) / 1e6), String(format: "%.2f×", median(zip(oneShardHitRates, mutexHitRates).map { $0 / $1 }))],
     ["Mutex<Dictionary> hits/s, 2 threads (peer)", String(format: "%.2f M", median(mutexHitRates) / 1e6), "1×"],
     ["1000 identical requests, single-flight", String(format: "%.1f ms", median(coalescedTimes) * 1e3), String(format: "%.1f×", median(zip(uncachedTimes, coalescedTimes).map { $0 / $1 }))],
