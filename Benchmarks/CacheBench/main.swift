@@ -103,7 +103,9 @@ struct RatioRuns {
 }
 
 var ratios: [Double: RatioRuns] = [0.9: RatioRuns(), 1.1: RatioRuns()]
-for s in [0.9, 1.1] {
+// CACHEBENCH_HITS_ONLY=1: only the hit-throughput rows (for profiling the read path).
+let hitsOnly = ProcessInfo.processInfo.environment["CACHEBENCH_HITS_ONLY"] == "1"
+for s in [0.9, 1.1] where !hitsOnly {
     let zipf = ZipfTrace(keys: keySpace, s: s, seed: 42)
     for run in 0..<options.runs {
         let trace = zipf.make(count: traceLength, seed: UInt64(run) &* 7919 &+ 1)
@@ -192,6 +194,8 @@ for run in 0..<options.runs {
     guard cache.statistics.hits == UInt64(keys.count * 2) else { fatalError("ResultCache missed a preloaded key") }
     log("hits run \(run + 1): ResultCache \(Int(total / sharded)) /s (\(cache.shardCount) shards), 1 shard \(Int(total / single)) /s, Mutex<Dictionary> \(Int(total / locked)) /s")
 }
+
+if hitsOnly { exit(0) }
 
 // MARK: single-flight
 

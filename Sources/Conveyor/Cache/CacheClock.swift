@@ -25,8 +25,10 @@ public protocol CacheClock: Sendable {
 /// let elapsed = MonotonicCacheClock().now()
 /// ```
 public struct MonotonicCacheClock: CacheClock {
+    @inlinable
     public init() {}
 
+    @inlinable
     public func now() -> Duration {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
@@ -36,6 +38,7 @@ public struct MonotonicCacheClock: CacheClock {
 
 extension Duration {
     /// Whole nanoseconds, saturating (the cache stores deadlines as Int64 nanoseconds).
+    @inlinable
     var cacheNanoseconds: Int64 {
         let (seconds, attoseconds) = self.components
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)

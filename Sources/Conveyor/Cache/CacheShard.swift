@@ -8,10 +8,11 @@ import Darwin
 /// sees pthread mutexes; it does not see `Synchronization.Mutex`'s futex). The mutex sits
 /// alone in a 128-byte block so that two shards' locks never share a cache line (or an
 /// adjacent-line prefetch pair).
+@usableFromInline
 final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
     // @unchecked: `store` is read and written only between lock and unlock.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var store: CacheStore<Key, Value>
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline var store: CacheStore<Key, Value>
 
     init(capacity: Int, maxBytes: Int, tinyLFU: Bool) {
         self.store = CacheStore(capacity: capacity, maxBytes: maxBytes, tinyLFU: tinyLFU)
@@ -28,7 +29,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         UnsafeMutableRawPointer(self.mutex).deallocate()
     }
 
-    @inline(__always)
+    @inlinable
     func withLock<Result>(_ body: (inout CacheStore<Key, Value>) throws -> Result) rethrows -> Result {
         pthread_mutex_lock(self.mutex)
         defer { pthread_mutex_unlock(self.mutex) }

@@ -4,44 +4,47 @@
 /// by slot index: for W-TinyLFU the window (LRU, ~1 % of the capacity), then the main space
 /// split into probation (~20 %) and protected (~80 %); for plain LRU one list. Index 0 of
 /// each list's `head` is the most recently used end.
+@usableFromInline
 struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
+    @usableFromInline
     enum Stored {
         case value(Value)
         case failure(any Error)
     }
 
+    @usableFromInline
     struct Slot {
-        var key: EntryKey<Key>?
-        var stored: Stored?
-        var bytes: Int = 0
+        @usableFromInline var key: EntryKey<Key>?
+        @usableFromInline var stored: Stored?
+        @usableFromInline var bytes: Int = 0
         /// Nanoseconds on the cache clock after which the entry is stale (`Int64.max`: never).
-        var expiresAt: Int64 = .max
-        var prev: Int32 = -1
-        var next: Int32 = -1
-        var list: UInt8 = 0
+        @usableFromInline var expiresAt: Int64 = .max
+        @usableFromInline var prev: Int32 = -1
+        @usableFromInline var next: Int32 = -1
+        @usableFromInline var list: UInt8 = 0
     }
 
-    static var window: Int { 0 }
-    static var probation: Int { 1 }
-    static var protected: Int { 2 }
+    @inlinable static var window: Int { 0 }
+    @inlinable static var probation: Int { 1 }
+    @inlinable static var protected: Int { 2 }
 
-    private(set) var index: [EntryKey<Key>: Int32] = [:]
-    private var slots: [Slot] = []
+    @usableFromInline var index: [EntryKey<Key>: Int32] = [:]
+    @usableFromInline var slots: [Slot] = []
     private var free: [Int32] = []
-    private var heads: [Int32] = [-1, -1, -1]
-    private var tails: [Int32] = [-1, -1, -1]
-    private var counts: [Int] = [0, 0, 0]
-    private var sketch: FrequencySketch
+    @usableFromInline var heads: [Int32] = [-1, -1, -1]
+    @usableFromInline var tails: [Int32] = [-1, -1, -1]
+    @usableFromInline var counts: [Int] = [0, 0, 0]
+    @usableFromInline var sketch: FrequencySketch
 
-    let tinyLFU: Bool
+    @usableFromInline let tinyLFU: Bool
     let capacity: Int
     let windowCapacity: Int
-    let protectedCapacity: Int
+    @usableFromInline let protectedCapacity: Int
     let maxBytes: Int
     private(set) var bytes = 0
 
     // Counters, merged by ResultCache.statistics.
-    var hits: UInt64 = 0
+    @usableFromInline var hits: UInt64 = 0
     var misses: UInt64 = 0
     var coalesced: UInt64 = 0
     private(set) var evictions: UInt64 = 0
@@ -73,7 +76,7 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
 
     /// Looks `key` up at `now` (nanoseconds; ignored when nothing expires). Counts a hit and
     /// updates recency and frequency when a fresh entry is found.
-    @inline(__always)
+    @inlinable
     mutating func lookup(_ key: EntryKey<Key>, now: Int64) -> Stored? {
         if self.tinyLFU { self.sketch.increment(key.hash) }
         guard let slot = self.index[key] else { return nil }
@@ -219,9 +222,11 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
     // MARK: lists
 
     /// A hit: move to the front of its list; a probation hit is promoted to protected, and
-    /// protected's LRU entry is demoted to probation when protected overflows.
-    @inline(__always)
-    private mutating func touch(_ slot: Int32) {
+    /// protected's LRU entry is demoted to probation when protected overflows. (A CLOCK
+    /// variant that only sets a reference bit on window and protected hits wrote fewer cache
+    /// lines but cost ~0.3 points of hit ratio at Zipf 0.9; the lists stay exact LRU.)
+    @inlinable
+    mutating func touch(_ slot: Int32) {
         let list = Int(self.slots[Int(slot)].list)
         if self.tinyLFU && list == Self.probation {
             self.unlink(slot)
@@ -238,8 +243,8 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
         self.pushFront(slot, list: list)
     }
 
-    @inline(__always)
-    private mutating func pushFront(_ slot: Int32, list: Int) {
+    @inlinable
+    mutating func pushFront(_ slot: Int32, list: Int) {
         let position = Int(slot)
         let head = self.heads[list]
         self.slots[position].list = UInt8(list)
@@ -250,8 +255,8 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
         self.counts[list] += 1
     }
 
-    @inline(__always)
-    private mutating func unlink(_ slot: Int32) {
+    @inlinable
+    mutating func unlink(_ slot: Int32) {
         let position = Int(slot)
         let list = Int(self.slots[position].list)
         let prev = self.slots[position].prev

@@ -42,13 +42,13 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     /// Whether a computation's error is cached like a value (cancellation never is).
     public let cachesErrors: Bool
 
-    private let shards: [CacheShard<Key, Value>]
-    private let shardMask: Int
+    @usableFromInline let shards: [CacheShard<Key, Value>]
+    @usableFromInline let shardMask: Int
     private let size: @Sendable (Value) -> Int
-    private let clock: any CacheClock
-    private let ttlNanoseconds: Int64
-    private let profiler: PerformanceProfiler?
-    private let hitContext: String
+    @usableFromInline let clock: any CacheClock
+    @usableFromInline let ttlNanoseconds: Int64
+    @usableFromInline let profiler: PerformanceProfiler?
+    @usableFromInline let hitContext: String
     private let missContext: String
     private let sweeper: PThreadMutex<Task<Void, Never>?>
 
@@ -149,14 +149,14 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     /// How many shards the table is split into.
     public var shardCount: Int { self.shards.count }
 
-    @inline(__always)
-    private func shard(for key: EntryKey<Key>) -> CacheShard<Key, Value> {
+    @inlinable
+    func shard(for key: EntryKey<Key>) -> CacheShard<Key, Value> {
         self.shards[Int(truncatingIfNeeded: UInt64(bitPattern: Int64(key.hash)) >> 40) & self.shardMask]
     }
 
     /// Nanoseconds on the cache clock, or 0 when nothing expires (no clock read).
-    @inline(__always)
-    private func now() -> Int64 {
+    @inlinable
+    func now() -> Int64 {
         self.ttl == nil ? 0 : self.clock.now().cacheNanoseconds
     }
 
@@ -177,6 +177,7 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     ///
     /// - Throws: the computation's error; ``ConveyorError/invalidConfiguration(reason:)``
     ///   when `size` measures the value as negative (nothing is stored then).
+    @inlinable
     public func value(
         for key: Key, kind: String = "", compute: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
@@ -198,6 +199,7 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     /// ```swift
     /// if let page = try cache.cachedValue(for: url, kind: "fetch") { return page }
     /// ```
+    @inlinable
     public func cachedValue(for key: Key, kind: String = "") throws -> Value? {
         let entryKey = EntryKey(kind: kind, key: key)
         switch self.lookup(entryKey, in: self.shard(for: entryKey)) {
@@ -207,8 +209,8 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         }
     }
 
-    @inline(__always)
-    private func lookup(_ key: EntryKey<Key>, in shard: CacheShard<Key, Value>) -> CacheStore<Key, Value>.Stored? {
+    @inlinable
+    func lookup(_ key: EntryKey<Key>, in shard: CacheShard<Key, Value>) -> CacheStore<Key, Value>.Stored? {
         let now = self.now()
         if let profiler = self.profiler, profiler.isEnabled {
             let start = MonotonicClock.ticks()
@@ -223,7 +225,8 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
 
     /// The slow path: join the key's flight or lead a new one, registering the continuation
     /// under the same lock so that completion and cancellation cannot slip in between.
-    private func wait(
+    @usableFromInline
+    func wait(
         for key: EntryKey<Key>, in shard: CacheShard<Key, Value>, compute: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         let ticket = WaiterTicket<Value>()
