@@ -168,8 +168,10 @@ public final class StreamProcessor<Input: Sendable, Output: Sendable>: Sendable 
                 let number = sequence
                 sequence += 1
                 self.counters.accepted(elements: chunk.count, bytes: bytes)
-                group.addTask { [chunk] in
-                    await self.run(chunk, number: number, bytes: bytes, state: state)
+                let inputs = ChunkInputs(chunk)
+                chunk = []
+                group.addTask {
+                    await self.run(inputs, number: number, bytes: bytes, state: state)
                 }
             }
             let (consumer, finished) = state.withLock { s -> (CheckedContinuation<StreamState<Output>.Finished?, any Error>?, Result<StreamState<Output>.Finished?, any Error>?) in
@@ -209,12 +211,15 @@ public final class StreamProcessor<Input: Sendable, Output: Sendable>: Sendable 
 
     // MARK: chunks
 
-    private func run(_ chunk: [Input], number: Int, bytes: Int, state: PThreadMutex<StreamState<Output>>) async {
+    private func run(_ inputs: ChunkInputs<Input>, number: Int, bytes: Int, state: PThreadMutex<StreamState<Output>>) async {
         let transform = self.transform
         let start = MonotonicClock.ticks()
         let result: Result<[Output], any Error>
         do {
-            result = .success(try await self.conveyor.run(self.task) { try chunk.map(transform) }.value)
+            // The body takes the inputs out of their box, so they are freed on the worker when
+            // it returns, before the result is published: the bytes a chunk is counted for
+            // are gone by the time the consumer releases them.
+            result = .success(try await self.conveyor.run(self.task) { try inputs.take().map(transform) }.value)
         } catch {
             result = .failure(error)
         }
@@ -234,6 +239,23 @@ public final class StreamProcessor<Input: Sendable, Output: Sendable>: Sendable 
         case .failure(let error):
             StreamState<Output>.fail(state, error)
         }
+    }
+}
+
+/// A chunk's inputs, handed from the producer to the worker that runs the chunk (the engine's
+/// queue orders the hand-off) and taken out exactly once.
+final class ChunkInputs<Input: Sendable>: @unchecked Sendable {
+    // @unchecked: written by the producer before the chunk is queued, then read and cleared
+    // once by the worker that runs it; the engine's enqueue/dequeue is the synchronisation.
+    private var inputs: [Input]
+
+    init(_ inputs: [Input]) {
+        self.inputs = inputs
+    }
+
+    func take() -> [Input] {
+        defer { self.inputs = [] }
+        return self.inputs
     }
 }
 
