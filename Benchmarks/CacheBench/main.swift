@@ -333,6 +333,7 @@ var streamTimes: [Double] = []
 var unorderedTimes: [Double] = []
 var bulkTimes: [Double] = []
 var streamPeaks: [Double] = []
+var unorderedPeaks: [Double] = []
 var bulkPeaks: [Double] = []
 let expected: UInt64 = (0..<streamElements).reduce(0) { $0 &+ checksum([UInt8](repeating: UInt8(truncatingIfNeeded: $1), count: elementBytes)) }
 for run in 0..<options.runs {
@@ -353,6 +354,7 @@ for run in 0..<options.runs {
             streamPeaks.append(Double(peak))
         } else {
             unorderedTimes.append(seconds)
+            unorderedPeaks.append(Double(peak))
         }
         log("stream run \(run + 1) (\(ordered ? "ordered" : "unordered")): \(seconds) s, peak +\(peak >> 20) MiB over \(before >> 20) MiB")
     }
@@ -438,6 +440,7 @@ aims.append(BenchAim(text: "single-flight: 1000 concurrent identical requests ru
 let streamVsBulk = zip(bulkTimes, streamTimes).map { $0 / $1 }
 let unorderedVsBulk = zip(bulkTimes, unorderedTimes).map { $0 / $1 }
 figures.append(BenchFigure(key: "stream.peak", label: "StreamProcessor peak allocated above baseline", unit: "MiB", runs: streamPeaks.map { $0 / mib }))
+figures.append(BenchFigure(key: "stream.unordered.peak", label: "StreamProcessor (unordered) peak allocated above baseline", unit: "MiB", runs: unorderedPeaks.map { $0 / mib }))
 figures.append(BenchFigure(key: "stream.bulk.peak", label: "bulk submit peak allocated above baseline", unit: "MiB", runs: bulkPeaks.map { $0 / mib }))
 figures.append(BenchFigure(key: "stream.time", label: "StreamProcessor (ordered)", unit: "s", runs: streamTimes))
 figures.append(BenchFigure(key: "stream.unordered.time", label: "StreamProcessor (unordered)", unit: "s", runs: unorderedTimes))
@@ -445,9 +448,10 @@ figures.append(BenchFigure(key: "stream.bulk.time", label: "bulk submit", unit: 
 figures.append(BenchFigure(key: "stream.time/bulk", label: "StreamProcessor throughput × bulk", unit: "×", runs: streamVsBulk))
 let bound = Double(memoryLimit + streamChunk * 4_096)
 let source = usesJemalloc ? "jemalloc stats.allocated" : "RSS"
-aims.append(BenchAim(text: "stream peak bytes (\(source)) ≤ memoryLimit + one chunk (\(Int(bound / mib)) MiB), input 21× memoryLimit",
-                     result: String(format: "max %.1f MiB (bulk: %.0f MiB)", (streamPeaks.max() ?? 0) / mib, median(bulkPeaks) / mib),
-                     met: (streamPeaks.max() ?? .infinity) <= bound))
+let worstPeak = (streamPeaks + unorderedPeaks).max() ?? .infinity
+aims.append(BenchAim(text: "stream peak bytes (\(source), whole process above its baseline) ≤ memoryLimit + one chunk (\(Int(bound / mib)) MiB), input 21× memoryLimit, every run ordered and unordered",
+                     result: String(format: "max %.1f MiB (bulk: %.0f MiB)", worstPeak / mib, median(bulkPeaks) / mib),
+                     met: worstPeak <= bound))
 aims.append(BenchAim(text: "stream throughput ≥ 0.7× the same work submitted in bulk (ordered)",
                      result: String(format: "%.2f× (unordered %.2f×)", median(streamVsBulk), median(unorderedVsBulk)), met: median(streamVsBulk) >= 0.7))
 
@@ -458,7 +462,7 @@ let throughputRows: [[String]] = [
     ["Mutex<Dictionary> hits/s, 2 threads (peer)", String(format: "%.2f M", median(mutexHitRates) / 1e6), "1×"],
     ["1000 identical requests, single-flight", String(format: "%.1f ms", median(coalescedTimes) * 1e3), String(format: "%.1f×", median(zip(uncachedTimes, coalescedTimes).map { $0 / $1 }))],
     ["1000 identical requests, uncached (peer; \(computeMicroseconds) µs each, 2 workers)", String(format: "%.1f ms", median(uncachedTimes) * 1e3), "1×"],
-    ["StreamProcessor ordered, \(streamElements) × 4 KiB (\(streamElements * 4_096 >> 20) MiB), limit 16 MiB", String(format: "%.0f ms, peak %.1f MiB", median(streamTimes) * 1e3, median(streamPeaks) / mib), String(format: "%.2f×", median(streamVsBulk))],
+    ["StreamProcessor ordered, \(streamElements) × 4 KiB (\((streamElements * 4_096) >> 20) MiB), limit 16 MiB", String(format: "%.0f ms, peak %.1f MiB", median(streamTimes) * 1e3, median(streamPeaks) / mib), String(format: "%.2f×", median(streamVsBulk))],
     ["StreamProcessor unordered", String(format: "%.0f ms", median(unorderedTimes) * 1e3), String(format: "%.2f×", median(unorderedVsBulk))],
     ["bulk submit of the same chunks (peer)", String(format: "%.0f ms, peak %.1f MiB", median(bulkTimes) * 1e3, median(bulkPeaks) / mib), "1×"],
 ]
