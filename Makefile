@@ -34,7 +34,7 @@ BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks
 BENCH_BUILD = $(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build
 BENCH_BIN = Benchmarks/.build/release
 
-.PHONY: fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators clean
+.PHONY: fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
 
 all: build
 
@@ -93,7 +93,7 @@ soak: deps
 # then the report (`conveyor report`): bench-report/report.html (SVG charts), report.json
 # (every figure), summary.md. Each part writes its document to
 # bench-report/parts/; `bench-report` merges what exists.
-bench: bench-core bench-malloc bench-engine bench-allocators bench-soak bench-simulate
+bench: bench-core bench-malloc bench-engine bench-allocators bench-cache bench-soak bench-simulate
 	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
@@ -121,6 +121,15 @@ bench-allocators:
 	Benchmarks/.build-allocators/release/conveyor-allocators --runs $(BENCH_RUNS) --json bench-report/allocators.json --markdown bench-report/allocators.md --document bench-report/parts/allocators.json
 	@echo "The tables as Markdown: bench-report/allocators.md; every run as JSON: bench-report/allocators.json"
 
+# ResultCache (hit ratios against LRU and Bélády, scan resistance, hits/s against a
+# Mutex<Dictionary>, single-flight) and StreamProcessor (peak jemalloc bytes, time against bulk
+# submit); docs/Cache.md, docs/Streams.md.
+bench-cache: deps
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-cachebench
+	@mkdir -p bench-report/parts
+	Benchmarks/.build/release/conveyor-cachebench --runs $(BENCH_RUNS) --revision "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --markdown bench-report/cache.md --json bench-report/parts/cache.json
+	@echo "The tables as Markdown: bench-report/cache.md"
+
 # Memory over time for the report; growth is reported, not judged (that is `make soak`).
 bench-soak: deps
 	$(BENCH_BUILD) --product conveyor-soak
@@ -138,7 +147,7 @@ bench-simulate: deps
 bench-report:
 	$(SWIFT) build -c release --product conveyor
 	.build/release/conveyor report --skip-missing \
-		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/soak.json \
+		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/soak.json \
 		bench-report/parts/simulate.json
 
 bench-malloc: deps

@@ -50,6 +50,8 @@ let package = Package(
         .executable(name: "conveyor-enginebench", targets: ["EngineBench"]),
         .executable(name: "conveyor-allocators", targets: ["AllocatorBench"]),
         .executable(name: "conveyor-soak", targets: ["Soak"]),
+        // ResultCache and StreamProcessor against their peers (`make bench-cache`).
+        .executable(name: "conveyor-cachebench", targets: ["CacheBench"]),
     ],
     traits: [
         .trait(
@@ -87,6 +89,14 @@ let package = Package(
         runner("EngineBench", also: [argumentParser]),
         runner("AllocatorBench", also: [argumentParser]),
         runner("Soak", also: [argumentParser, .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(
+            name: "CacheBench",
+            dependencies: [
+                .product(name: "Conveyor", package: "Conveyor"),
+                .product(name: "ConveyorReport", package: "Conveyor"),
+            ],
+            path: "CacheBench"
+        ),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [.product(name: "Benchmark", package: "benchmark"), conveyor],
