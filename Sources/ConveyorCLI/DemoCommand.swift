@@ -10,6 +10,11 @@ extension ConveyorCommand {
     static var dashboardCommands: [any ParsableCommand.Type] { [DemoCommand.self] }
 }
 
+/// A failure of the demo at run time (printed without the usage text).
+struct DemoError: Error, CustomStringConvertible {
+    var description: String
+}
+
 /// `conveyor demo`: a realistic mixed workload with the live dashboard.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -89,14 +94,14 @@ struct DemoCommand: AsyncParsableCommand {
                 sources: .init(load: { demo.load() }))
         } catch {
             await demo.shutdown()
-            throw ValidationError("\(error)")
+            throw DemoError(description: "\(error)")
         }
         let address: Dashboard.Address
         do {
             address = try await dashboard.start()
         } catch {
             await demo.shutdown()
-            throw ValidationError("\(error)")
+            throw DemoError(description: "\(error)")
         }
         print("Conveyor demo: dashboard \(address.url)  metrics \(address.url)metrics  JSON \(address.url)api/snapshot")
         print("trace: \(source), one row per \(step), \(Int(self.rate)) tasks/s at its mean")
@@ -108,10 +113,15 @@ struct DemoCommand: AsyncParsableCommand {
         Self.catchInterrupts()
         let work = Task { try await demo.run(for: duration) }
         let ticker = Task {
+            // One line per new reading of the dashboard's sampler.
             let started = ContinuousClock.now
+            var printed = dashboard.snapshot.sequence
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                Self.printLine(dashboard.snapshot, elapsed: ContinuousClock.now - started, duration: duration)
+                try? await Task.sleep(for: .milliseconds(100))
+                let snapshot = dashboard.snapshot
+                guard snapshot.sequence != printed else { continue }
+                printed = snapshot.sequence
+                Self.printLine(snapshot, elapsed: ContinuousClock.now - started, duration: duration)
             }
         }
         let stopOnSignal = Task {

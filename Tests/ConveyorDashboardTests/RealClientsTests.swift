@@ -22,6 +22,19 @@ struct RunningDemo {
         return RunningDemo(demo: demo, dashboard: dashboard, address: address, work: work)
     }
 
+    /// Runs `body` with a started demo and stops it afterwards, also when `body` throws.
+    static func with<Value>(extraGroups: [String] = [], _ body: (RunningDemo) async throws -> Value) async throws -> Value {
+        let running = try await Self.start(extraGroups: extraGroups)
+        do {
+            let value = try await body(running)
+            await running.stop()
+            return value
+        } catch {
+            await running.stop()
+            throw error
+        }
+    }
+
     func stop() async {
         self.work.cancel()
         _ = try? await self.work.value
@@ -83,10 +96,20 @@ struct RealClientsTests {
         return Double(text)
     }
 
+    /// The package root (scripts/ lives there).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    /// Where the screenshot goes (CONVEYOR_SCREENSHOT=docs/images/dashboard.png renews the docs' one).
+    static let screenshot = ProcessInfo.processInfo.environment["CONVEYOR_SCREENSHOT"]
+        ?? FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-dashboard-\(getpid()).png").path
+
     @Test("a real Prometheus scrapes the demo at 1 s and conveyor_tasks_completed_total rises")
     func prometheusScrapes() async throws {
         let prometheus = try #require(findProgram("prometheus"), "prometheus missing: run scripts/install-dashboard-deps.sh")
-        let running = try await RunningDemo.start()
+        try await RunningDemo.with { running in try await Self.scrape(running, prometheus: prometheus) }
+    }
+
+    static func scrape(_ running: RunningDemo, prometheus: String) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-prometheus-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -129,7 +152,6 @@ struct RealClientsTests {
         #expect(try Self.query(prometheus: port, "up{job=\"conveyor-demo\"}") == 1)
         #expect(try Self.query(prometheus: port, "count(conveyor_tasks_completed_total)") == 3)
         #expect(try Self.query(prometheus: port, "count(conveyor_service_time_seconds_bucket{group=\"io\"})") ?? 0 >= 10)
-        await running.stop()
     }
 
     @Test("headless Chromium: charts have data, the throughput figure moves without reload, <script> shows as text")
@@ -137,14 +159,11 @@ struct RealClientsTests {
         _ = try #require(findProgram("chromium"), "chromium missing: run scripts/install-dashboard-deps.sh")
         _ = try #require(findProgram("chromedriver"), "chromedriver missing: run scripts/install-dashboard-deps.sh")
         let python = try #require(findProgram("python3"))
-        let running = try await RunningDemo.start(extraGroups: ["<script>alert(1)</script>"])
-        try await Task.sleep(for: .seconds(3))
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let screenshot = ProcessInfo.processInfo.environment["CONVEYOR_SCREENSHOT"]
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-dashboard-\(getpid()).png").path
-        let result = try runProgram(
-            python, [root.appendingPathComponent("scripts/dashboard-browser-check.py").path, running.address.url, screenshot])
-        await running.stop()
+        let result = try await RunningDemo.with(extraGroups: ["<script>alert(1)</script>"]) { running in
+            try await Task.sleep(for: .seconds(3))
+            return try runProgram(
+                python, [Self.root.appendingPathComponent("scripts/dashboard-browser-check.py").path, running.address.url, Self.screenshot])
+        }
         #expect(result.status == 0, "browser check: \(result.output.suffix(3_000))")
         let line = result.output.split(separator: "\n").last.map(String.init) ?? ""
         let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "output: \(result.output)")
