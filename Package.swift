@@ -160,7 +160,9 @@ if !coreOnly {
         ),
         .testTarget(
             name: "ConveyorDashboardTests",
-            dependencies: ["ConveyorDashboard", "Conveyor"],
+            dependencies: [
+                "ConveyorDashboard", "Conveyor", .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -88,9 +88,14 @@ public final class Dashboard: Sendable {
     public struct Sources: Sendable {
         /// Offered against target arrivals (``DashboardSnapshot/load``).
         public var load: (@Sendable () -> DashboardSnapshot.Load?)?
+        /// A profiler whose ``PerformanceProfiler/exportMetrics()`` runs at every reading:
+        /// periodic swift-metrics snapshots to the factory the application gave the profiler
+        /// (the dashboard bootstraps nothing).
+        public var profiler: PerformanceProfiler?
 
-        public init(load: (@Sendable () -> DashboardSnapshot.Load?)? = nil) {
+        public init(load: (@Sendable () -> DashboardSnapshot.Load?)? = nil, profiler: PerformanceProfiler? = nil) {
             self.load = load
+            self.profiler = profiler
         }
     }
 
@@ -143,7 +148,7 @@ public final class Dashboard: Sendable {
         self.logger = logger
         self.sampler = DashboardSampler(
             conveyor: conveyor, historyLimit: configuration.history, histogramWindow: configuration.histogramWindow,
-            loadSource: sources.load)
+            loadSource: sources.load, profiler: sources.profiler)
         self.sampler.sample()
     }
 

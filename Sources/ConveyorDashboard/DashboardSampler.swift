@@ -46,6 +46,7 @@ final class DashboardSampler: Sendable {
     let historyLimit: Int
     let histogramWindow: Int
     let loadSource: (@Sendable () -> DashboardSnapshot.Load?)?
+    let profiler: PerformanceProfiler?
     let exposition: PrometheusExposition
     private let state: Mutex<State>
     /// The latest sequence number, read by event streams without taking the mutex.
@@ -53,13 +54,14 @@ final class DashboardSampler: Sendable {
 
     init(
         conveyor: Conveyor, historyLimit: Int, histogramWindow: Int,
-        loadSource: (@Sendable () -> DashboardSnapshot.Load?)?
+        loadSource: (@Sendable () -> DashboardSnapshot.Load?)?, profiler: PerformanceProfiler?
     ) {
         conveyor.enableKindCounting()
         self.conveyor = conveyor
         self.historyLimit = historyLimit
         self.histogramWindow = histogramWindow
         self.loadSource = loadSource
+        self.profiler = profiler
         self.exposition = PrometheusExposition()
         let now = ContinuousClock.now
         self.state = Mutex(State(cpuSeconds: Self.cpuSeconds(), lastTick: now, started: now))
@@ -223,6 +225,7 @@ final class DashboardSampler: Sendable {
         self.exposition.update(snapshot, queueWait: statistics.map { ($0.group, $0.queueWait) },
                                service: statistics.map { ($0.group, $0.serviceTime) })
         self.exposition.updateKindService(kinds)
+        self.profiler?.exportMetrics()
         self.sequence.store(snapshot.sequence, ordering: .releasing)
         return snapshot
     }

@@ -1,5 +1,6 @@
 import Conveyor
 import Foundation
+import MetricsTestKit
 import Testing
 
 @testable import ConveyorDashboard
@@ -46,6 +47,19 @@ struct DashboardTests {
         #expect(third.total.throughput == 0)
         #expect(third.total.completed == 600)
         #expect(third.total.serviceTime.count == 0)
+        await conveyor.shutdown()
+    }
+
+    @Test("each reading publishes the profiler's swift-metrics to the application's factory")
+    func swiftMetrics() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("cpu", minWorkers: 1)])
+        let factory = TestMetrics()
+        let profiler = try PerformanceProfiler(conveyor: conveyor, metricsFactory: factory)
+        let dashboard = try Dashboard(conveyor: conveyor, configuration: .init(port: 0), sources: .init(profiler: profiler))
+        try await runTasks(conveyor, groups: ["cpu"], tasks: 40)
+        dashboard.sampleNow()
+        #expect(try factory.expectCounter("conveyor_tasks_total", [("group", "cpu"), ("outcome", "completed")]).totalValue == 40)
+        #expect(try factory.expectGauge("conveyor_workers", [("group", "cpu")]).lastValue == 1)
         await conveyor.shutdown()
     }
 
