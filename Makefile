@@ -1,7 +1,8 @@
 # Conveyor — the commands a newcomer runs.
 #   make bench   benchmarks against peers and allocators, with a readable report
 #                (bench-allocators alone: glibc, jemalloc, mimalloc, tcmalloc, slab pool)
-#   make test    the test suite (jemalloc on, then off), then the Benchmarks package's tests
+#   make test    the test suite (jemalloc on, then off; the dashboard's tests in the first only),
+#                then the Benchmarks package's tests
 #   make tsan    the tests under ThreadSanitizer (jemalloc off, smaller stress sizes)
 #   make asan    the tests under AddressSanitizer (jemalloc off, smaller stress sizes)
 #   make soak    a compressed day of mixed load, memory growth after warm-up (DURATION=10m)
@@ -34,12 +35,21 @@ BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks
 BENCH_BUILD = $(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build
 BENCH_BIN = Benchmarks/.build/release
 
-.PHONY: fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
+.PHONY: dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
 
 all: build
 
 deps:
 	@./scripts/install-deps.sh
+
+# Chromium, chromedriver and Prometheus for the dashboard's tests with real clients.
+dashboard-deps: deps
+	@./scripts/install-dashboard-deps.sh
+
+# CONVEYOR_CORE_ONLY=1 leaves the dashboard (Hummingbird, SwiftNIO, swift-prometheus) out of
+# the build (see Package.swift): it is built and tested once, in test-jemalloc, not in the
+# jemalloc-off and sanitizer configurations, which are about the core.
+CORE_ONLY = CONVEYOR_CORE_ONLY=1
 
 build: deps
 	$(SWIFT) build
@@ -49,12 +59,12 @@ test: test-jemalloc test-no-jemalloc test-benchmarks
 # Default build: jemalloc linked, slabs from a dedicated jemalloc arena.
 # --no-parallel: the stress tests run their own threads; suites run one after another so
 # they do not starve each other (or the Swift cooperative pool) on a 2-core machine.
-test-jemalloc: deps
+test-jemalloc: deps dashboard-deps
 	$(SWIFT) test --no-parallel
 
 # The Jemalloc trait off: slabs from mmap, the same API and tests.
 test-no-jemalloc: deps
-	$(SWIFT) test --no-parallel --disable-default-traits --scratch-path .build-no-jemalloc
+	$(CORE_ONLY) $(SWIFT) test --no-parallel --disable-default-traits --scratch-path .build-no-jemalloc
 
 # The tests of the benchmark runners' own code (allocator workloads and reports, the engine
 # bench's verdicts, the soak), which live with that code in the nested Benchmarks package:
@@ -71,12 +81,12 @@ test-benchmarks: deps
 # Linking jemalloc replaces the process allocator and breaks the sanitizers' own
 # allocators, so sanitizer builds turn the Jemalloc trait off.
 tsan: deps
-	CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
+	$(CORE_ONLY) CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
 	$(SWIFT) test --no-parallel --sanitize=thread --disable-default-traits --scratch-path .build-tsan
 
 # detect_leaks=0: the Swift runtime keeps metadata allocations alive on purpose.
 asan: deps
-	ASAN_OPTIONS=detect_leaks=0 CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
+	$(CORE_ONLY) ASAN_OPTIONS=detect_leaks=0 CONVEYOR_STRESS_SCALE=$(SANITIZER_STRESS_SCALE) \
 	$(SWIFT) test --no-parallel --sanitize=address --disable-default-traits --scratch-path .build-asan
 
 # A day of mixed load compressed into DURATION (release build); samples and growth go to

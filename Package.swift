@@ -6,14 +6,23 @@
 //   Jemalloc (default on) — slab memory comes from a dedicated jemalloc arena and
 //   jemalloc becomes the process allocator (it is linked). Turn it off with
 //   `--disable-default-traits` for sanitizer builds: slabs then come from mmap.
+//
+// CONVEYOR_CORE_ONLY=1 (environment) leaves out the HTTP dashboard: the ConveyorDashboard
+// product, its tests and `conveyor demo`. Hummingbird and SwiftNIO are the heaviest part of
+// the build (minutes on 2 cores), and they test nothing about the lock-free core, so the
+// Makefile sets it for test-no-jemalloc, tsan and asan: CI builds the dashboard once (in
+// `make test-jemalloc`) instead of four times. SwiftPM has no per-configuration product
+// switch (traits cannot drop a package dependency's build or a test target), hence a variable.
 import PackageDescription
+
+let coreOnly = Context.environment["CONVEYOR_CORE_ONLY"] == "1"
 
 let strict: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
     .define("CONVEYOR_JEMALLOC", .when(traits: ["Jemalloc"])),
 ]
 
-let package = Package(
+var package = Package(
     name: "Conveyor",
     platforms: [.macOS(.v15)],  // Linux only in practice; this keeps Synchronization available.
     products: [
@@ -131,3 +140,39 @@ let package = Package(
     ],
     cLanguageStandard: .c11
 )
+
+// The live dashboard and Prometheus endpoint (docs/Dashboard.md): a product of its own, never
+// a dependency of `Conveyor`, so users of the core library never build an HTTP server.
+if !coreOnly {
+    package.products.append(.library(name: "ConveyorDashboard", targets: ["ConveyorDashboard"]))
+    package.dependencies += [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ]
+    package.targets += [
+        .target(
+            name: "ConveyorDashboard",
+            dependencies: [
+                "Conveyor",
+                "ConveyorForecasting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ConveyorDashboardTests",
+            dependencies: [
+                "ConveyorDashboard", "Conveyor", .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+    if let cli = package.targets.first(where: { $0.name == "ConveyorCLI" }) {
+        cli.dependencies.append("ConveyorDashboard")
+    }
+}
