@@ -1,7 +1,7 @@
 # Conveyor — the commands a newcomer runs.
 #   make bench   benchmarks against peers and allocators, with a readable report
 #                (bench-allocators alone: glibc, jemalloc, mimalloc, tcmalloc, slab pool)
-#   make test    the test suite (jemalloc on, then off)
+#   make test    the test suite (jemalloc on, then off), then the Benchmarks package's tests
 #   make tsan    the tests under ThreadSanitizer (jemalloc off, smaller stress sizes)
 #   make asan    the tests under AddressSanitizer (jemalloc off, smaller stress sizes)
 #   make soak    a compressed day of mixed load, memory growth after warm-up (DURATION=10m)
@@ -23,9 +23,18 @@ SOAK_MAX_GROWTH ?= 1
 # The ordo-one/benchmark baseline `bench-check` compares with, stored (and committed) in
 # Benchmarks/.benchmarkBaselines/CoreBenchmarks/$(BENCH_BASELINE)/results.json.
 BENCH_BASELINE ?= reference
+# The trace `bench-simulate` runs the scaling policies on, and the rows of its replay slice
+# (the last rows of the trace; 144 half-hours = 3 days).
+SIMULATE_TRACE ?= ../shared/traces/elecdemand_30min.csv
+SIMULATE_REPLAY_ROWS ?= 144
+# Replay speed: trace rows per wall-clock second (lower: less scheduling noise, longer run).
+SIMULATE_SPEEDUP ?= 5
 BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks/.build
+# Every benchmark runner and the soak are executables of the nested Benchmarks package.
+BENCH_BUILD = $(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build
+BENCH_BIN = Benchmarks/.build/release
 
-.PHONY: fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-report bench-check bench-baseline bench-allocators clean
+.PHONY: fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
 
 all: build
 
@@ -35,7 +44,7 @@ deps:
 build: deps
 	$(SWIFT) build
 
-test: test-jemalloc test-no-jemalloc
+test: test-jemalloc test-no-jemalloc test-benchmarks
 
 # Default build: jemalloc linked, slabs from a dedicated jemalloc arena.
 # --no-parallel: the stress tests run their own threads; suites run one after another so
@@ -46,6 +55,18 @@ test-jemalloc: deps
 # The Jemalloc trait off: slabs from mmap, the same API and tests.
 test-no-jemalloc: deps
 	$(SWIFT) test --no-parallel --disable-default-traits --scratch-path .build-no-jemalloc
+
+# The tests of the benchmark runners' own code (allocator workloads and reports, the engine
+# bench's verdicts, the soak), which live with that code in the nested Benchmarks package:
+# the root package keeps no benchmark code and no test target that needs it. One
+# configuration only (debug, the Benchmarks package's default traits, jemalloc on): the code
+# they test measures the library rather than being it, the allocator workloads check both
+# allocator kinds in-process, and the library's own suites run with jemalloc on and off and
+# under both sanitizers above and below. What that gives up: the soak no longer runs with
+# jemalloc off or under the sanitizers (the engine's exactly-once stress suites still do).
+# Costs one more package build (~4 min from clean).
+test-benchmarks: deps
+	$(SWIFT) test --no-parallel --package-path Benchmarks --scratch-path Benchmarks/.build
 
 # Linking jemalloc replaces the process allocator and breaks the sanitizers' own
 # allocators, so sanitizer builds turn the Jemalloc trait off.
@@ -61,51 +82,73 @@ asan: deps
 # A day of mixed load compressed into DURATION (release build); samples and growth go to
 # soak-report/. Fails when heap allocated bytes grow by more than 1 % after warm-up.
 soak: deps
-	$(SWIFT) build -c release --product conveyor
+	$(BENCH_BUILD) --product conveyor-soak
 	@mkdir -p soak-report
-	.build/release/conveyor soak --duration $(DURATION) --report soak-report/samples.csv --max-growth $(SOAK_MAX_GROWTH)
+	$(BENCH_BIN)/conveyor-soak --duration $(DURATION) --report soak-report/samples.csv --max-growth $(SOAK_MAX_GROWTH)
 
 # The core comparison table (medians of BENCH_RUNS runs, ratios against peers measured in
 # the same process), allocation counts per operation from ordo-one/benchmark, the engine
-# against Dispatch, TaskGroup and AsyncStream (`conveyor bench`), the allocators (`conveyor
-# allocators`), a short soak, then the report: bench-report/report.html (SVG charts),
-# report.json (every figure), summary.md. Each part writes its document to
+# against Dispatch, TaskGroup and AsyncStream (`conveyor-enginebench`), the allocators
+# (`conveyor-allocators`), a short soak (`conveyor-soak`), all executables of Benchmarks/;
+# then the report (`conveyor report`): bench-report/report.html (SVG charts), report.json
+# (every figure), summary.md. Each part writes its document to
 # bench-report/parts/; `bench-report` merges what exists.
-bench: bench-core bench-malloc bench-engine bench-allocators bench-soak
+bench: bench-core bench-malloc bench-engine bench-allocators bench-cache bench-soak bench-simulate
 	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
-	$(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-corebench
+	$(BENCH_BUILD) --product conveyor-corebench
 	@mkdir -p bench-report/parts
-	Benchmarks/.build/release/conveyor-corebench --runs $(BENCH_RUNS) --markdown bench-report/corebench.md --json bench-report/parts/core.json
+	$(BENCH_BIN)/conveyor-corebench --runs $(BENCH_RUNS) --markdown bench-report/corebench.md --json bench-report/parts/core.json
 	@echo "The table as Markdown: bench-report/corebench.md"
 
 bench-engine: deps
-	$(SWIFT) build -c release --product conveyor
+	$(BENCH_BUILD) --product conveyor-enginebench
 	@mkdir -p bench-report/parts
-	.build/release/conveyor bench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json --document bench-report/parts/engine.json
+	$(BENCH_BIN)/conveyor-enginebench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json --document bench-report/parts/engine.json
 	@echo "The table as Markdown: bench-report/engine.md"
 
 # glibc, jemalloc, mimalloc, tcmalloc and the slab pool, each run in child processes of its
-# own (LD_PRELOAD). The binary must not link jemalloc (it would serve malloc in every child),
-# so it is built with the Jemalloc trait off, in a scratch path of its own.
+# own (LD_PRELOAD). The binary must not link jemalloc (it would serve malloc in every child).
+# Traits belong to a package in the whole build graph, not to one product, so it cannot
+# share a build with conveyor-corebench (which needs jemalloc): it is built with the
+# Benchmarks package's default traits off (its Jemalloc trait turns on Conveyor's), in a
+# scratch path of its own.
 bench-allocators:
 	@./scripts/install-deps.sh libmimalloc-dev libgoogle-perftools-dev
-	$(SWIFT) build -c release --disable-default-traits --scratch-path .build-allocators --product conveyor
+	$(SWIFT) build -c release --package-path Benchmarks --disable-default-traits --scratch-path Benchmarks/.build-allocators --product conveyor-allocators
 	@mkdir -p bench-report/parts
-	.build-allocators/release/conveyor allocators --runs $(BENCH_RUNS) --json bench-report/allocators.json --markdown bench-report/allocators.md --document bench-report/parts/allocators.json
+	Benchmarks/.build-allocators/release/conveyor-allocators --runs $(BENCH_RUNS) --json bench-report/allocators.json --markdown bench-report/allocators.md --document bench-report/parts/allocators.json
 	@echo "The tables as Markdown: bench-report/allocators.md; every run as JSON: bench-report/allocators.json"
+
+# ResultCache (hit ratios against LRU and Bélády, scan resistance, hits/s against a
+# Mutex<Dictionary>, single-flight) and StreamProcessor (peak jemalloc bytes, time against bulk
+# submit); docs/Cache.md, docs/Streams.md.
+bench-cache: deps
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-cachebench
+	@mkdir -p bench-report/parts
+	Benchmarks/.build/release/conveyor-cachebench --runs $(BENCH_RUNS) --revision "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --markdown bench-report/cache.md --json bench-report/parts/cache.json
+	@echo "The tables as Markdown: bench-report/cache.md"
 
 # Memory over time for the report; growth is reported, not judged (that is `make soak`).
 bench-soak: deps
+	$(BENCH_BUILD) --product conveyor-soak
+	@mkdir -p bench-report/parts
+	$(BENCH_BIN)/conveyor-soak --duration $(BENCH_SOAK) --report bench-report/soak.csv --document bench-report/parts/soak.json
+
+# The scaling policies on a load trace (docs/Scaling.md): the model over the whole trace, then
+# a replay of SIMULATE_REPLAY_ROWS rows on the real engine (~30 s at 5 rows per second).
+bench-simulate: deps
 	$(SWIFT) build -c release --product conveyor
 	@mkdir -p bench-report/parts
-	.build/release/conveyor soak --duration $(BENCH_SOAK) --report bench-report/soak.csv --document bench-report/parts/soak.json
+	.build/release/conveyor simulate --trace $(SIMULATE_TRACE) --with-replay --replay-rows $(SIMULATE_REPLAY_ROWS) --speedup $(SIMULATE_SPEEDUP) \
+		--json bench-report/simulate.json --document bench-report/parts/simulate.json
 
 bench-report:
 	$(SWIFT) build -c release --product conveyor
 	.build/release/conveyor report --skip-missing \
-		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/soak.json
+		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/soak.json \
+		bench-report/parts/simulate.json
 
 bench-malloc: deps
 	$(BENCHMARK) benchmark --target CoreBenchmarks
@@ -154,4 +197,4 @@ model-check:
 	Models/check.sh $(MODELS)
 
 clean:
-	rm -rf .build .build-no-jemalloc .build-tsan .build-asan .build-allocators Benchmarks/.build bench-report soak-report
+	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build Benchmarks/.build-allocators bench-report soak-report

@@ -71,13 +71,15 @@ let package = Package(
             name: "Conveyor",
             dependencies: [
                 "CConveyor",
+                // The predictive scaler (Sources/Conveyor/Scaling) forecasts with it.
+                "ConveyorForecasting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
-        // Load forecasting: pure Swift, no dependency on the engine.
+        // Load forecasting: pure Swift, no dependency on the engine (the engine's scaler uses it).
         .target(
             name: "ConveyorForecasting",
             swiftSettings: strict
@@ -87,9 +89,12 @@ let package = Package(
             name: "ConveyorReport",
             swiftSettings: strict
         ),
+        // `conveyor forecast` and `conveyor report`: the commands users run on their own data.
+        // Benchmarks and the soak are executables of the nested Benchmarks/ package.
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
+                // `conveyor simulate` runs the scaler's planner and, in replay mode, the engine.
                 "Conveyor",
                 "ConveyorForecasting",
                 "ConveyorReport",
@@ -101,15 +106,16 @@ let package = Package(
             name: "ConveyorTests",
             dependencies: [
                 "Conveyor",
+                "ConveyorForecasting",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
-        // The CLI's own code (the allocator workloads and report), tested in-process.
+        // The commands' own checks (options, messages, exit on nothing scored), in-process.
         .testTarget(
             name: "ConveyorCLITests",
-            dependencies: ["ConveyorCLI", "Conveyor"],
+            dependencies: ["ConveyorCLI", "Conveyor", "ConveyorForecasting"],
             swiftSettings: strict
         ),
         .testTarget(

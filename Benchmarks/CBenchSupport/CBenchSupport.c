@@ -7,15 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
-#include <time.h>
-
-uint64_t cb_now_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * UINT64_C(1000000000) + (uint64_t)now.tv_nsec;
-}
 
 void cb_yield(void) { sched_yield(); }
 
@@ -45,37 +36,6 @@ int cb_pin_current_thread(int index) {
     return -1;
 }
 
-void cb_cpu_model(char *buffer, size_t length) {
-    if (length == 0) return;
-    buffer[0] = '\0';
-    FILE *file = fopen("/proc/cpuinfo", "r");
-    if (file == NULL) return;
-    char line[512];
-    while (fgets(line, sizeof(line), file) != NULL) {
-        if (strncmp(line, "model name", 10) != 0) continue;
-        char *colon = strchr(line, ':');
-        if (colon == NULL) continue;
-        colon++;
-        while (*colon == ' ' || *colon == '\t') colon++;
-        size_t n = strcspn(colon, "\n");
-        if (n >= length) n = length - 1;
-        memcpy(buffer, colon, n);
-        buffer[n] = '\0';
-        break;
-    }
-    fclose(file);
-}
-
-void cb_kernel_release(char *buffer, size_t length) {
-    struct utsname name;
-    if (length == 0) return;
-    if (uname(&name) != 0) {
-        buffer[0] = '\0';
-        return;
-    }
-    snprintf(buffer, length, "%s", name.release);
-}
-
 const char *cb_glibc_version(void) { return gnu_get_libc_version(); }
 
 const char *cb_jemalloc_version(void) {
@@ -98,30 +58,6 @@ void cb_malloc_provider(char *buffer, size_t length) {
     snprintf(buffer, length, "%s", slash != NULL ? slash + 1 : info.dli_fname);
 }
 
-int cb_run_command(const char *command, char *buffer, size_t length) {
-    if (length == 0) return -1;
-    buffer[0] = '\0';
-    FILE *pipe = popen(command, "r");
-    if (pipe == NULL) return -1;
-    if (fgets(buffer, (int)length, pipe) != NULL) buffer[strcspn(buffer, "\n")] = '\0';
-    char sink[256];
-    while (fgets(sink, sizeof(sink), pipe) != NULL) {
-    }
-    int status = pclose(pipe);
-    if (status == -1) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-void cb_print_error(const char *text) {
-    fputs(text, stderr);
-    fflush(stderr);
-}
-
 cb_mallocx_fn cb_jemalloc_mallocx(void) { return (cb_mallocx_fn)dlsym(RTLD_DEFAULT, "mallocx"); }
 
 cb_sdallocx_fn cb_jemalloc_sdallocx(void) { return (cb_sdallocx_fn)dlsym(RTLD_DEFAULT, "sdallocx"); }
-
-double cb_load_average(void) {
-    double load[1];
-    return getloadavg(load, 1) == 1 ? load[0] : -1;
-}

@@ -1,5 +1,6 @@
 // Queue workloads: producers send consecutive integers through a queue, consumers add them up.
 // One "op" is one item moved: one enqueue plus one dequeue.
+import BenchSupport
 import Conveyor
 import DequeModule
 import Synchronization
@@ -19,10 +20,22 @@ protocol Channel: Sendable {
     func receive(_ values: UnsafeMutablePointer<UInt>, _ count: Int) -> Int
 }
 
-/// MPMCRing with `tryEnqueue` / `tryDequeue` (one value per call).
-struct MPMCSingle: Channel {
-    let ring: MPMCRing
-    init() { self.ring = try! MPMCRing(capacity: queueCapacity) }
+/// What the ring channels need of `MPMCRing` and `SPSCRing`, which have the same API.
+protocol BenchRing: Sendable {
+    init(capacity: Int) throws
+    func tryEnqueue(_ value: UInt) -> Bool
+    func tryDequeue() -> UInt?
+    func enqueue(contentsOf values: UnsafeBufferPointer<UInt>) -> Int
+    func dequeue(into buffer: UnsafeMutableBufferPointer<UInt>) -> Int
+}
+
+extension MPMCRing: BenchRing {}
+extension SPSCRing: BenchRing {}
+
+/// A ring with `tryEnqueue` / `tryDequeue` (one value per call).
+struct RingSingle<Ring: BenchRing>: Channel {
+    let ring: Ring
+    init() { self.ring = try! Ring(capacity: queueCapacity) }
     @inline(__always) func send(_ values: UnsafeMutablePointer<UInt>, _ count: Int) -> Int {
         self.ring.tryEnqueue(values[0]) ? 1 : 0
     }
@@ -33,34 +46,11 @@ struct MPMCSingle: Channel {
     }
 }
 
-/// MPMCRing with `enqueue(contentsOf:)` / `dequeue(into:)` (one CAS per batch).
-struct MPMCBulk: Channel {
-    let ring: MPMCRing
-    init() { self.ring = try! MPMCRing(capacity: queueCapacity) }
-    @inline(__always) func send(_ values: UnsafeMutablePointer<UInt>, _ count: Int) -> Int {
-        self.ring.enqueue(contentsOf: UnsafeBufferPointer(start: values, count: count))
-    }
-    @inline(__always) func receive(_ values: UnsafeMutablePointer<UInt>, _ count: Int) -> Int {
-        self.ring.dequeue(into: UnsafeMutableBufferPointer(start: values, count: count))
-    }
-}
-
-struct SPSCSingle: Channel {
-    let ring: SPSCRing
-    init() { self.ring = try! SPSCRing(capacity: queueCapacity) }
-    @inline(__always) func send(_ values: UnsafeMutablePointer<UInt>, _ count: Int) -> Int {
-        self.ring.tryEnqueue(values[0]) ? 1 : 0
-    }
-    @inline(__always) func receive(_ values: UnsafeMutablePointer<UInt>, _ count: Int) -> Int {
-        guard let value = self.ring.tryDequeue() else { return 0 }
-        values[0] = value
-        return 1
-    }
-}
-
-struct SPSCBulk: Channel {
-    let ring: SPSCRing
-    init() { self.ring = try! SPSCRing(capacity: queueCapacity) }
+/// A ring with `enqueue(contentsOf:)` / `dequeue(into:)` (MPMC: one CAS per batch; SPSC: one
+/// index store per batch).
+struct RingBulk<Ring: BenchRing>: Channel {
+    let ring: Ring
+    init() { self.ring = try! Ring(capacity: queueCapacity) }
     @inline(__always) func send(_ values: UnsafeMutablePointer<UInt>, _ count: Int) -> Int {
         self.ring.enqueue(contentsOf: UnsafeBufferPointer(start: values, count: count))
     }

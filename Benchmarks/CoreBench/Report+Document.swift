@@ -1,4 +1,5 @@
 // The core table as a part of the `make bench` report (bench-report/core.json).
+import BenchSupport
 import ConveyorReport
 
 extension Report {
@@ -17,7 +18,7 @@ extension Report {
             }
         }
         let aims = self.aimOutcomes.map {
-            BenchAim(text: "\($0.workload): \($0.aim)", result: formatRatio($0.ratio), met: $0.met)
+            BenchAim(text: "\($0.workload): \($0.outcome.text)", result: $0.outcome.result, met: $0.outcome.met)
         }
         var tables: [BenchTable] = []
         var charts: [BenchChart] = []
@@ -37,7 +38,7 @@ extension Report {
                 categories.append(row.label)
             }
             guard !points.isEmpty else { continue }
-            let aim = self.workloads.first { $0.section == index && $0.aim?.column == 0 }?.aim
+            let aim = self.workloads.first { $0.section == index && $0.aim?.column == 0 }?.aim?.aim
             charts.append(BenchChart(
                 kind: .bars, title: section.title, note: "Median ratio (bar) and min–max over runs (line); > 1 is faster than the peer.",
                 valueLabel: "speed \(peerColumn) (peer ns/op ÷ row ns/op)", valueScale: .log, categories: categories,

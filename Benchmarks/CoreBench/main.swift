@@ -2,6 +2,7 @@
 // slab pool vs jemalloc vs glibc), measured in one process without a malloc interposer.
 //
 //   swift run -c release --package-path Benchmarks conveyor-corebench [--runs N] [--markdown FILE]
+import BenchSupport
 import CBenchSupport
 import Conveyor
 
@@ -33,8 +34,6 @@ let usage = """
       --only KEYS      comma-separated substrings of workload keys to run (e.g. cross.,same.slab); peers
                        not selected show no ratio
     """
-
-func printError(_ text: String) { cb_print_error(text) }
 
 func fail(_ message: String) -> Never {
     printError("conveyor-corebench: \(message)\n\(usage)\n")
@@ -94,7 +93,7 @@ func section(_ title: String, note: String, peers: [String]) -> Int {
 
 @MainActor
 func add(
-    _ sectionIndex: Int, _ key: String, _ label: String, calibration: Int, peers: [String?], aim: Aim? = nil,
+    _ sectionIndex: Int, _ key: String, _ label: String, calibration: Int, peers: [String?], aim: (column: Int, aim: Aim)? = nil,
     _ run: @escaping (Int) -> Double
 ) {
     workloads.append(
@@ -121,9 +120,9 @@ let single = section(
     peers: ["× wfcqueue", "× Mutex<Deque>"])
 let singlePeers: [String?] = ["wfcq.single", "deque.single"]
 add(single, "mpmc.single", "MPMCRing tryEnqueue / tryDequeue", calibration: 200_000, peers: singlePeers,
-    channelWorkload(MPMCSingle.init, producers: 1, consumers: 1, sendBatch: 1, receiveBatch: 1))
+    channelWorkload(RingSingle<MPMCRing>.init, producers: 1, consumers: 1, sendBatch: 1, receiveBatch: 1))
 add(single, "spsc.single", "SPSCRing tryEnqueue / tryDequeue", calibration: 200_000, peers: singlePeers,
-    channelWorkload(SPSCSingle.init, producers: 1, consumers: 1, sendBatch: 1, receiveBatch: 1))
+    channelWorkload(RingSingle<SPSCRing>.init, producers: 1, consumers: 1, sendBatch: 1, receiveBatch: 1))
 add(single, "wfcq.single", wfcqueueLabel + ": enqueue / drain 1", calibration: 200_000, peers: singlePeers,
     channelWorkload(Wfcqueue.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: 1))
 add(single, "deque.single", "Mutex<Deque<UInt>>: append / removeFirst", calibration: 200_000, peers: singlePeers,
@@ -137,11 +136,11 @@ let bulk = section(
         + "Mutex<Deque>: up to 32 items per lock.",
     peers: ["× wfcqueue", "× Mutex<Deque>"])
 let bulkPeers: [String?] = ["wfcq.bulk", "deque.bulk"]
-let ringAim = Aim(column: 0, target: 2, text: "≥ 2× wfcqueue 1p1c")
+let ringAim = (column: 0, aim: Aim("≥ 2× wfcqueue 1p1c", atLeast: 2))
 add(bulk, "mpmc.bulk", "MPMCRing enqueue(contentsOf:) / dequeue(into:)", calibration: 1_000_000, peers: bulkPeers,
-    aim: ringAim, channelWorkload(MPMCBulk.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
+    aim: ringAim, channelWorkload(RingBulk<MPMCRing>.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(bulk, "spsc.bulk", "SPSCRing enqueue(contentsOf:) / dequeue(into:)", calibration: 1_000_000, peers: bulkPeers,
-    aim: ringAim, channelWorkload(SPSCBulk.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
+    aim: ringAim, channelWorkload(RingBulk<SPSCRing>.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(bulk, "wfcq.bulk", wfcqueueLabel + ": enqueue ×32 / drain ≤ 32", calibration: 200_000, peers: bulkPeers,
     channelWorkload(Wfcqueue.init, producers: 1, consumers: 1, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(bulk, "deque.bulk", "Mutex<Deque<UInt>>: append(contentsOf:) / removeFirst ×n", calibration: 500_000, peers: bulkPeers,
@@ -155,9 +154,9 @@ let mpmc = section(
     peers: ["× Mutex<Deque> single", "× Mutex<Deque> bulk"])
 let mpmcPeers: [String?] = ["deque2.single", "deque2.bulk"]
 add(mpmc, "mpmc2.single", "MPMCRing single-item ops", calibration: 200_000, peers: mpmcPeers,
-    channelWorkload(MPMCSingle.init, producers: 2, consumers: 2, sendBatch: 1, receiveBatch: 1))
+    channelWorkload(RingSingle<MPMCRing>.init, producers: 2, consumers: 2, sendBatch: 1, receiveBatch: 1))
 add(mpmc, "mpmc2.bulk", "MPMCRing bulk ops (batch 32)", calibration: 1_000_000, peers: mpmcPeers,
-    channelWorkload(MPMCBulk.init, producers: 2, consumers: 2, sendBatch: bulkBatch, receiveBatch: bulkBatch))
+    channelWorkload(RingBulk<MPMCRing>.init, producers: 2, consumers: 2, sendBatch: bulkBatch, receiveBatch: bulkBatch))
 add(mpmc, "deque2.single", "Mutex<Deque<UInt>> single-item ops", calibration: 200_000, peers: mpmcPeers,
     channelWorkload(LockedDeque.init, producers: 2, consumers: 2, sendBatch: 1, receiveBatch: 1))
 add(mpmc, "deque2.bulk", "Mutex<Deque<UInt>> bulk ops (batch 32)", calibration: 500_000, peers: mpmcPeers,
@@ -187,7 +186,7 @@ func allocatorCases(size: Int) -> [AllocatorCase] {
         return [
             allocatorCase("glibc", "glibc __libc_malloc / __libc_free", GlibcDirect(size: size)),
             allocatorCase("jemalloc", "jemalloc mallocx / sdallocx", jemalloc),
-            allocatorCase("slab", "Conveyor SlabPool", SlabDirect(pool: try SlabPool(objectSize: size))),
+            allocatorCase("slab", "Conveyor SlabPool", SlabDirect(pool: try SlabPool(objectSize: size), objectSize: size)),
             allocatorCase("seam.slab", "FixedSizeAllocator(.slabPool)",
                           ThroughSeam(allocator: try FixedSizeAllocator(.slabPool, objectSize: size))),
         ]
@@ -209,7 +208,7 @@ for (size, cases) in zip(sizes, casesBySize) {
     for item in cases {
         add(sameThread, "same.\(item.short).\(size)", "\(size) B: \(item.label)", calibration: 1_000_000,
             peers: ["same.jemalloc.\(size)", "same.glibc.\(size)"],
-            aim: item.short == "slab" ? Aim(column: 0, target: 2, text: "≥ 2× mallocx/sdallocx same-thread") : nil,
+            aim: item.short == "slab" ? (0, Aim("≥ 2× mallocx/sdallocx same-thread", atLeast: 2)) : nil,
             item.sameThread)
     }
 }
@@ -228,7 +227,7 @@ for (size, cases) in zip(sizes, casesBySize) {
     for item in cases {
         add(crossThread, "cross.\(item.short).\(size)", "\(size) B: \(item.label)", calibration: 500_000,
             peers: ["cross.jemalloc.\(size)", "cross.glibc.\(size)"],
-            aim: item.short == "slab" ? Aim(column: 1, target: 1.5, text: "≥ 1.5× glibc cross-thread") : nil,
+            aim: item.short == "slab" ? (1, Aim("≥ 1.5× glibc cross-thread", atLeast: 1.5)) : nil,
             item.crossThread)
     }
 }
@@ -240,7 +239,7 @@ if !options.only.isEmpty {
     if workloads.isEmpty { fail("--only matched no workload") }
 }
 
-let machine = machineDescription(revision: options.revision)
+let machine = machineDescription(revision: options.revision, allocators: true)
 printError("conveyor-corebench: \(workloads.count) workloads × \(options.runs) runs, ~\(options.seconds) s each\n")
 printError(machine + "\n")
 if options.runs < 5 { printError("note: fewer than 5 runs; the project's rule is the median of ≥ 5\n") }
@@ -257,14 +256,14 @@ for index in workloads.indices {
 
 // Measured runs, round-robin so that slow drifts of the machine hit every workload alike.
 let startDate = utcTimestamp()
-let started = cb_now_ns()
+let started = nowNanoseconds()
 for round in 1...options.runs {
     printError("run \(round)/\(options.runs)…\n")
     for index in workloads.indices {
         workloads[index].samples.append(workloads[index].run(workloads[index].items))
     }
 }
-let minutes = Double(cb_now_ns() - started) / 60e9
+let minutes = Double(nowNanoseconds() - started) / 60e9
 
 let method =
     "ns/op: wall time from a start gate until the last thread finished ÷ items; median of \(options.runs) runs "

@@ -16,7 +16,8 @@ enum cnv_fault_site {
     CNV_FAULT_SLAB_MEMORY,         // slab_memory_allocate: a slab (mmap or jemalloc arena)
     CNV_FAULT_MAGAZINE,            // depot_take_empty_locked: a new magazine
     CNV_FAULT_POOL,                // cnv_slab_pool_create: the pool struct
-    CNV_FAULT_TLS_TABLE,           // cnv_slab__attach_cache: a thread's table of caches
+    CNV_FAULT_REGISTRY,            // registry_insert_locked: growing the table of live pools
+    CNV_FAULT_TLS_TABLE,           // tls_table_reserve: a thread's table of caches (first or grown)
     CNV_FAULT_THREAD_CACHE,        // cnv_slab__attach_cache: a thread's cache for one pool
     CNV_FAULT_OVERFLOW_QUEUE,      // cnv_overflow_queue_create: the queue struct
     CNV_FAULT_PARKER,              // cnv_parker_create

@@ -24,7 +24,8 @@ const char *cnv_status_description(int status) {
 
 void *cnv__aligned_zeroed(size_t size) {
     void *memory = NULL;
-    // Round up: aligned_alloc wants a multiple of the alignment.
+    // Round up to a multiple of the alignment, so the padded tail of the block is ours too
+    // (structures sized to whole line pairs stay alone on their last one).
     size = (size + CNV_FALSE_SHARING_RANGE - 1) & ~(size_t)(CNV_FALSE_SHARING_RANGE - 1);
     if (CNV_FAULT(CNV_FAULT_ALIGNED_ZEROED) || posix_memalign(&memory, CNV_FALSE_SHARING_RANGE, size) != 0) return NULL;
     memset(memory, 0, size);

@@ -67,10 +67,19 @@ struct cnv_slab_pool {
 };
 
 _Thread_local struct cnv_slab_tls_entry *cnv_slab_tls_table __attribute__((tls_model("initial-exec")));
+_Thread_local uint32_t cnv_slab_tls_capacity __attribute__((tls_model("initial-exec")));
 
+/// Live pools by slot; grows by doubling (never shrinks), a destroyed pool's slot is reused.
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cnv_slab_pool *registry[CNV_SLAB_MAX_POOLS];
+static struct cnv_slab_pool **registry;
+static uint32_t registry_capacity;
+/// Live pools; when the last one is destroyed the table itself is freed.
+static uint32_t registry_live;
 static uint64_t registry_next_serial = 1;
+
+/// A thread's table is allocated with one header entry in front, whose `serial` holds the
+/// capacity, so the pthread key destructor (given the allocation) knows its length.
+#define CNV_SLAB_TLS_MIN_CAPACITY 64u
 
 static pthread_once_t tls_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tls_key;
@@ -237,6 +246,27 @@ static uint32_t carve_locked(struct cnv_slab_pool *pool, struct cnv_magazine *ma
 
 // MARK: Creation and destruction
 
+/// Gives `pool` a free slot (growing the registry when none is left) and a fresh serial.
+static int registry_insert_locked(struct cnv_slab_pool *pool) {
+    uint32_t slot = 0;
+    while (slot < registry_capacity && registry[slot] != NULL) slot++;
+    if (slot == registry_capacity) {
+        if (registry_capacity >= CNV_SLAB_MAX_POOLS) return CNV_ELIMIT;
+        uint32_t grown = registry_capacity == 0 ? CNV_SLAB_TLS_MIN_CAPACITY : registry_capacity * 2;
+        struct cnv_slab_pool **larger =
+            CNV_FAULT(CNV_FAULT_REGISTRY) ? NULL : realloc(registry, (size_t)grown * sizeof(*larger));
+        if (larger == NULL) return CNV_ENOMEM;
+        memset(larger + registry_capacity, 0, (size_t)(grown - registry_capacity) * sizeof(*larger));
+        registry = larger;
+        registry_capacity = grown;
+    }
+    pool->identity.slot = slot;
+    pool->identity.serial = registry_next_serial++;
+    registry[slot] = pool;
+    registry_live++;
+    return CNV_OK;
+}
+
 int cnv_slab_pool_create(size_t object_size, enum cnv_slab_backing backing, struct cnv_slab_pool **out) {
     if (out == NULL) return CNV_EINVAL;
     *out = NULL;
@@ -270,23 +300,12 @@ int cnv_slab_pool_create(size_t object_size, enum cnv_slab_backing backing, stru
     pool->backing = backing;
 
     pthread_mutex_lock(&registry_lock);
-    int slot = -1;
-    for (int i = 0; i < CNV_SLAB_MAX_POOLS; i++) {
-        if (registry[i] == NULL) {
-            slot = i;
-            break;
-        }
-    }
-    if (slot >= 0) {
-        pool->identity.slot = (uint32_t)slot;
-        pool->identity.serial = registry_next_serial++;
-        registry[slot] = pool;
-    }
+    int status = registry_insert_locked(pool);
     pthread_mutex_unlock(&registry_lock);
-    if (slot < 0) {
+    if (status != CNV_OK) {
         pthread_mutex_destroy(&pool->lock);
         free(pool);
-        return CNV_ELIMIT;
+        return status;
     }
     *out = pool;
     return CNV_OK;
@@ -310,6 +329,12 @@ void cnv_slab_pool_destroy(struct cnv_slab_pool *pool) {
     // Unregister first: an exiting thread's destructor then no longer finds this pool.
     pthread_mutex_lock(&registry_lock);
     registry[pool->identity.slot] = NULL;
+    if (--registry_live == 0) {
+        // No pool left: give the table back (threads' tables stay valid: serials never repeat).
+        free(registry);
+        registry = NULL;
+        registry_capacity = 0;
+    }
     pthread_mutex_unlock(&registry_lock);
 
     pthread_mutex_lock(&pool->lock);
@@ -354,9 +379,12 @@ static void retire_cache_locked(struct cnv_slab_pool *pool, struct cnv_slab_cach
 
 /// pthread key destructor: hands an exiting thread's magazines back to the live pools.
 static void tls_table_destructor(void *argument) {
-    struct cnv_slab_tls_entry *table = argument;
+    struct cnv_slab_tls_entry *allocation = argument;
+    uint32_t capacity = (uint32_t)allocation[0].serial;
+    struct cnv_slab_tls_entry *table = allocation + 1;
     pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < CNV_SLAB_MAX_POOLS; i++) {
+    uint32_t live = capacity < registry_capacity ? capacity : registry_capacity;
+    for (uint32_t i = 0; i < live; i++) {
         struct cnv_slab_pool *pool = registry[i];
         if (table[i].serial == 0 || pool == NULL || pool->identity.serial != table[i].serial) continue;
         pthread_mutex_lock(&pool->lock);
@@ -364,28 +392,44 @@ static void tls_table_destructor(void *argument) {
         pthread_mutex_unlock(&pool->lock);
     }
     pthread_mutex_unlock(&registry_lock);
+    cnv_slab_tls_capacity = 0;
     cnv_slab_tls_table = NULL;
-    free(table);
+    free(allocation);
 }
 
 static void tls_key_create(void) {
     if (pthread_key_create(&tls_key, tls_table_destructor) != 0) tls_key_status = CNV_ENOMEM;
 }
 
+/// Makes the calling thread's table hold at least `slot + 1` entries (owner thread only:
+/// no other thread reads it). Returns false when memory ran out.
+static bool tls_table_reserve(uint32_t slot) {
+    if (slot < cnv_slab_tls_capacity) return true;
+    pthread_once(&tls_key_once, tls_key_create);
+    if (tls_key_status != CNV_OK) return false;
+    uint32_t capacity = cnv_slab_tls_capacity == 0 ? CNV_SLAB_TLS_MIN_CAPACITY : cnv_slab_tls_capacity;
+    while (capacity <= slot) capacity *= 2;
+    struct cnv_slab_tls_entry *allocation =
+        CNV_FAULT(CNV_FAULT_TLS_TABLE) ? NULL : calloc((size_t)capacity + 1, sizeof(*allocation));
+    if (allocation == NULL) return false;
+    allocation[0].serial = capacity;
+    if (cnv_slab_tls_table != NULL) {
+        memcpy(allocation + 1, cnv_slab_tls_table, (size_t)cnv_slab_tls_capacity * sizeof(*allocation));
+    }
+    if (pthread_setspecific(tls_key, allocation) != 0) {
+        free(allocation);
+        return false;
+    }
+    if (cnv_slab_tls_table != NULL) free(cnv_slab_tls_table - 1);
+    cnv_slab_tls_table = allocation + 1;
+    cnv_slab_tls_capacity = capacity;
+    return true;
+}
+
 struct cnv_slab_cache *cnv_slab__attach_cache(struct cnv_slab_pool *pool) {
     if (pool->identity.magic != CNV_SLAB_MAGIC) return NULL;
+    if (!tls_table_reserve(pool->identity.slot)) return NULL;
     struct cnv_slab_tls_entry *table = cnv_slab_tls_table;
-    if (table == NULL) {
-        pthread_once(&tls_key_once, tls_key_create);
-        if (tls_key_status != CNV_OK) return NULL;
-        table = CNV_FAULT(CNV_FAULT_TLS_TABLE) ? NULL : calloc(CNV_SLAB_MAX_POOLS, sizeof(*table));
-        if (table == NULL) return NULL;
-        if (pthread_setspecific(tls_key, table) != 0) {
-            free(table);
-            return NULL;
-        }
-        cnv_slab_tls_table = table;
-    }
     // An entry with another serial belonged to a destroyed pool, which freed its cache.
     struct cnv_slab_cache *cache = NULL;
     if (CNV_FAULT(CNV_FAULT_THREAD_CACHE) || posix_memalign((void **)&cache, CNV_FALSE_SHARING_RANGE, sizeof(*cache)) != 0) {
@@ -511,9 +555,8 @@ void cnv_slab__free_slow(struct cnv_slab_pool *pool, struct cnv_slab_cache *cach
 }
 
 static struct cnv_slab_cache *current_thread_cache(struct cnv_slab_pool *pool) {
-    struct cnv_slab_tls_entry *table = cnv_slab_tls_table;
-    if (table == NULL) return NULL;
-    struct cnv_slab_tls_entry *entry = &table[pool->identity.slot];
+    if (pool->identity.slot >= cnv_slab_tls_capacity) return NULL;
+    struct cnv_slab_tls_entry *entry = &cnv_slab_tls_table[pool->identity.slot];
     return entry->serial == pool->identity.serial ? entry->cache : NULL;
 }
 
@@ -635,7 +678,7 @@ int cnv_slab_totals_read(struct cnv_slab_totals *out) {
     memset(out, 0, sizeof(*out));
     // registry_lock keeps every pool alive while it is read (destroy unregisters under it).
     pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < CNV_SLAB_MAX_POOLS; i++) {
+    for (uint32_t i = 0; i < registry_capacity; i++) {
         struct cnv_slab_pool *pool = registry[i];
         if (pool == NULL) continue;
         struct cnv_slab_stats stats;

@@ -29,7 +29,7 @@ static _Atomic enum cnv_fault_site injected_site;
 static uint64_t site_failed[CNV_FAULT_SITES];
 static const char *site_names[CNV_FAULT_SITES] = {
     "cnv__aligned_zeroed", "slab_memory_allocate", "depot magazine", "slab pool struct",
-    "thread TLS table", "thread cache", "overflow queue struct", "parker",
+    "pool registry", "thread TLS table", "thread cache", "overflow queue struct", "parker",
 };
 
 bool cnv_fault_fail(enum cnv_fault_site site) {

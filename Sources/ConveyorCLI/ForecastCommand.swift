@@ -18,7 +18,9 @@ struct ForecastCommand: ParsableCommand {
     @Option(name: .long, help: "The trace: a CSV with header 'timestamp,count'.")
     var trace: String
 
-    @Option(name: .long, help: "How many intervals ahead each prediction is made (at least 1).")
+    // `.unconditional`: "-1" is read as the value (and refused with a message naming the
+    // option), not as an unknown flag ("Missing value for '--horizon <horizon>'").
+    @Option(name: .long, parsing: .unconditional, help: "How many intervals ahead each prediction is made (at least 1).")
     var horizon: Int
 
     @Option(name: .long, help: "Season length: 'auto' (detect), 'none', N, or N,M for two seasons.")
@@ -27,10 +29,10 @@ struct ForecastCommand: ParsableCommand {
     @Option(name: .long, help: "Where to write 'timestamp,actual,predicted'.")
     var out: String
 
-    @Option(name: .long, help: "Rows between refits (learnFromPatterns) once warmed up.")
+    @Option(name: .long, parsing: .unconditional, help: "Rows between refits (learnFromPatterns) once warmed up.")
     var refitEvery: Int = 512
 
-    @Option(name: .long, help: "Leading rows never scored.")
+    @Option(name: .long, parsing: .unconditional, help: "Leading rows never scored.")
     var warmup: Int = 0
 
     func run() throws {
@@ -50,6 +52,15 @@ struct ForecastCommand: ParsableCommand {
         let result = evaluation.run(trace.counts)
         try self.write(result, trace: trace)
         print(Self.report(result, trace: trace, path: self.trace, output: self.out))
+        guard !result.scoredRows.isEmpty else {
+            throw NothingScored(rows: trace.rows.count, horizon: self.horizon, warmup: self.warmup)
+        }
+    }
+
+    func validate() throws {
+        guard self.horizon >= 1 else { throw ValidationError("--horizon must be at least 1 interval (got \(self.horizon))") }
+        guard self.warmup >= 0 else { throw ValidationError("--warmup must not be negative (got \(self.warmup))") }
+        guard self.refitEvery >= 1 else { throw ValidationError("--refit-every must be at least 1 row (got \(self.refitEvery))") }
     }
 
     private func write(_ result: EvaluationResult, trace: LoadTrace) throws {
@@ -72,7 +83,9 @@ struct ForecastCommand: ParsableCommand {
 
     static func report(_ result: EvaluationResult, trace: LoadTrace, path: String, output: String) -> String {
         func percent(_ accuracy: ForecastAccuracy) -> String {
-            guard let value = accuracy.value else { return "undefined (all actual values are zero)" }
+            guard let value = accuracy.value else {
+                return result.scoredRows.isEmpty ? "n/a (no row scored)" : "undefined (all actual values are zero)"
+            }
             return String(format: "%.2f %%", value * 100)
         }
         var lines: [String] = []
@@ -105,6 +118,19 @@ struct ForecastCommand: ParsableCommand {
         }
         lines.append("wrote \(result.scoredRows.count) predictions to \(output)")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The trace ran, but no row could be scored: the command fails rather than print an accuracy.
+struct NothingScored: Error, CustomStringConvertible {
+    var rows: Int
+    var horizon: Int
+    var warmup: Int
+
+    var description: String {
+        "no row was scored: the trace has \(self.rows) row\(self.rows == 1 ? "" : "s"), and a row is scored only after "
+            + "the horizon (\(self.horizon)), the warm-up (\(self.warmup)) and one season of the detected seasons; "
+            + "use a longer trace, or a smaller --horizon/--warmup, or --season none"
     }
 }
 

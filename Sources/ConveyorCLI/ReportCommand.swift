@@ -9,7 +9,8 @@ struct ReportCommand: ParsableCommand {
         abstract: "Merge bench-report documents into report.json and a self-contained report.html.",
         discussion: """
             Each part of `make bench` writes a document: conveyor-corebench --json, \
-            conveyor bench --document, conveyor allocators --document, conveyor soak --document. \
+            conveyor-enginebench --document, conveyor-allocators --document, conveyor-soak --document \
+            (executables of the Benchmarks package). \
             This command reads them in the order given, prints the aims met and missed, and writes \
             the merged JSON (every figure of every run, the machine, the date, the git revision) and \
             an HTML page with SVG charts that needs no network and no script.
@@ -39,13 +40,13 @@ struct ReportCommand: ParsableCommand {
         var paths = self.documents
         if self.skipMissing {
             let missing = paths.filter { !FileManager.default.fileExists(atPath: $0) }
-            for path in missing { printError("note: \(path) not found (part not run); skipped\n") }
+            for path in missing { FileHandle.standardError.write(Data("note: \(path) not found (part not run); skipped\n".utf8)) }
             paths.removeAll { missing.contains($0) }
             guard !paths.isEmpty else { throw ValidationError("none of the documents exists") }
         }
         let bundle: BenchReportBundle
         do {
-            bundle = try BenchReportBundle(loading: paths, generated: utcTimestamp())
+            bundle = try BenchReportBundle(loading: paths, generated: BenchDocument.timestamp())
             try bundle.write(json: self.json, html: self.html, markdown: self.markdown)
         } catch let error as BenchReportError {
             throw ValidationError(error.description)

@@ -21,6 +21,9 @@ public enum ForecastError: Error, Sendable, Hashable, CustomStringConvertible {
     case wrongFieldCount(line: Int, found: Int)
     /// A data row's count is not a finite decimal number.
     case nonNumericCount(line: Int, value: String)
+    /// A data row's count is a number, but not a count of arrivals: negative, or above
+    /// ``LoadTrace/maximumCount`` (where sums over a trace would lose precision or overflow).
+    case countOutOfRange(line: Int, value: String)
     /// A forecast was asked for before any finite value was observed.
     case noObservations
     /// A forecast horizon below 1 was asked for.
@@ -48,6 +51,8 @@ public enum ForecastError: Error, Sendable, Hashable, CustomStringConvertible {
             return "line \(line): expected 2 fields 'timestamp,count' but found \(found)"
         case .nonNumericCount(let line, let value):
             return "line \(line): count '\(value)' is not a finite number; use a decimal such as 12 or 3.5, or leave it empty for a missing interval"
+        case .countOutOfRange(let line, let value):
+            return "line \(line): count '\(value)' is out of range: a count is arrivals per interval, from 0 to 1e15"
         case .noObservations:
             return "no observation yet: feed at least one finite value with observe(_:) before forecasting"
         case .invalidHorizon(let horizon):

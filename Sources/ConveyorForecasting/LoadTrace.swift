@@ -32,6 +32,11 @@ public struct LoadTrace: Sendable, Hashable {
         }
     }
 
+    /// The largest count a row may hold (10^15 arrivals in one interval): far above any real
+    /// load, and low enough that sums over millions of rows stay exact to a fraction of a
+    /// count, so accuracy figures never overflow to infinity.
+    public static let maximumCount: Double = 1e15
+
     /// The rows, in file order.
     public var rows: [Row]
 
@@ -71,7 +76,8 @@ public struct LoadTrace: Sendable, Hashable {
     /// Parses CSV text with the header `timestamp,count` and one row per interval.
     ///
     /// - Throws: ``ForecastError/emptyTrace``, ``ForecastError/missingHeader(line:found:)``,
-    ///   ``ForecastError/wrongFieldCount(line:found:)`` or ``ForecastError/nonNumericCount(line:value:)``.
+    ///   ``ForecastError/wrongFieldCount(line:found:)``, ``ForecastError/nonNumericCount(line:value:)`` or
+    ///   ``ForecastError/countOutOfRange(line:value:)`` (a negative count, or one above ``maximumCount``).
     public static func parse(_ text: String) throws(ForecastError) -> LoadTrace {
         var rows: [Row] = []
         var sawHeader = false
@@ -96,6 +102,9 @@ public struct LoadTrace: Sendable, Hashable {
             if !countText.isEmpty {
                 guard let value = Double(countText), value.isFinite else {
                     throw .nonNumericCount(line: lineNumber, value: countText)
+                }
+                guard value >= 0, value <= Self.maximumCount else {
+                    throw .countOutOfRange(line: lineNumber, value: countText)
                 }
                 count = value
             }

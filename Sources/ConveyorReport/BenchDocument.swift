@@ -1,3 +1,5 @@
+import Foundation
+
 /// One part of the `make bench` report (the core table, the engine, the allocators, the soak),
 /// as every producer writes it and `conveyor report` merges it: every measured figure with its
 /// runs, the aims and their verdicts, tables as shown, and charts to draw.
@@ -97,5 +99,22 @@ public struct BenchTable: Codable, Sendable, Hashable {
         self.note = note
         self.header = header
         self.rows = rows
+    }
+}
+
+extension BenchDocument {
+    /// The current time as documents carry it in ``date``: "YYYY-MM-DD HH:MM UTC".
+    ///
+    /// ```swift
+    /// let document = BenchDocument(id: "soak", title: "Soak", machine: machine,
+    ///                              date: BenchDocument.timestamp(), revision: revision, method: "…")
+    /// ```
+    public static func timestamp(_ date: Date = Date()) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M UTC", &parts)
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

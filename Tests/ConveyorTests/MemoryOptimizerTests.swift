@@ -115,15 +115,16 @@ struct MemoryOptimizerTests {
         #expect(pool.statistics.idle == 0)
     }
 
-    @Test("optimizeGC can drop idle pooled objects")
+    @Test("releaseMemory can drop idle pooled objects; optimizeGC, the plan's name, is the same call")
     func optimizeDropsPooledObjects() throws {
         let optimizer = MemoryOptimizer()
         let pool = try optimizer.createPool(capacity: 8, make: { PooledProbe() })
         let objects = (0..<8).map { _ in pool.acquire() }
         for object in objects { pool.release(object) }
+        #expect(optimizer.releaseMemory().pooledObjectsDropped == 0)
         #expect(optimizer.optimizeGC().pooledObjectsDropped == 0)
         #expect(pool.statistics.idle == 8)
-        #expect(optimizer.optimizeGC(dropPooledObjects: true).pooledObjectsDropped == 8)
+        #expect(optimizer.optimizeGC(dropPooledObjects: true).pooledObjectsDropped == 8)  // the alias drops them too
         #expect(pool.statistics.idle == 0)
     }
 
@@ -275,12 +276,12 @@ struct MemoryMeasurementTests {
         #expect(kinds == ["crossed", "cleared"])
     }
 
-    @Test("optimizeGC returns a freed slab-pool burst to the OS")
+    @Test("releaseMemory returns a freed slab-pool burst to the OS")
     func optimizeReleasesSlabBurst() throws {
         let optimizer = MemoryOptimizer()
         let pool = try optimizer.createPool(objectSize: 16 << 10)
         let count = Self.burstBytes / pool.objectSize
-        _ = optimizer.optimizeGC()
+        _ = optimizer.releaseMemory()
         let before = optimizer.monitorMemory().residentSetSize
         var records: [UnsafeMutableRawPointer] = []
         records.reserveCapacity(count)
@@ -293,7 +294,7 @@ struct MemoryMeasurementTests {
         #expect(peak.residentSetSize - before >= Self.burstBytes * 9 / 10)
         #expect(peak.external >= Self.burstBytes)
         for record in records { pool.deallocate(record) }
-        let report = optimizer.optimizeGC()
+        let report = optimizer.releaseMemory()
         #expect(report.slabsReleased > 0)
         #expect(report.poolBytesReleased >= Self.burstBytes * 9 / 10)
         #expect(report.bytesReleased >= Self.burstBytes / 2, "RSS fell by \(report.bytesReleased >> 20) MiB only")
@@ -301,10 +302,10 @@ struct MemoryMeasurementTests {
         #expect(pool.statistics.slabs == 0)
     }
 
-    @Test("optimizeGC returns freed jemalloc memory to the OS", .enabled(if: jemallocLinked))
+    @Test("releaseMemory returns freed jemalloc memory to the OS", .enabled(if: jemallocLinked))
     func optimizeReleasesHeapBurst() throws {
         let optimizer = MemoryOptimizer()
-        _ = optimizer.optimizeGC()
+        _ = optimizer.releaseMemory()
         let chunk = 64 << 10
         var chunks: [UnsafeMutableRawPointer] = []
         for index in 0..<(Self.burstBytes / chunk) {
@@ -314,9 +315,9 @@ struct MemoryMeasurementTests {
         }
         let peak = optimizer.monitorMemory()
         for memory in chunks { memory.deallocate() }
-        let report = optimizer.optimizeGC()
+        let report = optimizer.releaseMemory()
         // jemalloc purges part of a large free on its own (decay); what is left is purged by
-        // optimizeGC. Together the burst must leave RSS.
+        // releaseMemory. Together the burst must leave RSS.
         let dropped = peak.residentSetSize - report.after.residentSetSize
         #expect(dropped >= Self.burstBytes / 2, "RSS fell by \(dropped >> 20) MiB only")
         #expect((peak.heapResident ?? 0) - (report.after.heapResident ?? 0) >= Self.burstBytes / 2)

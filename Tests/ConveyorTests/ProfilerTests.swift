@@ -1,8 +1,10 @@
-import Conveyor
 import Foundation
 import MetricsTestKit
 import Synchronization
 import Testing
+
+// Recorders, the clock and the router's learning API are internal: the tests reach them here.
+@testable import Conveyor
 
 struct ProfiledJob: BitwiseCopyable, Sendable {
     var index: UInt64
@@ -342,9 +344,10 @@ struct ProfilerBaselineTests {
         }
     }
 
-    @Test("benchmarks() marks a slowed context slower, a sped-up one faster, the rest unchanged")
+    @Test("compareWithBaseline() (the plan's benchmarks()) marks a slowed context slower, a sped-up one faster, the rest unchanged")
     func baselineComparison() throws {
         let profiler = try PerformanceProfiler()
+        #expect(throws: ConveyorError.noBaseline) { try profiler.compareWithBaseline() }
         #expect(throws: ConveyorError.noBaseline) { try profiler.benchmarks() }
         self.feed(profiler, "steady", around: 10_000)
         self.feed(profiler, "slowed", around: 10_000)
@@ -355,7 +358,8 @@ struct ProfilerBaselineTests {
         self.feed(profiler, "slowed", around: 11_200)        // +12 %
         self.feed(profiler, "sped-up", around: 8_000)        // −20 %
         self.feed(profiler, "new", around: 500)
-        let comparisons = Dictionary(uniqueKeysWithValues: try profiler.benchmarks().map { ($0.context, $0) })
+        let comparisons = Dictionary(uniqueKeysWithValues: try profiler.compareWithBaseline().map { ($0.context, $0) })
+        #expect(try profiler.benchmarks() == comparisons.values.sorted { $0.context < $1.context })  // the alias
         #expect(comparisons["steady"]?.verdict == .unchanged)
         #expect(comparisons["slowed"]?.verdict == .slower)
         #expect(comparisons["sped-up"]?.verdict == .faster)
@@ -364,7 +368,7 @@ struct ProfilerBaselineTests {
         #expect(abs((slowed.medianChange ?? 0) - 0.12) < 0.015)
         #expect(slowed.current?.calls == 2_000)               // only what ran since the baseline
         #expect(slowed.description.contains("slower"))
-        #expect(try profiler.benchmark(for: "slowed").verdict == .slower)
+        #expect(try profiler.compareWithBaseline(for: "slowed").verdict == .slower)
         // A stricter threshold calls the 1 % change too.
         #expect(try profiler.benchmark(for: "steady", threshold: 0.005).verdict == .slower)
     }
@@ -382,7 +386,7 @@ struct ProfilerBaselineTests {
         #expect(loaded.contexts == saved.contexts)
         #expect(second.baseline?.contexts == saved.contexts)
         self.feed(second, "decode", around: 26_000)
-        #expect(try second.benchmark(for: "decode").verdict == .slower)
+        #expect(try second.compareWithBaseline(for: "decode").verdict == .slower)
 
         let missing = url.appendingPathExtension("missing")
         #expect {
@@ -410,10 +414,10 @@ struct ProfilerBaselineTests {
         #expect("\(ConveyorError.unknownContext(name: "never"))".contains("never"))
         profiler.record(nanoseconds: 5, context: "known")
         profiler.saveBaseline()
-        #expect(throws: ConveyorError.unknownContext(name: "never")) { try profiler.benchmark(for: "never") }
-        #expect(try profiler.benchmark(for: "known").verdict == .noData)   // nothing since the baseline
-        #expect(throws: ConveyorError.self) { try profiler.benchmarks(threshold: -1) }
-        #expect(throws: ConveyorError.self) { try profiler.benchmarks(threshold: .nan) }
+        #expect(throws: ConveyorError.unknownContext(name: "never")) { try profiler.compareWithBaseline(for: "never") }
+        #expect(try profiler.compareWithBaseline(for: "known").verdict == .noData)   // nothing since the baseline
+        #expect(throws: ConveyorError.self) { try profiler.compareWithBaseline(threshold: -1) }
+        #expect(throws: ConveyorError.self) { try profiler.compareWithBaseline(threshold: .nan) }
         #expect(throws: ConveyorError.self) { try PerformanceProfiler(threadCapacity: 0) }
 
         // A standalone profiler's metrics have no groups but are well-formed.

@@ -1,7 +1,9 @@
 import Foundation
-import Conveyor
 import Synchronization
 import Testing
+
+// Recorders, the clock and the router's learning API are internal: the tests reach them here.
+@testable import Conveyor
 
 /// The rank-th smallest value for `percentile`, with the same rounding as the C core
 /// (⌈percentile/100 · count⌉, at least 1).

@@ -1,6 +1,8 @@
-import Conveyor
 import Foundation
 import Testing
+
+// Recorders, the clock and the router's learning API are internal: the tests reach them here.
+@testable import Conveyor
 
 /// Time in these tests is a fixed origin plus chosen offsets: the router only ever looks at
 /// differences between the instants passed to `publish(_:at:)`, so every run is the same.

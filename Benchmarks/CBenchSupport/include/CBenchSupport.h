@@ -1,5 +1,5 @@
 // Small C helpers for the Conveyor benchmarks: things Swift cannot spell directly
-// (CPU_SET, PAUSE, dladdr on malloc) and the machine description for the report.
+// (CPU_SET, PAUSE, dladdr on malloc, glibc's own allocator, jemalloc looked up with dlsym).
 #ifndef CBENCH_SUPPORT_H
 #define CBENCH_SUPPORT_H
 
@@ -9,9 +9,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/// Monotonic clock in nanoseconds.
-uint64_t cb_now_ns(void);
 
 /// PAUSE on x86 (YIELD on ARM): what a spinning thread does between polls.
 static inline void cb_cpu_relax(void) {
@@ -31,15 +28,6 @@ int cb_allowed_cpu_count(void);
 /// Pins the calling thread to the `index`-th CPU of the process's affinity mask (modulo the
 /// count). Returns the CPU number, or -1 if pinning failed.
 int cb_pin_current_thread(int index);
-
-/// Writes the "model name" line of /proc/cpuinfo into `buffer` (empty if unknown).
-void cb_cpu_model(char *buffer, size_t length);
-
-/// Writes the kernel release (uname -r) into `buffer`.
-void cb_kernel_release(char *buffer, size_t length);
-
-/// The 1-minute load average (-1 if unknown): how busy the machine was when the run started.
-double cb_load_average(void);
 
 /// glibc version string.
 const char *cb_glibc_version(void);
@@ -61,13 +49,6 @@ cb_sdallocx_fn cb_jemalloc_sdallocx(void);
 /// glibc's allocator itself, even when jemalloc has replaced malloc (as with the Jemalloc trait).
 extern void *__libc_malloc(size_t size);
 extern void __libc_free(void *pointer);
-
-/// Writes `text` to standard error.
-void cb_print_error(const char *text);
-
-/// Runs `command` with popen and copies its first output line into `buffer`; returns the
-/// command's exit status (-1 if it could not be started).
-int cb_run_command(const char *command, char *buffer, size_t length);
 
 #ifdef __cplusplus
 }

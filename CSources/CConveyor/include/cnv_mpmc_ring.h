@@ -39,6 +39,23 @@ struct cnv_mpmc_ring {
     struct cnv_mpmc_slot *slots;
 };
 
+// Layouts the ring is built on and Swift relies on (checked as rigtorp/SPSCQueue checks its
+// own): a slot is its sequence and value with no padding (Swift sizes the ring's memory with
+// MemoryLayout<cnv_mpmc_slot>.stride); producers' tail, consumers' head and the read-only
+// fields each own a CNV_FALSE_SHARING_RANGE line pair, and the ring is allocated at that
+// alignment (cnv__aligned_zeroed).
+_Static_assert(sizeof(struct cnv_mpmc_slot) == 16 && _Alignof(struct cnv_mpmc_slot) == 8,
+               "cnv_mpmc_slot: sequence + value, no padding");
+_Static_assert(offsetof(struct cnv_mpmc_ring, head) - offsetof(struct cnv_mpmc_ring, tail) ==
+                   CNV_FALSE_SHARING_RANGE,
+               "cnv_mpmc_ring: tail alone on its line pair");
+_Static_assert(offsetof(struct cnv_mpmc_ring, mask) - offsetof(struct cnv_mpmc_ring, head) ==
+                   CNV_FALSE_SHARING_RANGE,
+               "cnv_mpmc_ring: head alone on its line pair");
+_Static_assert(_Alignof(struct cnv_mpmc_ring) == CNV_FALSE_SHARING_RANGE &&
+                   sizeof(struct cnv_mpmc_ring) == 3 * CNV_FALSE_SHARING_RANGE,
+               "cnv_mpmc_ring: three line pairs, the read-only fields fit in the third");
+
 /// Largest capacity accepted (2^30 slots, 16 GiB of slots).
 #define CNV_MPMC_MAX_CAPACITY 1073741824ULL // 2^30
 
@@ -54,10 +71,17 @@ static inline uint64_t cnv_mpmc_ring_capacity(const struct cnv_mpmc_ring *ring) 
 
 /// Number of entries, exact when the ring is quiescent, a snapshot otherwise.
 static inline uint64_t cnv_mpmc_ring_count(struct cnv_mpmc_ring *ring) {
-    // Load head first: tail only grows, so tail - head can overestimate but never go negative
-    // as long as head was read first.
+    // Load head first: both only grow, and a consumer moves head past a position only after a
+    // producer moved tail past it, so tail - head overestimates rather than going negative
+    // when head is read first. Acquire on head is what keeps the tail load after it (an
+    // acquire load is not reordered with the loads that follow). It orders the loads only:
+    // head and tail move by relaxed CASes, so it synchronizes with nothing, and the C11 model
+    // does not promise tail >= head here; x86 (TSO) and ARMv8 (multi-copy atomic) do. The
+    // clamp below turns a wrapped difference into the capacity. The tail load is the last
+    // access, so relaxed is enough for it: a caller that acts on the count (dequeues) gets the
+    // values' visibility from the slots' sequence numbers, not from this.
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
-    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     uint64_t count = tail - head;
     return count > ring->capacity ? ring->capacity : count;
 }

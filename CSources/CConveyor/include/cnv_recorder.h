@@ -79,6 +79,8 @@ struct cnv_histogram {
     _Atomic uint64_t max;
     _Atomic uint64_t buckets[CNV_HISTOGRAM_BUCKET_COUNT];
 };
+_Static_assert(sizeof(struct cnv_histogram) == (3 + CNV_HISTOGRAM_BUCKET_COUNT) * sizeof(uint64_t),
+               "cnv_histogram: sum, min, max and the buckets, no padding");
 
 /// A plain copy of one or more histograms, for readers. The caller owns `buckets`
 /// (CNV_HISTOGRAM_BUCKET_COUNT entries); functions taking a `const` snapshot never write
@@ -92,6 +94,9 @@ struct cnv_histogram_snapshot {
     uint64_t max;
     uint64_t *buckets;
 };
+// Swift fills one of these with a buffer of CNV_HISTOGRAM_BUCKET_COUNT words it owns.
+_Static_assert(sizeof(struct cnv_histogram_snapshot) == 4 * sizeof(uint64_t) + sizeof(uint64_t *),
+               "cnv_histogram_snapshot: four counts and the buckets pointer");
 
 /// The bucket that holds `value` (values ≥ CNV_HISTOGRAM_LIMIT: the overflow bucket).
 static inline uint32_t cnv_histogram_bucket_index(uint64_t value) {
@@ -173,6 +178,12 @@ struct cnv_recorder {
     /// CNV_FALSE_SHARING_RANGE, so two recorders never share a cache line pair.
     _Alignas(CNV_FALSE_SHARING_RANGE) struct cnv_histogram histograms[];
 };
+// Each recorder starts and its histograms start on a line-pair boundary, so recorders of
+// different owners (allocated CNV_FALSE_SHARING_RANGE-aligned, sizes rounded up) never share one.
+_Static_assert(_Alignof(struct cnv_recorder) == CNV_FALSE_SHARING_RANGE, "cnv_recorder: line-pair aligned");
+_Static_assert(offsetof(struct cnv_recorder, counters) == 0 &&
+                   offsetof(struct cnv_recorder, histograms) % CNV_FALSE_SHARING_RANGE == 0,
+               "cnv_recorder: counters first, histograms on a line pair of their own");
 
 struct cnv_recorder_set {
     /// Recorders published so far: slots [0, published) hold recorders, never removed while
@@ -191,6 +202,10 @@ struct cnv_recorder_set {
     struct cnv_recorder *free_list;
     uint32_t owned_count;
 };
+// The read-mostly line pair (published, timing_period, …) and the lock's never overlap.
+_Static_assert(offsetof(struct cnv_recorder_set, lock) - offsetof(struct cnv_recorder_set, published) >=
+                   CNV_FALSE_SHARING_RANGE,
+               "cnv_recorder_set: the lock off the owners' read-mostly line pair");
 
 /// Creates a set whose recorders each hold `histogram_count` histograms (≤ 8) and
 /// `counter_count` counters (≤ 32), for up to `capacity` (1…4096) owners at once. Timing

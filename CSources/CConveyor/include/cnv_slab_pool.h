@@ -23,8 +23,10 @@ extern "C" {
 
 /// Objects per magazine: one depot exchange per this many allocations or frees.
 #define CNV_MAGAZINE_ROUNDS 64
-/// Pools alive at once in a process (a thread's cache table has one entry per pool slot).
-#define CNV_SLAB_MAX_POOLS 256
+/// Pools alive at once in a process. The registry and each thread's cache table grow on
+/// demand (a slot per live pool, reused after destroy), so this is only a sanity bound:
+/// 2^20 live pools would hold at least 64 GiB of slabs.
+#define CNV_SLAB_MAX_POOLS (1u << 20)
 /// Largest object size accepted (1 MiB).
 #define CNV_SLAB_MAX_OBJECT_SIZE 1048576ULL // 2^20
 
@@ -42,6 +44,10 @@ struct cnv_magazine {
     uint32_t reserved;
     void *rounds[CNV_MAGAZINE_ROUNDS];
 };
+
+// `reserved` spells out the padding after `count`: a magazine is its header and rounds.
+_Static_assert(sizeof(struct cnv_magazine) == 16 + CNV_MAGAZINE_ROUNDS * sizeof(void *),
+               "cnv_magazine: header and rounds, no hidden padding");
 
 struct cnv_slab_pool;
 
@@ -66,16 +72,26 @@ struct cnv_slab_cache {
     struct cnv_slab_pool *pool;
 };
 
+// One thread's cache is exactly one CNV_FALSE_SHARING_RANGE line pair: the fast path touches
+// nothing another thread writes.
+_Static_assert(_Alignof(struct cnv_slab_cache) == CNV_FALSE_SHARING_RANGE &&
+                   sizeof(struct cnv_slab_cache) == CNV_FALSE_SHARING_RANGE,
+               "cnv_slab_cache: one line pair per thread and pool");
+
 /// A thread's table entry for pool slot i: valid only while `serial` matches the live pool's.
 struct cnv_slab_tls_entry {
     uint64_t serial;
     struct cnv_slab_cache *cache;
 };
+_Static_assert(sizeof(struct cnv_slab_tls_entry) == 16, "cnv_slab_tls_entry: serial + cache");
 
-/// The calling thread's table (CNV_SLAB_MAX_POOLS entries), allocated on first use.
-/// initial-exec: one %fs-relative load, never a __tls_get_addr call (8 bytes of static TLS).
+/// The calling thread's table, indexed by pool slot, allocated on first use and grown (by
+/// the owning thread, in the slow path) when it meets a pool whose slot lies beyond it.
+/// initial-exec: %fs-relative loads, never a __tls_get_addr call (16 bytes of static TLS).
 extern _Thread_local struct cnv_slab_tls_entry *cnv_slab_tls_table
     __attribute__((tls_model("initial-exec")));
+/// Entries in `cnv_slab_tls_table` (0 while it is NULL, so one compare covers both).
+extern _Thread_local uint32_t cnv_slab_tls_capacity __attribute__((tls_model("initial-exec")));
 
 /// Fields every thread reads on the fast path; they never change after creation, so the
 /// line stays shared in every core's cache.
@@ -111,6 +127,8 @@ struct cnv_slab_stats {
     uint64_t depot_full_magazines;
     uint64_t thread_caches;
 };
+// Swift's SlabPool.Statistics is filled from this struct field by field: all 64-bit, no padding.
+_Static_assert(sizeof(struct cnv_slab_stats) == 15 * sizeof(uint64_t), "cnv_slab_stats: 15 uint64 fields");
 
 /// Creates a pool of `object_size`-byte objects (1 … CNV_SLAB_MAX_OBJECT_SIZE; rounded up to a
 /// multiple of 16). Errors: CNV_EINVAL, CNV_ENOMEM, CNV_EARENA (dedicated arena could not be
@@ -140,6 +158,8 @@ struct cnv_slab_totals {
     uint64_t bytes_in_use;
     uint64_t bytes_in_use_jemalloc;
 };
+// Read by Swift's MemoryMetrics field by field: all 64-bit, no padding.
+_Static_assert(sizeof(struct cnv_slab_totals) == 5 * sizeof(uint64_t), "cnv_slab_totals: 5 uint64 fields");
 
 /// Sums the statistics of every live pool (takes each pool's lock in turn).
 int cnv_slab_totals_read(struct cnv_slab_totals *out);
@@ -162,9 +182,8 @@ static inline const struct cnv_slab_pool_identity *cnv_slab__identity(const stru
 /// The calling thread's cache for `pool`, or NULL if one could not be created.
 static inline struct cnv_slab_cache *cnv_slab__cache(struct cnv_slab_pool *pool) {
     const struct cnv_slab_pool_identity *identity = cnv_slab__identity(pool);
-    struct cnv_slab_tls_entry *table = cnv_slab_tls_table;
-    if (CNV_LIKELY(table != NULL)) {
-        struct cnv_slab_tls_entry *entry = &table[identity->slot];
+    if (CNV_LIKELY(identity->slot < cnv_slab_tls_capacity)) {
+        struct cnv_slab_tls_entry *entry = &cnv_slab_tls_table[identity->slot];
         if (CNV_LIKELY(entry->serial == identity->serial)) return entry->cache;
     }
     return cnv_slab__attach_cache(pool);

@@ -26,6 +26,19 @@ struct cnv_spsc_ring {
     uintptr_t *slots;
 };
 
+// The producer's line pair (tail, its cached head), the consumer's (head, its cached tail)
+// and the read-only fields each own CNV_FALSE_SHARING_RANGE bytes, as rigtorp/SPSCQueue pads
+// its indices; the ring is allocated at that alignment (cnv__aligned_zeroed).
+_Static_assert(offsetof(struct cnv_spsc_ring, head) - offsetof(struct cnv_spsc_ring, tail) ==
+                   CNV_FALSE_SHARING_RANGE,
+               "cnv_spsc_ring: producer's fields alone on their line pair");
+_Static_assert(offsetof(struct cnv_spsc_ring, mask) - offsetof(struct cnv_spsc_ring, head) ==
+                   CNV_FALSE_SHARING_RANGE,
+               "cnv_spsc_ring: consumer's fields alone on their line pair");
+_Static_assert(_Alignof(struct cnv_spsc_ring) == CNV_FALSE_SHARING_RANGE &&
+                   sizeof(struct cnv_spsc_ring) == 3 * CNV_FALSE_SHARING_RANGE,
+               "cnv_spsc_ring: three line pairs, the read-only fields fit in the third");
+
 #define CNV_SPSC_MAX_CAPACITY 2147483648ULL // 2^31
 
 /// Creates a ring. `capacity` must be a power of two between 2 and CNV_SPSC_MAX_CAPACITY.
@@ -38,6 +51,11 @@ static inline uint64_t cnv_spsc_ring_capacity(const struct cnv_spsc_ring *ring) 
 
 /// Number of entries (a snapshot when the other side is active).
 static inline uint64_t cnv_spsc_ring_count(struct cnv_spsc_ring *ring) {
+    // Either side may ask. Acquire on head pairs with the consumer's release store of head
+    // (the slots below it are read and may be refilled) and keeps the tail load after it,
+    // so tail - head never goes negative (the producer moved tail past every position the
+    // consumer moved head past). Acquire on tail pairs with the producer's release store of
+    // tail: a consumer that sees count > 0 also sees the values of those slots.
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
     return tail - head;

@@ -15,8 +15,9 @@ import CConveyor
 /// print(pool.statistics.objectsInUse)  // 0
 /// ```
 ///
-/// Blocks are 16-byte aligned and `objectSize` is rounded up to a multiple of 16. At most
-/// 256 pools may be alive at once in a process.
+/// Blocks are 16-byte aligned and `objectSize` is rounded up to a multiple of 16. Pools are
+/// registered in a table that grows on demand (up to 2^20 alive at once in a process); each
+/// thread's cache table grows the same way, in the slow path of its first use of a pool.
 public final class SlabPool: @unchecked Sendable {
     // @unchecked: the C pool synchronizes its depot with a lock and keeps per-thread caches.
     @usableFromInline let pool: OpaquePointer

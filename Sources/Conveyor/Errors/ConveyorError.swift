@@ -42,7 +42,7 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
     case profilerNotStarted
     /// The profiler has recorded nothing under this context name (and no baseline holds it).
     case unknownContext(name: String)
-    /// ``PerformanceProfiler/benchmarks(threshold:)`` was called before any baseline was
+    /// ``PerformanceProfiler/compareWithBaseline(threshold:)`` was called before any baseline was
     /// saved or loaded.
     case noBaseline
     /// A baseline file could not be read or written.
@@ -72,7 +72,7 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownContext(let name):
             "unknown profiling context \"\(name)\": nothing was profiled under this name; check the spelling or profile it first"
         case .noBaseline:
-            "no baseline to compare with: call saveBaseline() (or loadBaseline(from:)) before benchmarks()"
+            "no baseline to compare with: call saveBaseline() (or loadBaseline(from:)) before compareWithBaseline()"
         case .baselineFile(let path, let reason):
             "baseline file \(path): \(reason); check the path and that the file was written by saveBaseline(to:)"
         }
@@ -88,7 +88,11 @@ extension ConveyorError {
         case Int32(CNV_EDESTROYED.rawValue): .destroyed(what: context)
         case Int32(CNV_ENOTSUP.rawValue): .unsupported(reason: "\(context) needs the Jemalloc trait")
         case Int32(CNV_EBUSY.rawValue): .busy(what: context)
-        case Int32(CNV_ELIMIT.rawValue): .limitReached(reason: "\(context): at most \(CNV_SLAB_MAX_POOLS) slab pools may be alive at once")
+        case Int32(CNV_ELIMIT.rawValue):
+            .limitReached(
+                reason: "\(context): the process already has \(CNV_SLAB_MAX_POOLS) slab pools alive (every SlabPool, "
+                    + "RecordPool and OverflowQueue holds one, and so do a Conveyor's task records and queues): "
+                    + "shut down Conveyors and release pools that are no longer used")
         default: .invalidConfiguration(reason: "\(context): \(String(cString: cnv_status_description(status)))")
         }
     }

@@ -40,7 +40,7 @@ public struct MemoryMetrics: Sendable, Hashable {
     /// Bytes of objects allocated from those pools and not yet freed.
     public var slabBytesInUse: Int
     /// Free slab bytes of pools on the dedicated jemalloc arena: counted in ``heapAllocated``,
-    /// yet capacity the pools keep for reuse (``MemoryOptimizer/optimizeGC(dropPooledObjects:)``
+    /// yet capacity the pools keep for reuse (``MemoryOptimizer/releaseMemory(dropPooledObjects:)``
     /// returns the fully free slabs).
     public var slabBytesFreeInHeap: Int
     /// Objects idle in the object pools the optimizer tracks.

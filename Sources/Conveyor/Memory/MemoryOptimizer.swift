@@ -19,7 +19,7 @@ import Synchronization
 /// try optimizer.startMonitoring(interval: .seconds(1))
 ///
 /// // After a burst: give the memory back.
-/// let report = optimizer.optimizeGC()
+/// let report = optimizer.releaseMemory()
 /// print(report.bytesReleased, report.slabsReleased)
 ///
 /// optimizer.stopMonitoring()
@@ -27,10 +27,10 @@ import Synchronization
 /// ```
 ///
 /// **Pools are tracked weakly.** The optimizer remembers the pools it created so that
-/// ``monitorMemory()`` counts them and ``optimizeGC(dropPooledObjects:)`` purges them, but it
+/// ``monitorMemory()`` counts them and ``releaseMemory(dropPooledObjects:)`` purges them, but it
 /// never keeps one alive: a pool is freed when its last user drops it, as if no optimizer existed.
 ///
-/// Swift has no garbage collector: ``optimizeGC(dropPooledObjects:)`` returns *free* memory
+/// Swift has no garbage collector: ``releaseMemory(dropPooledObjects:)`` returns *free* memory
 /// to the operating system; it cannot free memory that is still referenced.
 public final class MemoryOptimizer: Sendable {
     let pools = PThreadMutex<[TrackedPoolReference]>([])
@@ -61,7 +61,7 @@ public final class MemoryOptimizer: Sendable {
     ///   - backing: where slabs come from (a dedicated jemalloc arena by default with the
     ///     `Jemalloc` trait, else `mmap`).
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` for a size of 0, a negative
-    ///   size or one above 1 MiB; ``ConveyorError/limitReached(reason:)`` when 256 slab pools
+    ///   size or one above 1 MiB; ``ConveyorError/limitReached(reason:)`` when 2^20 slab pools
     ///   are alive; ``ConveyorError/unsupported(reason:)`` for `.jemallocArena` without the trait.
     public func createPool(objectSize: Int, backing: SlabPool.Backing = .default) throws -> RecordPool {
         let pool = try RecordPool(objectSize: objectSize, backing: backing)
@@ -259,11 +259,11 @@ public final class MemoryOptimizer: Sendable {
     /// stays. Memory still referenced is never freed: Swift has no collector to run.
     ///
     /// ```swift
-    /// let report = optimizer.optimizeGC()
+    /// let report = optimizer.releaseMemory()
     /// print("RSS −\(report.bytesReleased >> 20) MiB")
     /// ```
     @discardableResult
-    public func optimizeGC(dropPooledObjects: Bool = false) -> MemoryReleaseReport {
+    public func releaseMemory(dropPooledObjects: Bool = false) -> MemoryReleaseReport {
         let pools = self.livePools()
         let before = self.monitorMemory()
         var slabs = 0
@@ -282,5 +282,17 @@ public final class MemoryOptimizer: Sendable {
         let after = self.monitorMemory()
         return MemoryReleaseReport(
             before: before, after: after, slabsReleased: slabs, pooledObjectsDropped: dropped, allocatorPurged: purged)
+    }
+
+    /// The plan's name for ``releaseMemory(dropPooledObjects:)``, kept so code written against
+    /// the plan compiles: the same call. There is no garbage collector to optimize; what runs
+    /// is the release of free pool and allocator memory to the operating system.
+    ///
+    /// ```swift
+    /// optimizer.optimizeGC()   // same as optimizer.releaseMemory()
+    /// ```
+    @discardableResult
+    public func optimizeGC(dropPooledObjects: Bool = false) -> MemoryReleaseReport {
+        self.releaseMemory(dropPooledObjects: dropPooledObjects)
     }
 }

@@ -1,7 +1,7 @@
-/// What ``MemoryOptimizer/optimizeGC(dropPooledObjects:)`` gave back to the operating system.
+/// What ``MemoryOptimizer/releaseMemory(dropPooledObjects:)`` gave back to the operating system.
 ///
 /// ```swift
-/// let report = MemoryOptimizer().optimizeGC()
+/// let report = MemoryOptimizer().releaseMemory()
 /// print("released \(report.bytesReleased >> 20) MiB of RSS, \(report.slabsReleased) slabs")
 /// ```
 public struct MemoryReleaseReport: Sendable, Hashable {

@@ -1,5 +1,5 @@
 /// A pool of fixed-size records over a ``SlabPool``, made by ``MemoryOptimizer/createPool(objectSize:backing:)``
-/// so that ``MemoryOptimizer/optimizeGC(dropPooledObjects:)`` can purge it and
+/// so that ``MemoryOptimizer/releaseMemory(dropPooledObjects:)`` can purge it and
 /// ``MemoryOptimizer/monitorMemory()`` counts its bytes.
 ///
 /// ```swift

@@ -1,4 +1,4 @@
-/// One context's figures against a saved baseline, from ``PerformanceProfiler/benchmarks(threshold:)``.
+/// One context's figures against a saved baseline, from ``PerformanceProfiler/compareWithBaseline(threshold:)``.
 ///
 /// The verdict follows the median (p50): more than `threshold` (default 5 %) above the
 /// baseline's is ``Verdict/slower``, more than `threshold` below is ``Verdict/faster``,
@@ -6,7 +6,7 @@
 /// well inside the default threshold.
 ///
 /// ```swift
-/// for comparison in try profiler.benchmarks() where comparison.verdict == .slower {
+/// for comparison in try profiler.compareWithBaseline() where comparison.verdict == .slower {
 ///     print(comparison)   // decode: p50 1.20 µs → 1.34 µs (+11.7 %), p99 …, slower
 /// }
 /// ```

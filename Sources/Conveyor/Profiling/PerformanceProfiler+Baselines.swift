@@ -3,11 +3,11 @@ import Foundation
 extension PerformanceProfiler {
     /// Records the contexts' current figures as the baseline and returns it. The figures
     /// are those since the previous `saveBaseline()` (or since the profiler was created);
-    /// ``benchmarks(threshold:)`` then compares what is recorded from now on with them.
+    /// ``compareWithBaseline(threshold:)`` then compares what is recorded from now on with them.
     ///
     /// ```swift
     /// runWorkload(); profiler.saveBaseline()
-    /// runWorkload(); for change in try profiler.benchmarks() { print(change) }
+    /// runWorkload(); for change in try profiler.compareWithBaseline() { print(change) }
     /// ```
     @discardableResult
     public func saveBaseline() -> ProfilingBaseline {
@@ -40,14 +40,14 @@ extension PerformanceProfiler {
     }
 
     /// Makes the baseline in `url` (written by ``saveBaseline(to:)``, perhaps by an earlier
-    /// run) the one ``benchmarks(threshold:)`` compares with. What has been recorded since the
+    /// run) the one ``compareWithBaseline(threshold:)`` compares with. What has been recorded since the
     /// last in-process ``saveBaseline()`` (or since creation) is compared with it.
     ///
     /// ```swift
     /// let profiler = try PerformanceProfiler()
     /// try profiler.loadBaseline(from: URL(fileURLWithPath: "baseline.json"))
     /// runWorkload()
-    /// print(try profiler.benchmarks().filter { $0.verdict == .slower })
+    /// print(try profiler.compareWithBaseline().filter { $0.verdict == .slower })
     /// ```
     /// - Throws: ``ConveyorError/baselineFile(path:reason:)`` when the file is missing or is
     ///   not a baseline.
@@ -81,13 +81,13 @@ extension PerformanceProfiler {
     /// that calls a median change beyond `threshold` faster or slower. Sorted by name.
     ///
     /// ```swift
-    /// for comparison in try profiler.benchmarks(threshold: 0.05) where comparison.verdict == .slower {
+    /// for comparison in try profiler.compareWithBaseline(threshold: 0.05) where comparison.verdict == .slower {
     ///     print("\(comparison.context) got \(Int((comparison.medianChange ?? 0) * 100)) % slower than the baseline")
     /// }
     /// ```
     /// - Throws: ``ConveyorError/noBaseline`` before any baseline was saved or loaded;
     ///   ``ConveyorError/invalidConfiguration(reason:)`` for a negative or non-finite threshold.
-    public func benchmarks(threshold: Double = 0.05) throws -> [BenchmarkComparison] {
+    public func compareWithBaseline(threshold: Double = 0.05) throws -> [BenchmarkComparison] {
         let (baseline, current) = try self.comparisonInputs(threshold: threshold)
         let names = Set(baseline.contexts.map(\.context)).union(current.keys).sorted()
         return names.map {
@@ -96,16 +96,36 @@ extension PerformanceProfiler {
         }
     }
 
-    /// One context compared with the baseline (see ``benchmarks(threshold:)``).
+    /// One context compared with the baseline (see ``compareWithBaseline(threshold:)``).
     /// - Throws: ``ConveyorError/noBaseline``; ``ConveyorError/unknownContext(name:)`` when
     ///   neither the baseline nor the recordings know `context`.
-    public func benchmark(for context: String, threshold: Double = 0.05) throws -> BenchmarkComparison {
+    public func compareWithBaseline(for context: String, threshold: Double = 0.05) throws -> BenchmarkComparison {
         let (baseline, current) = try self.comparisonInputs(threshold: threshold)
         let before = baseline.summary(for: context)
         guard before != nil || current[context] != nil || self.contexts.contains(context) else {
             throw ConveyorError.unknownContext(name: context)
         }
         return BenchmarkComparison(context: context, baseline: before, current: current[context], threshold: threshold)
+    }
+
+    /// The plan's name for ``compareWithBaseline(threshold:)``, kept so code written against
+    /// the plan compiles: the same call. It runs no benchmark; it compares what was recorded
+    /// since the baseline with the baseline.
+    ///
+    /// ```swift
+    /// let changes = try profiler.benchmarks()   // same as try profiler.compareWithBaseline()
+    /// ```
+    public func benchmarks(threshold: Double = 0.05) throws -> [BenchmarkComparison] {
+        try self.compareWithBaseline(threshold: threshold)
+    }
+
+    /// The plan's name for ``compareWithBaseline(for:threshold:)``: the same call.
+    ///
+    /// ```swift
+    /// let parse = try profiler.benchmark(for: "parse")
+    /// ```
+    public func benchmark(for context: String, threshold: Double = 0.05) throws -> BenchmarkComparison {
+        try self.compareWithBaseline(for: context, threshold: threshold)
     }
 
     private func comparisonInputs(threshold: Double) throws -> (ProfilingBaseline, [String: ContextSummary]) {

@@ -5,7 +5,7 @@ import Synchronization
 /// ``profile(_:context:)``, profiling intervals (``startProfiling()`` /
 /// ``stopProfiling()`` → ``ProfilingReport``), live ``metrics()`` (throughput per group and
 /// per kind, queue-wait and service-time percentiles, memory, CPU, queue depths), and
-/// comparisons against a saved baseline (``benchmarks(threshold:)``).
+/// comparisons against a saved baseline (``compareWithBaseline(threshold:)``, the plan's `benchmarks()`).
 ///
 /// ```swift
 /// let profiler = try PerformanceProfiler(conveyor: conveyor)   // or PerformanceProfiler() standalone
@@ -19,7 +19,7 @@ import Synchronization
 /// print(report)                                    // tables: throughput, latency, memory, CPU
 ///
 /// profiler.saveBaseline()                          // later, after a change:
-/// for comparison in try profiler.benchmarks() { print(comparison) }   // "decode: … +12.0 %: slower"
+/// for comparison in try profiler.compareWithBaseline() { print(comparison) }   // "decode: … +12.0 %: slower"
 /// ```
 ///
 /// Recording is per thread: each thread writes its own histogram for a context (made on the
@@ -164,4 +164,17 @@ public final class PerformanceProfiler: Sendable {
         let elapsed = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
         self.contexts.record(elapsed, failed: failed, context: context)
     }
+}
+
+/// A profiler's mutable state, behind its pthread mutex (read and written off the hot path).
+struct ProfilerState: Sendable {
+    /// Where ``PerformanceProfiler/metrics()`` counts from (creation or the last reset).
+    var window: ProfilerSample
+    /// Where the running ``PerformanceProfiler/startProfiling()`` interval began.
+    var running: ProfilerSample?
+    /// The baseline ``PerformanceProfiler/compareWithBaseline(threshold:)`` compares with.
+    var baseline: ProfilingBaseline?
+    /// The contexts' figures when the baseline was last saved: benchmarks compare what was
+    /// recorded since then.
+    var benchmarkMark: [String: RecorderSnapshot]
 }

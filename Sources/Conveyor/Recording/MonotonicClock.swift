@@ -20,15 +20,15 @@ import CConveyor
 /// computed with ``nanoseconds(from:to:)``, which returns 0 instead of wrapping around.
 /// Set the environment variable `CONVEYOR_CLOCK=monotonic` before the first use to force
 /// `CLOCK_MONOTONIC`.
-public enum MonotonicClock {
+enum MonotonicClock {
     /// The counter behind ``ticks()``.
-    public enum Source: Sendable, Equatable, CustomStringConvertible {
+    enum Source: Sendable, Equatable, CustomStringConvertible {
         /// RDTSC on a CPU with an invariant TSC, calibrated against `CLOCK_MONOTONIC`.
         case timeStampCounter
         /// `clock_gettime(CLOCK_MONOTONIC)`: one tick is one nanosecond.
         case monotonic
 
-        public var description: String {
+        var description: String {
             switch self {
             case .timeStampCounter: "timeStampCounter"
             case .monotonic: "monotonic"
@@ -40,53 +40,53 @@ public enum MonotonicClock {
     /// afterwards). Every other member initializes on first use; call this at startup to keep
     /// the calibration off the first task. Returns the source in use.
     @discardableResult
-    public static func initialize() -> Source {
+    static func initialize() -> Source {
         Self.source(cnv_clock_init())
     }
 
     /// The source in use.
-    public static var source: Source {
+    static var source: Source {
         Self.source(cnv_clock_source_in_use())
     }
 
     /// Ticks per second, as calibrated (1,000,000,000 for ``Source/monotonic``).
-    public static var ticksPerSecond: UInt64 {
+    static var ticksPerSecond: UInt64 {
         cnv_clock_ticks_per_second()
     }
 
     /// Whether this CPU advertises an invariant time-stamp counter (always `false` off x86-64).
-    public static var cpuHasInvariantTimeStampCounter: Bool {
+    static var cpuHasInvariantTimeStampCounter: Bool {
         cnv_clock_cpu_has_invariant_tsc()
     }
 
     /// A timestamp in ticks. Not serializing: the CPU may execute it a few dozen cycles early
     /// or late, far below the resolution of the latency histograms.
-    @inlinable
-    public static func ticks() -> UInt64 {
+    @inline(__always)
+    static func ticks() -> UInt64 {
         cnv_clock_ticks()
     }
 
     /// Converts a number of ticks (usually a difference of two timestamps) to nanoseconds.
-    @inlinable
-    public static func nanoseconds(fromTicks ticks: UInt64) -> UInt64 {
+    @inline(__always)
+    static func nanoseconds(fromTicks ticks: UInt64) -> UInt64 {
         cnv_clock_ticks_to_ns(ticks)
     }
 
     /// Nanoseconds from the timestamp `start` to the timestamp `end`; 0 when `end` is earlier.
-    @inlinable
-    public static func nanoseconds(from start: UInt64, to end: UInt64) -> UInt64 {
+    @inline(__always)
+    static func nanoseconds(from start: UInt64, to end: UInt64) -> UInt64 {
         cnv_clock_elapsed_ns(start, end)
     }
 
     /// Now, in nanoseconds on `CLOCK_MONOTONIC`'s time line (anchored at calibration; with
     /// the time-stamp counter it drifts from `CLOCK_MONOTONIC` only by the calibration error).
-    @inlinable
-    public static func nowNanoseconds() -> UInt64 {
+    @inline(__always)
+    static func nowNanoseconds() -> UInt64 {
         cnv_clock_now_ns()
     }
 
     /// A tick count as a `Duration`.
-    public static func duration(fromTicks ticks: UInt64) -> Duration {
+    static func duration(fromTicks ticks: UInt64) -> Duration {
         .nanoseconds(Int64(clamping: Self.nanoseconds(fromTicks: ticks)))
     }
 

@@ -10,21 +10,21 @@ import CConveyor
 /// let tasks = RecorderLayout.tasks
 /// print(tasks.histograms[RecorderLayout.Tasks.queueWait])   // "queueWait"
 /// ```
-public struct RecorderLayout: Sendable, Equatable {
+struct RecorderLayout: Sendable, Equatable {
     /// Histogram names; a histogram's index is its position here.
-    public let histograms: [String]
+    let histograms: [String]
     /// Counter names; a counter's index is its position here.
-    public let counters: [String]
+    let counters: [String]
 
     /// Most histograms per recorder.
-    public static let maximumHistograms = Int(CNV_RECORDER_MAX_HISTOGRAMS)
+    static let maximumHistograms = Int(CNV_RECORDER_MAX_HISTOGRAMS)
     /// Most counters per recorder.
-    public static let maximumCounters = Int(CNV_RECORDER_MAX_COUNTERS)
+    static let maximumCounters = Int(CNV_RECORDER_MAX_COUNTERS)
 
     /// A layout with the given names (each list unique, at most ``maximumHistograms``
     /// histograms and ``maximumCounters`` counters).
     /// - Throws: `ConveyorError.invalidConfiguration` naming the list to shorten or the duplicate.
-    public init(histograms: [String], counters: [String]) throws {
+    init(histograms: [String], counters: [String]) throws {
         guard histograms.count <= Self.maximumHistograms else {
             throw ConveyorError.invalidConfiguration(
                 reason: "a recorder holds at most \(Self.maximumHistograms) histograms, \(histograms.count) were given; merge some"
@@ -52,7 +52,7 @@ public struct RecorderLayout: Sendable, Equatable {
     /// The engine's layout: queue wait (start − submit) and service (end − start)
     /// histograms; submitted, completed, failed, cancelled and expired counters. Indices in
     /// ``Tasks``.
-    public static let tasks = RecorderLayout(
+    static let tasks = RecorderLayout(
         validHistograms: ["queueWait", "service"],
         counters: ["submitted", "completed", "failed", "cancelled", "expired"]
     )
@@ -62,31 +62,31 @@ public struct RecorderLayout: Sendable, Equatable {
     static let profilingContext = RecorderLayout(validHistograms: ["duration"], counters: ["errors"])
 
     /// Indices into ``RecorderLayout/tasks``.
-    public enum Tasks {
+    enum Tasks {
         /// Histogram: submit to handler start, nanoseconds.
-        public static let queueWait = 0
+        static let queueWait = 0
         /// Histogram: handler start to end, nanoseconds.
-        public static let service = 1
+        static let service = 1
 
         /// Counter: tasks accepted.
-        public static let submitted = 0
+        static let submitted = 0
         /// Counter: tasks whose handler returned.
-        public static let completed = 1
+        static let completed = 1
         /// Counter: tasks whose handler threw.
-        public static let failed = 2
+        static let failed = 2
         /// Counter: tasks cancelled before they ran.
-        public static let cancelled = 3
+        static let cancelled = 3
         /// Counter: tasks dropped because their deadline passed.
-        public static let expired = 4
+        static let expired = 4
     }
 
     /// The index of the histogram called `name`, if any.
-    public func histogramIndex(named name: String) -> Int? {
+    func histogramIndex(named name: String) -> Int? {
         self.histograms.firstIndex(of: name)
     }
 
     /// The index of the counter called `name`, if any.
-    public func counterIndex(named name: String) -> Int? {
+    func counterIndex(named name: String) -> Int? {
         self.counters.firstIndex(of: name)
     }
 }

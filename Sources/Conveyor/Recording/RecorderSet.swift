@@ -22,16 +22,16 @@ import CConveyor
 /// Snapshots taken while threads record are not one instant: each value read is whole and
 /// never older than in an earlier snapshot, but a histogram's sum or a counter may be a few
 /// records ahead of or behind the buckets. Quiescent sets read exactly.
-public final class RecorderSet: @unchecked Sendable {
+final class RecorderSet: @unchecked Sendable {
     // @unchecked: the C set is synchronized inside (registry under a mutex, atomics for the rest).
-    @usableFromInline let set: OpaquePointer
+    let set: OpaquePointer
     /// The histograms and counters of every recorder in the set.
-    public let layout: RecorderLayout
+    let layout: RecorderLayout
     /// Most recorders owned at the same time.
-    public let capacity: Int
+    let capacity: Int
 
     /// When the owners of recorders take timestamps (see ``Recorder/shouldTime()``).
-    public enum Timing: Sendable, Equatable {
+    enum Timing: Sendable, Equatable {
         /// No timestamps: counters only.
         case off
         /// Every task.
@@ -46,7 +46,7 @@ public final class RecorderSet: @unchecked Sendable {
     ///   - capacity: most recorders owned at once, 1…4096 (threads of the group).
     /// - Throws: `ConveyorError.invalidConfiguration` for a capacity out of range,
     ///   `ConveyorError.outOfMemory`.
-    public init(layout: RecorderLayout = .tasks, capacity: Int = 256) throws {
+    init(layout: RecorderLayout = .tasks, capacity: Int = 256) throws {
         let maximum = Int(CNV_RECORDER_SET_MAX_CAPACITY)
         guard capacity >= 1, capacity <= maximum else {
             throw ConveyorError.invalidConfiguration(
@@ -72,7 +72,7 @@ public final class RecorderSet: @unchecked Sendable {
     /// A recorder for the calling thread (a fresh one, or one a finished thread released,
     /// with its statistics). Cold path: takes the set's mutex.
     /// - Throws: `ConveyorError.limitReached` when ``capacity`` recorders are alive.
-    public func makeRecorder() throws -> Recorder {
+    func makeRecorder() throws -> Recorder {
         var acquired: OpaquePointer?
         let status = cnv_recorder_set_acquire(self.set, &acquired)
         guard status == CNV_OK.rawValue, let acquired else {
@@ -87,10 +87,10 @@ public final class RecorderSet: @unchecked Sendable {
     }
 
     /// Recorders made so far, alive or released (each thread's share stays in the totals).
-    public var recorderCount: Int { Int(cnv_recorder_set_count(self.set)) }
+    var recorderCount: Int { Int(cnv_recorder_set_count(self.set)) }
 
     /// When recorders' owners take timestamps; changes reach each owner on its next task.
-    public var timing: Timing {
+    var timing: Timing {
         get {
             switch cnv_recorder_set_timing_period(self.set) {
             case 0: .off
@@ -110,11 +110,11 @@ public final class RecorderSet: @unchecked Sendable {
     }
 
     /// Whether timing is on at all (cheap; for threads without a recorder, such as submitters).
-    @inlinable
-    public var isTimingEnabled: Bool { cnv_recorder_set_timing_period(self.set) != 0 }
+    @inline(__always)
+    var isTimingEnabled: Bool { cnv_recorder_set_timing_period(self.set) != 0 }
 
     /// Histogram `histogram`, merged over all recorders.
-    public func histogram(_ histogram: Int) -> LatencyHistogram {
+    func histogram(_ histogram: Int) -> LatencyHistogram {
         precondition(UInt(bitPattern: histogram) < UInt(self.layout.histograms.count), "histogram index out of range")
         return LatencyHistogram { snapshot in
             cnv_recorder_set_merge_histogram(self.set, UInt32(histogram), snapshot)
@@ -122,23 +122,23 @@ public final class RecorderSet: @unchecked Sendable {
     }
 
     /// The histogram called `name`, merged over all recorders; `nil` if the layout has none.
-    public func histogram(named name: String) -> LatencyHistogram? {
+    func histogram(named name: String) -> LatencyHistogram? {
         self.layout.histogramIndex(named: name).map { self.histogram($0) }
     }
 
     /// Counter `counter`, summed over all recorders.
-    public func counter(_ counter: Int) -> UInt64 {
+    func counter(_ counter: Int) -> UInt64 {
         precondition(UInt(bitPattern: counter) < UInt(self.layout.counters.count), "counter index out of range")
         return cnv_recorder_set_counter(self.set, UInt32(counter))
     }
 
     /// The counter called `name`, summed over all recorders; `nil` if the layout has none.
-    public func counter(named name: String) -> UInt64? {
+    func counter(named name: String) -> UInt64? {
         self.layout.counterIndex(named: name).map { self.counter($0) }
     }
 
     /// Every histogram and counter, merged over all recorders.
-    public func snapshot() -> RecorderSnapshot {
+    func snapshot() -> RecorderSnapshot {
         RecorderSnapshot(
             layout: self.layout,
             histograms: self.layout.histograms.indices.map { self.histogram($0) },

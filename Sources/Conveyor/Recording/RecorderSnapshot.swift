@@ -7,16 +7,16 @@
 /// let interval = set.snapshot().subtracting(before)      // the last 10 seconds
 /// print(interval.counter(named: "completed") ?? 0, interval.histogram(named: "service")?.p99 ?? 0)
 /// ```
-public struct RecorderSnapshot: Sendable, Equatable {
+struct RecorderSnapshot: Sendable, Equatable {
     /// Names of the histograms and counters.
-    public let layout: RecorderLayout
+    let layout: RecorderLayout
     /// Histograms, in the layout's order.
-    public let histograms: [LatencyHistogram]
+    let histograms: [LatencyHistogram]
     /// Counters, in the layout's order.
-    public let counters: [UInt64]
+    let counters: [UInt64]
 
     /// A snapshot from its parts (`histograms` and `counters` in `layout`'s order).
-    public init(layout: RecorderLayout, histograms: [LatencyHistogram], counters: [UInt64]) {
+    init(layout: RecorderLayout, histograms: [LatencyHistogram], counters: [UInt64]) {
         precondition(histograms.count == layout.histograms.count && counters.count == layout.counters.count,
                      "snapshot parts do not match the layout")
         self.layout = layout
@@ -25,17 +25,17 @@ public struct RecorderSnapshot: Sendable, Equatable {
     }
 
     /// The histogram called `name`, or `nil`.
-    public func histogram(named name: String) -> LatencyHistogram? {
+    func histogram(named name: String) -> LatencyHistogram? {
         self.layout.histogramIndex(named: name).map { self.histograms[$0] }
     }
 
     /// The counter called `name`, or `nil`.
-    public func counter(named name: String) -> UInt64? {
+    func counter(named name: String) -> UInt64? {
         self.layout.counterIndex(named: name).map { self.counters[$0] }
     }
 
     /// What was recorded since `earlier`, an older snapshot of the same set.
-    public func subtracting(_ earlier: RecorderSnapshot) -> RecorderSnapshot {
+    func subtracting(_ earlier: RecorderSnapshot) -> RecorderSnapshot {
         precondition(earlier.layout == self.layout, "snapshots of different layouts")
         return RecorderSnapshot(
             layout: self.layout,
@@ -45,7 +45,7 @@ public struct RecorderSnapshot: Sendable, Equatable {
     }
 
     /// This snapshot and `other` (same layout) together, e.g. two groups' totals.
-    public func merging(_ other: RecorderSnapshot) -> RecorderSnapshot {
+    func merging(_ other: RecorderSnapshot) -> RecorderSnapshot {
         precondition(other.layout == self.layout, "snapshots of different layouts")
         return RecorderSnapshot(
             layout: self.layout,

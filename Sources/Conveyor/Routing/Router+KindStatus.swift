@@ -6,20 +6,20 @@ extension Router {
     ///     print(status.serviceTime ?? .zero, status.isWarm, status.thresholdCrossings)
     /// }
     /// ```
-    public struct KindStatus: Sendable, Hashable {
+    struct KindStatus: Sendable, Hashable {
         /// The kind's name.
-        public let kind: String
+        let kind: String
         /// The learned service time (EWMA), or `nil` before the first published sample.
-        public let serviceTime: Duration?
+        let serviceTime: Duration?
         /// Samples merged so far.
-        public let sampleCount: Int
+        let sampleCount: Int
         /// Whether the kind has left cold start, so service-time rules use its average.
-        public let isWarm: Bool
+        let isWarm: Bool
         /// How many times the kind has switched side of a service-time threshold since it
         /// warmed up (each switch may change its group).
-        public let thresholdCrossings: Int
+        let thresholdCrossings: Int
         /// The group every task of the kind goes to right now, or `nil` when the decision
         /// depends on each task's tags or cost estimate.
-        public let cachedGroup: Int?
+        let cachedGroup: Int?
     }
 }

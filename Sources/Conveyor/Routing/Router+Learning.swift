@@ -11,7 +11,7 @@ extension Router {
     /// // … samples.record(kind:serviceTime:) after each task …
     /// if samples.count >= 64 { router.publish(&samples, at: .now) }
     /// ```
-    public func publish(_ samples: inout ServiceTimeSamples, at now: ContinuousClock.Instant = .now) {
+    func publish(_ samples: inout ServiceTimeSamples, at now: ContinuousClock.Instant = .now) {
         guard !samples.isEmpty else { return }
         // Lock order: router, then estimator (the estimator never calls back into the router
         // outside this closure).
@@ -25,7 +25,7 @@ extension Router {
     }
 
     /// What the router has learned about `kind`, or `nil` for a kind it has never seen.
-    public func status(of kind: String) -> KindStatus? {
+    func status(of kind: String) -> KindStatus? {
         self.state.withLock { state in
             guard let learning = state.kinds[kind] else { return nil }
             let estimate = self.estimator.estimate(for: kind)

@@ -3,8 +3,8 @@ import Synchronization
 /// Picks the ResourceGroup for each task: an explicit group, then ordered rules on kind, tags,
 /// cost estimate and learned service time, then a fallback.
 ///
-/// Routing learns how long each kind takes: workers publish batches of observed service
-/// times (``publish(_:at:)``), and rules such as `.serviceTime(above: .milliseconds(1))` follow
+/// Routing learns how long each kind takes: a ``Conveyor``'s workers publish batches of the
+/// service times they observed (an internal call, batched off the per-task path), and rules such as `.serviceTime(above: .milliseconds(1))` follow
 /// each kind's average, with a cold-start policy (``ColdStart``) for kinds with few samples
 /// and hysteresis (``Hysteresis``) so that a kind near a threshold does not flap.
 ///
@@ -19,18 +19,13 @@ import Synchronization
 /// )
 /// let group = try router.route(kind: "resize", tags: ["gpu"])   // 2 ("gpu")
 /// let other = try router.route(kind: "parse")                   // 0 ("cpu") until learned
-///
-/// // In a worker: record locally, publish in batches.
-/// var samples = ServiceTimeSamples()
-/// samples.record(kind: "parse", serviceTime: .milliseconds(3))
-/// router.publish(&samples, at: .now)
 /// ```
 ///
 /// **Cost.** `route` takes no lock and allocates nothing once a kind has been seen: it hashes
 /// the kind, finds its slot in a lock-free table and reads one atomic word. When the rules
 /// that can apply to the kind do not look at tags or the cost estimate, that word holds the
 /// decision itself; otherwise only those rules are evaluated for the task. The first task of a
-/// new kind and ``publish(_:at:)`` take a pthread mutex (batched, off the per-task path); a
+/// new kind and a workers' publish take a pthread mutex (batched, off the per-task path); a
 /// publish rewrites a kind's word only when its decision changes.
 ///
 /// Kinds are never forgotten: keep the set of kind names bounded (they name task types, not
@@ -225,4 +220,15 @@ public final class Router: Sendable {
         state.kinds[kind] = learning
         return learning
     }
+}
+
+/// The router's mutable state, behind its `PThreadMutex`; only publish and first sightings of
+/// a kind touch it, never a plain route.
+struct RouterState: Sendable {
+    /// Every kind seen so far; also what keeps each `KindSlot` alive.
+    var kinds: [String: KindLearning] = [:]
+    /// The table readers use (also published in `Router.currentTable`).
+    var table: KindTable
+    /// Tables replaced by a bigger one, freed when the router is destroyed.
+    var retiredTables: [KindTable] = []
 }

@@ -29,15 +29,15 @@ import Darwin
 ///
 /// A ``Router`` has its own estimator; publish through ``Router/publish(_:at:)`` so the
 /// router sees the new estimates.
-public final class ServiceTimeEstimator: Sendable {
+final class ServiceTimeEstimator: Sendable {
     /// The learned service time of one kind.
-    public struct Estimate: Sendable, Hashable {
+    struct Estimate: Sendable, Hashable {
         /// The EWMA of the observed service times.
-        public let serviceTime: Duration
+        let serviceTime: Duration
         /// How many samples have been merged in so far.
-        public let sampleCount: Int
+        let sampleCount: Int
 
-        public init(serviceTime: Duration, sampleCount: Int) {
+        init(serviceTime: Duration, sampleCount: Int) {
             self.serviceTime = serviceTime
             self.sampleCount = sampleCount
         }
@@ -55,7 +55,7 @@ public final class ServiceTimeEstimator: Sendable {
     }
 
     /// α, the weight of one sample (0 < α ≤ 1). The memory is about 1/α samples.
-    public let weight: Double
+    let weight: Double
     /// ln(1 − α), so that (1 − α)^k = exp(k · logDecay).
     private let logDecay: Double
     private let entries: PThreadMutex<[String: Entry]>
@@ -64,7 +64,7 @@ public final class ServiceTimeEstimator: Sendable {
     /// - Parameter weight: α, the weight of one sample, in (0, 1]. 0.05 averages over about
     ///   the last 20 samples.
     /// - Throws: `ConveyorError.invalidConfiguration` for a weight outside (0, 1].
-    public init(weight: Double = 0.05) throws(ConveyorError) {
+    init(weight: Double = 0.05) throws(ConveyorError) {
         guard weight.isFinite, weight > 0, weight <= 1 else {
             throw .invalidConfiguration(
                 reason: "service-time weight \(weight) must be in (0, 1]; use 0.05 to average over about the last 20 samples"
@@ -76,7 +76,7 @@ public final class ServiceTimeEstimator: Sendable {
     }
 
     /// Merges a batch of samples and empties it.
-    public func publish(_ samples: inout ServiceTimeSamples) {
+    func publish(_ samples: inout ServiceTimeSamples) {
         self.publish(&samples) { _, _ in }
     }
 
@@ -105,12 +105,12 @@ public final class ServiceTimeEstimator: Sendable {
     }
 
     /// The learned service time of `kind`, or `nil` before its first sample.
-    public func estimate(for kind: String) -> Estimate? {
+    func estimate(for kind: String) -> Estimate? {
         self.entries.withLock { $0[kind]?.estimate }
     }
 
     /// Every kind's learned service time.
-    public var estimates: [String: Estimate] {
+    var estimates: [String: Estimate] {
         self.entries.withLock { $0.mapValues(\.estimate) }
     }
 

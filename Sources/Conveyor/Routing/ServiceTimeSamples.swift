@@ -15,7 +15,7 @@
 /// }
 /// if samples.count >= 64 { router.publish(&samples, at: clock.now) }
 /// ```
-public struct ServiceTimeSamples: Sendable {
+struct ServiceTimeSamples: Sendable {
     /// The samples of one kind: their sum and how many there are.
     struct Tally: Sendable {
         var totalNanoseconds: Double
@@ -30,25 +30,25 @@ public struct ServiceTimeSamples: Sendable {
     private(set) var tallies: [String: Tally]
 
     /// The number of samples recorded since the last publish.
-    public private(set) var count: Int = 0
+    private(set) var count: Int = 0
 
     /// An empty accumulator with room for `kindCapacity` kinds before it grows.
-    public init(kindCapacity: Int = 16) {
+    init(kindCapacity: Int = 16) {
         self.tallies = Dictionary(minimumCapacity: max(0, kindCapacity))
     }
 
     /// `true` when nothing was recorded since the last publish.
-    public var isEmpty: Bool { self.count == 0 }
+    var isEmpty: Bool { self.count == 0 }
 
     /// Records one observed run of a task of `kind`.
-    public mutating func record(kind: String, serviceTime: Duration) {
+    mutating func record(kind: String, serviceTime: Duration) {
         let (seconds, attoseconds) = serviceTime.components
         self.record(kind: kind, nanoseconds: Double(seconds) * 1e9 + Double(attoseconds) * 1e-9)
     }
 
     /// Records one observed run of a task of `kind` that took `nanoseconds` (for callers that
     /// time with a cycle counter and convert once).
-    public mutating func record(kind: String, nanoseconds: Double) {
+    mutating func record(kind: String, nanoseconds: Double) {
         let value = nanoseconds.isFinite ? max(0, nanoseconds) : 0
         if let index = self.tallies.index(forKey: kind) {
             self.tallies.values[index].add(value)
@@ -59,7 +59,7 @@ public struct ServiceTimeSamples: Sendable {
     }
 
     /// Forgets every sample, keeping the storage for the next batch.
-    public mutating func removeAll() {
+    mutating func removeAll() {
         guard self.count > 0 else { return }
         // Keeps the keys' dictionary capacity; re-inserting a kind's key does not allocate.
         self.tallies.removeAll(keepingCapacity: true)

@@ -1,4 +1,0 @@
-/// The error the soak's "flaky" kind throws on purpose, to exercise failure reporting.
-struct SoakFailure: Error {
-    var seed: UInt64
-}
