@@ -70,8 +70,11 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (host, port) = try Self.address(self.dashboard)
-        let duration = try self.duration.map(SoakCommand.duration)
-        let step = try SoakCommand.duration(self.step)
+        let duration = try self.duration.map { text throws(SimulationError) in try parseDuration(text, option: "--duration") }
+        let step = try parseDuration(self.step, option: "--step")
+        guard duration.map({ $0 > .zero }) ?? true, step > .zero else {
+            throw ValidationError("--duration and --step must be longer than 0 (got \(self.duration ?? "none"), \(self.step))")
+        }
         let counts: [Double]
         let source: String
         if let path = self.trace ?? Self.defaultTraces.first(where: { FileManager.default.fileExists(atPath: $0) }) {

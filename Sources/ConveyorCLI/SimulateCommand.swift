@@ -197,5 +197,7 @@ func parseDuration(_ text: String, option: String) throws(SimulationError) -> Du
         throw .invalidOption("\(option) '\(text)' is not a duration; write 250ms, 5s, 2m or 1h")
     }
     guard value >= 0 else { throw .invalidOption("\(option) must not be negative (got '\(text)')") }
+    // Int64 nanoseconds end at ~292 years; a longer duration would trap in the conversion.
+    guard value < 9e9 else { throw .invalidOption("\(option) '\(text)' is too long; at most 9e9 seconds (~285 years)") }
     return .nanoseconds(Int64((value * 1e9).rounded()))
 }

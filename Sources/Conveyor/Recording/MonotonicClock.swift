@@ -20,6 +20,7 @@ import CConveyor
 /// computed with ``nanoseconds(from:to:)``, which returns 0 instead of wrapping around.
 /// Set the environment variable `CONVEYOR_CLOCK=monotonic` before the first use to force
 /// `CLOCK_MONOTONIC`.
+@usableFromInline
 enum MonotonicClock {
     /// The counter behind ``ticks()``.
     enum Source: Sendable, Equatable, CustomStringConvertible {
@@ -61,26 +62,26 @@ enum MonotonicClock {
 
     /// A timestamp in ticks. Not serializing: the CPU may execute it a few dozen cycles early
     /// or late, far below the resolution of the latency histograms.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func ticks() -> UInt64 {
         cnv_clock_ticks()
     }
 
     /// Converts a number of ticks (usually a difference of two timestamps) to nanoseconds.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func nanoseconds(fromTicks ticks: UInt64) -> UInt64 {
         cnv_clock_ticks_to_ns(ticks)
     }
 
     /// Nanoseconds from the timestamp `start` to the timestamp `end`; 0 when `end` is earlier.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func nanoseconds(from start: UInt64, to end: UInt64) -> UInt64 {
         cnv_clock_elapsed_ns(start, end)
     }
 
     /// Now, in nanoseconds on `CLOCK_MONOTONIC`'s time line (anchored at calibration; with
     /// the time-stamp counter it drifts from `CLOCK_MONOTONIC` only by the calibration error).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func nowNanoseconds() -> UInt64 {
         cnv_clock_now_ns()
     }
