@@ -98,7 +98,7 @@ extension Conveyor {
             if slot >= group.targetWorkers.load(ordering: .relaxed) { return }
             let mode = group.currentMode
             if mode == .stopping { return }
-            let taken = self.takeBatch(hot, workers: group.targetWorkers.load(ordering: .relaxed), into: batch)
+            let taken = self.takeBatch(group, workers: group.targetWorkers.load(ordering: .relaxed), into: batch)
             if taken > 0 {
                 for position in 0..<taken {
                     if group.currentMode == .stopping || slot >= group.targetWorkers.load(ordering: .relaxed) {
@@ -133,9 +133,11 @@ extension Conveyor {
     }
 
     /// Takes up to a fair share (`queued / workers`, at most the batch) from a ring lane, then
-    /// from its spilled tasks.
+    /// from its spilled tasks (whose bytes stop counting against the spill limit). The one
+    /// lane-take of the engine: workers and the shutdown sweep use it.
     @inline(__always)
-    private func take(lane: Int, from hot: GroupHotPath, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+    func take(lane: Int, of group: GroupRuntime, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+        let hot = group.hot
         let ring = hot.rings[lane]
         var want = batch.count
         if workers > 1, want > 1 {
@@ -146,12 +148,21 @@ extension Conveyor {
         if taken > 0 || !hot.hasSpilled(lane) { return taken }
         var drained = 0
         _ = cnv_overflow_queue_drain(hot.overflows[lane]!, batch.baseAddress!, batch.count, &drained)
-        return drained  // 0 also when another worker is draining it (busy)
+        // 0 also when another worker is draining it (busy).
+        var released = 0
+        for position in 0..<drained {
+            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: batch[position])!
+            released += Int(record.pointee.spill_charge)
+            record.pointee.spill_charge = 0
+        }
+        if released > 0 { group.spilledBytes.wrappingSubtract(released, ordering: .relaxed) }
+        return drained
     }
 
     /// Takes a batch: handed-back tasks first, then the highest non-empty lane, unless a
     /// lower non-empty lane has waited longer than the aging bound.
-    func takeBatch(_ hot: GroupHotPath, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+    func takeBatch(_ group: GroupRuntime, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+        let hot = group.hot
         if cnv_overflow_queue_count(hot.handoff) > 0 {
             var handed = 0
             if cnv_overflow_queue_drain(hot.handoff, batch.baseAddress!, batch.count, &handed) == CNV_OK.rawValue,
@@ -160,7 +171,7 @@ extension Conveyor {
                 return handed
             }
         }
-        if hot.laneCount == 1 { return self.take(lane: 0, from: hot, workers: workers, into: batch) }
+        if hot.laneCount == 1 { return self.take(lane: 0, of: group, workers: workers, into: batch) }
         let now = MonotonicClock.ticks()
         var starving = -1
         var oldestService = UInt64.max
@@ -184,14 +195,14 @@ extension Conveyor {
         }
         if !sawWork { return 0 }
         if starving >= 0 {
-            let taken = self.take(lane: starving, from: hot, workers: workers, into: batch)
+            let taken = self.take(lane: starving, of: group, workers: workers, into: batch)
             if taken > 0 {
                 cnv_store_relaxed_u64(hot.lastServed + starving, now)
                 return taken
             }
         }
         for lane in 0..<hot.laneCount {
-            let taken = self.take(lane: lane, from: hot, workers: workers, into: batch)
+            let taken = self.take(lane: lane, of: group, workers: workers, into: batch)
             if taken > 0 {
                 cnv_store_relaxed_u64(hot.lastServed + lane, now)
                 return taken
@@ -204,13 +215,13 @@ extension Conveyor {
     func execute(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
-        let retained = record.pointee.flags & 1 != 0
+        let retained = record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0
         defer {
             if retained { handler.release() }
             cnv_allocator_free(self.recordAllocator, record)
         }
-        // The record holds the handler alive (retained, or a registered kind that lives as long
-        // as its TaskKind): use it without touching its reference count.
+        // The handler is alive (retained by the record, or a registered kind that the engine's
+        // kind table keeps): use it without touching its reference count.
         handler._withUnsafeGuaranteedRef { task in
             self.settle(record, task: task, group: group, worker: worker)
         }
@@ -238,7 +249,9 @@ extension Conveyor {
                 let start = timed ? MonotonicClock.ticks() : 0
                 let queueWait = submitted != 0 ? MonotonicClock.nanoseconds(from: submitted, to: start) : 0
                 if submitted != 0 { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
-                let error = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
+                let outcome = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
+                let failed: Bool
+                if case .completed = outcome { failed = false } else { failed = true }
                 var service: UInt64 = 0
                 if timed {
                     service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
@@ -249,14 +262,18 @@ extension Conveyor {
                     }
                 }
                 if self.countsKinds.load(ordering: .relaxed) {
-                    worker.kinds.pointee.record(kind: task.kind, failed: error != nil, serviceNanoseconds: service)
+                    worker.kinds.pointee.record(kind: task.kind, failed: failed, serviceNanoseconds: service)
                     if worker.kinds.pointee.pending >= Self.samplesPerPublish { worker.kinds.pointee.fold(into: self.kindCounters) }
                 }
-                if let error {
+                switch outcome {
+                case .completed:
+                    recorder.increment(RecorderLayout.Tasks.completed)
+                case .failed(let error):
                     recorder.increment(RecorderLayout.Tasks.failed)
                     self.report(TaskFailure(kind: task.kind, group: group.name, error: error))
-                } else {
-                    recorder.increment(RecorderLayout.Tasks.completed)
+                case .failedAndDelivered:
+                    // Counted; the `run` caller got the error thrown, so it is not reported again.
+                    recorder.increment(RecorderLayout.Tasks.failed)
                 }
                 return
             }

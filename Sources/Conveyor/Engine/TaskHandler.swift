@@ -11,9 +11,9 @@ class TaskHandler: @unchecked Sendable {
         self.kind = kind
     }
 
-    /// Runs the task. Returns the error of a task nobody awaits (to report as a failure).
-    func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> (any Error)? {
-        nil
+    /// Runs the task and says how it ended.
+    func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
+        .completed
     }
 
     /// The task will never run. Returns true when a waiting caller was told (so the error
@@ -21,6 +21,16 @@ class TaskHandler: @unchecked Sendable {
     func abandon(_ error: ConveyorError) -> Bool {
         false
     }
+}
+
+/// How a task that ran ended. Both failures count as failed; only `failed` is reported to
+/// `onFailure` and ``Conveyor/failures`` (a `run` caller got its error thrown instead).
+enum TaskOutcome {
+    case completed
+    /// The handler threw and nobody awaits the task: report the error.
+    case failed(any Error)
+    /// The handler threw and its `run` caller was given the error.
+    case failedAndDelivered
 }
 
 /// Where and after how long a task runs, for handlers that report it (`run` results).
@@ -39,13 +49,13 @@ final class TypedKindHandler<Payload: BitwiseCopyable & Sendable>: TaskHandler, 
         super.init(kind: kind)
     }
 
-    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> (any Error)? {
+    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
         let payload = UnsafeRawPointer(cnv_task_payload(record)!).loadUnaligned(as: Payload.self)
         do {
             try self.handler(payload)
-            return nil
+            return .completed
         } catch {
-            return error
+            return .failed(error)
         }
     }
 }
@@ -59,23 +69,26 @@ final class ClosureHandler: TaskHandler, @unchecked Sendable {
         super.init(kind: kind)
     }
 
-    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> (any Error)? {
+    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
         do {
             try self.body()
-            return nil
+            return .completed
         } catch {
-            return error
+            return .failed(error)
         }
     }
 }
 
 /// A closure whose caller awaits its result. Exactly one of the worker, a cancellation and
-/// a deadline timer resumes the caller: `resumed` guards it.
+/// a deadline timer resumes the caller: `resumed` guards it. The deadline timer (a sleeping
+/// Swift task) is cancelled when the caller is resumed, so a finished task leaves nothing behind.
 final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
     let body: @Sendable () throws -> Value
     private let resumed = Atomic<Bool>(false)
     // Set once before the record is published; read after (ordered by the ring).
     var continuation: CheckedContinuation<TaskResult<Value>, any Error>?
+    /// The deadline timer, until the caller is resumed (`done`).
+    private let timer = PThreadMutex<(task: Task<Void, Never>?, done: Bool)>((nil, false))
 
     init(kind: String, body: @escaping @Sendable () throws -> Value) {
         self.body = body
@@ -84,10 +97,24 @@ final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
 
     func resume(with result: Result<TaskResult<Value>, any Error>) {
         guard !self.resumed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let timer = self.timer.withLock { state -> Task<Void, Never>? in
+            state.done = true
+            defer { state.task = nil }
+            return state.task
+        }
+        timer?.cancel()
         self.continuation?.resume(with: result)
     }
 
-    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> (any Error)? {
+    /// Starts the deadline timer with `make`, unless the caller was already resumed.
+    func startTimer(_ make: () -> Task<Void, Never>) {
+        self.timer.withLock { state in
+            guard !state.done else { return }
+            state.task = make()
+        }
+    }
+
+    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
         let start = cnv_monotonic_ns()
         let outcome = Result { try self.body() }
         let end = cnv_monotonic_ns()
@@ -98,7 +125,8 @@ final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
                     queueWait: .nanoseconds(Int64(context.queueWaitNanoseconds)),
                     serviceTime: .nanoseconds(Int64(end &- start)))
             })
-        return nil
+        if case .failure = outcome { return .failedAndDelivered }
+        return .completed
     }
 
     override func abandon(_ error: ConveyorError) -> Bool {

@@ -8,7 +8,7 @@ import Darwin
 ///
 /// `Synchronization.Mutex` parks on a futex that ThreadSanitizer does not see on Linux, so TSan
 /// reports the accesses it protects as races. A pthread mutex is intercepted by TSan, so the
-/// routing tests can run under it with no false reports.
+/// tests of every part that uses it (routing, engine, memory, profiler) run under it with no false reports.
 ///
 /// ```swift
 /// let counts = PThreadMutex([String: Int]())
