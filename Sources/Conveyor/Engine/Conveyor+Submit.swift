@@ -114,7 +114,8 @@ extension Conveyor {
                 }
                 for rest in placed..<filled { self.discard(UnsafeMutablePointer(bitPattern: slots[rest])!) }
                 accepted += placed
-                if placed > 0 { cnv_parker_unpark(hot.parker, Int32(min(placed, Int(Int32.max)))) }
+                // One wake at most: a woken worker that leaves work queued wakes the next.
+                if placed > 0 { cnv_parker_notify(hot.parker) }
                 if refused || filled < batchCapacity { return accepted }
             }
         }
@@ -303,7 +304,7 @@ extension Conveyor {
         if hot.hasSpilled(lane) || !cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) {
             try self.placeAfterFullRing(record, lane: lane, group: self.groups[index], hot: hot)
         }
-        cnv_parker_unpark(hot.parker, 1)
+        cnv_parker_notify(hot.parker)
         return TaskTicket(recordAddress: UInt(bitPattern: record), stateWord: state)
     }
 

@@ -7,14 +7,17 @@ import CConveyor
 /// spins for about one park's cost before it parks, so a steady stream never pays a wake
 /// system call; when they come sparsely, it parks almost at once (≈0 % CPU when idle).
 ///
-/// The expected gap is the time between two idle moments divided by the tasks handled in
-/// between. Measuring the idle time alone would feed back on itself: a parked worker's
-/// idle time includes the wake latency, which would keep it parking; tasks that pile up
-/// while it sleeps bring this estimate back down.
+/// The expected gap is measured between task *arrivals*: the submit times (time-stamp-counter
+/// ticks, when timing is on) of the newest task taken at two idle moments, divided by the
+/// tasks handled in between. Measuring the worker's own idle time instead feeds back on
+/// itself: a parked worker's idle time includes the wake latency, so a worker woken for each
+/// task keeps estimating a sparse stream and keeps parking (one wake system call per task).
+/// Without submit times (timing off), it falls back to the time between idle moments.
 struct IdleEstimator {
     /// Exponentially weighted mean gap between tasks, in nanoseconds (starts as "sparse").
     var averageGap: Double = 1_000_000
     private var lastIdleTicks: UInt64 = 0
+    private var lastArrivalTicks: UInt64 = 0
     /// Roughly what a park and a wake cost here.
     static let parkCostNanoseconds: Double = 40_000
     /// One spin round (a CPU pause plus a check of the ring indices), roughly.
@@ -25,11 +28,20 @@ struct IdleEstimator {
         return Int(Self.parkCostNanoseconds / Self.spinNanoseconds)
     }
 
-    /// Call when the worker finds no work, with the tasks it ran since the previous call.
-    mutating func becameIdle(afterRunning tasks: Int, now: UInt64) {
-        defer { self.lastIdleTicks = now }
+    /// Call when the worker finds no work, with the tasks it ran since the previous call and
+    /// the submit ticks of the newest of them (0 when unknown).
+    mutating func becameIdle(afterRunning tasks: Int, newestArrival: UInt64, now: UInt64) {
+        defer {
+            self.lastIdleTicks = now
+            if newestArrival != 0 { self.lastArrivalTicks = newestArrival }
+        }
         guard self.lastIdleTicks != 0 else { return }
-        let elapsed = Double(MonotonicClock.nanoseconds(from: self.lastIdleTicks, to: now))
+        let elapsed: Double
+        if tasks > 0, newestArrival != 0, self.lastArrivalTicks != 0, newestArrival > self.lastArrivalTicks {
+            elapsed = Double(MonotonicClock.nanoseconds(from: self.lastArrivalTicks, to: newestArrival))
+        } else {
+            elapsed = Double(MonotonicClock.nanoseconds(from: self.lastIdleTicks, to: now))
+        }
         let gap = elapsed / Double(max(tasks, 1))
         self.averageGap = 0.75 * self.averageGap + 0.25 * gap
     }
@@ -94,12 +106,30 @@ extension Conveyor {
         defer { batch.deallocate() }
         var idle = IdleEstimator()
         var ranSinceIdle = 0
+        var newestArrival: UInt64 = 0
+        let parker = hot.parker
+        // A worker counts as searching from its start, and again after every wake-up, until
+        // it finds work or parks: submitters make no wake system call while one searches
+        // (see cnv_parker.h for why no wake-up is lost).
+        var searching = true
+        cnv_parker_begin_search(parker)
+        defer { if searching { _ = cnv_parker_end_search(parker) } }
+        @inline(__always) func ready() -> Bool {
+            hot.hasQueuedWork || group.currentMode != .running || slot >= group.targetWorkers.load(ordering: .relaxed)
+        }
         while true {
             if slot >= group.targetWorkers.load(ordering: .relaxed) { return }
             let mode = group.currentMode
             if mode == .stopping { return }
             let taken = self.takeBatch(group, workers: group.targetWorkers.load(ordering: .relaxed), into: batch)
             if taken > 0 {
+                newestArrival = UnsafeMutablePointer<cnv_task_record>(bitPattern: batch[taken - 1])!.pointee.submit_ticks
+                if searching {
+                    searching = false
+                    // The last searcher to stop hands any work left to a sleeper, so it does
+                    // not wait behind this batch.
+                    if cnv_parker_end_search(parker) == 1, hot.hasQueuedWork { cnv_parker_pass_on(parker) }
+                }
                 for position in 0..<taken {
                     if group.currentMode == .stopping || slot >= group.targetWorkers.load(ordering: .relaxed) {
                         // Retiring or stopping: give the tasks not started back to the group.
@@ -112,13 +142,35 @@ extension Conveyor {
                 continue
             }
             if mode == .draining && !hot.hasQueuedWork { return }
-            self.publishSamples(worker)
-            idle.becameIdle(afterRunning: ranSinceIdle, now: MonotonicClock.ticks())
-            ranSinceIdle = 0
-            group.parker.wait(spinning: idle.spins, timeout: .seconds(1)) {
-                hot.hasQueuedWork || group.currentMode != .running
-                    || slot >= group.targetWorkers.load(ordering: .relaxed)
+            if !searching {
+                searching = true
+                cnv_parker_begin_search(parker)
             }
+            self.publishSamples(worker)
+            idle.becameIdle(afterRunning: ranSinceIdle, newestArrival: newestArrival, now: MonotonicClock.ticks())
+            ranSinceIdle = 0
+            newestArrival = 0
+            var found = false
+            for _ in 0..<idle.spins {
+                if ready() {
+                    found = true
+                    break
+                }
+                cnv_cpu_relax()
+            }
+            if found { continue }
+            // Park: stop searching first, then announce the sleeper and re-check (Dekker with
+            // cnv_parker_notify). The timeout is a second line of defence only.
+            searching = false
+            _ = cnv_parker_end_search(parker)
+            let epoch = cnv_parker_prepare(parker)
+            if ready() {
+                cnv_parker_cancel(parker)
+            } else {
+                _ = cnv_parker_park(parker, epoch, 1_000_000_000)
+            }
+            searching = true
+            cnv_parker_begin_search(parker)
         }
     }
 
@@ -128,7 +180,7 @@ extension Conveyor {
         if cnv_overflow_queue_enqueue(group.hot.handoff, address) != CNV_OK.rawValue {
             self.execute(address, group: group, worker: worker)
         } else {
-            cnv_parker_unpark(group.hot.parker, 1)
+            cnv_parker_notify(group.hot.parker)
         }
     }
 
