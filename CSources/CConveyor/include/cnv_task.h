@@ -26,8 +26,9 @@ enum cnv_task_state {
     CNV_TASK_EXPIRED = 3,
 };
 
-/// `flags` bit: `handler` is a retained reference (closure and `run` tasks), released once
-/// the task is settled. Without it the handler belongs to the engine's kind table.
+/// `flags` bit: `handler` is a retained reference (`run` tasks), released once the task is
+/// settled. Without it the handler belongs to the engine's kind table (typed kinds, and the
+/// closure handler, whose tasks keep the closure itself in the payload).
 #define CNV_TASK_FLAG_RETAINED 1u
 
 /// Plain fields (importable by Swift). `state` is only accessed through the atomic

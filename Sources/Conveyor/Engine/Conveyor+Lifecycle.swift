@@ -105,9 +105,11 @@ extension Conveyor {
         }
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
         let task = handler.takeUnretainedValue()
+        let kind = task.kindPerTask ? task.kindName(record) : task.kind
+        task.dispose(record)
         self.notStarted.add(1, ordering: .relaxed)
-        if !task.abandon(.notStarted(kind: task.kind)) {
-            self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.notStarted(kind: task.kind)))
+        if !task.abandon(.notStarted(kind: kind)) {
+            self.report(TaskFailure(kind: kind, group: group.name, error: ConveyorError.notStarted(kind: kind)))
         }
         if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0 { handler.release() }
         cnv_allocator_free(self.recordAllocator, record)

@@ -128,15 +128,27 @@ extension Conveyor {
     /// try conveyor.submit(QueueTask(kind: "log", priority: .low)) { flushLogs() }
     /// ```
     @discardableResult
-    public func submit(_ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Void) throws
-        -> TaskTicket
-    {
+    public func submit(_ task: QueueTask, _ body: @escaping @Sendable () throws -> Void) throws -> TaskTicket {
         let index = try self.route(task)
         let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
-        let record = try self.makeRecord(
-            handler: Unmanaged.passRetained(ClosureHandler(kind: task.kind, body: body)).toOpaque(), retained: true,
-            level: task.priority.level, deadline: deadline)
+        let record = try self.makeRecord(handler: self.closureHandler, retained: false, level: task.priority.level, deadline: deadline)
+        ClosureTaskHandler.store(body, kind: task.kind, in: record)
         return try self.enqueueOrFree(record, level: task.priority.level, group: index)
+    }
+
+    /// Queues a closure of kind "task" at normal priority, routed like a task of that kind.
+    /// The cheapest closure path: the closure value is stored in the task record itself, and
+    /// no ``QueueTask`` is built. Under the `.wait` policy a full group blocks the calling thread.
+    ///
+    /// ```swift
+    /// try conveyor.submit { print("hello from a worker") }
+    /// ```
+    @discardableResult
+    public func submit(_ body: @escaping @Sendable () throws -> Void) throws -> TaskTicket {
+        let index = try self.route(kind: QueueTask.defaultKind)
+        let record = try self.makeRecord(handler: self.closureHandler, retained: false, level: 1, deadline: nil)
+        ClosureTaskHandler.store(body, kind: QueueTask.defaultKind, in: record)
+        return try self.enqueueOrFree(record, level: 1, group: index)
     }
 
     /// Queues a closure, waiting (suspended, not blocking a thread) for room when the group's
@@ -151,9 +163,8 @@ extension Conveyor {
     {
         let index = try self.route(task)
         let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
-        let record = try self.makeRecord(
-            handler: Unmanaged.passRetained(ClosureHandler(kind: task.kind, body: body)).toOpaque(), retained: true,
-            level: task.priority.level, deadline: deadline)
+        let record = try self.makeRecord(handler: self.closureHandler, retained: false, level: task.priority.level, deadline: deadline)
+        ClosureTaskHandler.store(body, kind: task.kind, in: record)
         return try await self.enqueueWaiting(record, level: task.priority.level, group: index)
     }
 
@@ -284,10 +295,13 @@ extension Conveyor {
         return record
     }
 
-    /// Gives back a record that was never queued (and the handler reference it held).
+    /// Gives back a record that was never queued (what its payload owns, and the handler
+    /// reference it held).
     func discard(_ record: UnsafeMutablePointer<cnv_task_record>) {
-        if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0, let handler = record.pointee.handler {
-            Unmanaged<TaskHandler>.fromOpaque(handler).release()
+        if let handler = record.pointee.handler {
+            let task = Unmanaged<TaskHandler>.fromOpaque(handler)
+            task._withUnsafeGuaranteedRef { $0.dispose(record) }
+            if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0 { task.release() }
         }
         cnv_allocator_free(self.recordAllocator, record)
     }

@@ -289,13 +289,12 @@ extension Conveyor {
             let deadline = record.pointee.deadline_ns
             if deadline != 0, cnv_monotonic_ns() > deadline {
                 if cnv_task_transition(record, state, CNV_TASK_EXPIRED) {
-                    recorder.increment(RecorderLayout.Tasks.expired)
-                    if !task.abandon(.deadlineExceeded(kind: task.kind)) {
-                        self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: task.kind)))
-                    }
+                    self.settleUnstarted(record, task: task, state: state | UInt64(CNV_TASK_EXPIRED.rawValue), group: group, recorder: recorder)
                     return
                 }
             } else if cnv_task_transition(record, state, CNV_TASK_RUNNING) {
+                // Closure tasks carry their kind in the payload, which `run` consumes.
+                let kind = task.kindPerTask ? task.kindName(record) : task.kind
                 let submitted = record.pointee.submit_ticks
                 let timed = submitted != 0 || self.learnsServiceTime
                 let start = timed ? MonotonicClock.ticks() : 0
@@ -309,12 +308,12 @@ extension Conveyor {
                     service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
                     if submitted != 0 { recorder.record(service, in: RecorderLayout.Tasks.service) }
                     if self.learnsServiceTime {
-                        worker.samples.pointee.record(kind: task.kind, nanoseconds: Double(service))
+                        worker.samples.pointee.record(kind: kind, nanoseconds: Double(service))
                         if worker.samples.pointee.count >= Self.samplesPerPublish { self.publishSamples(worker) }
                     }
                 }
                 if self.countsKinds.load(ordering: .relaxed) {
-                    worker.kinds.pointee.record(kind: task.kind, failed: failed, serviceNanoseconds: service)
+                    worker.kinds.pointee.record(kind: kind, failed: failed, serviceNanoseconds: service)
                     if worker.kinds.pointee.pending >= Self.samplesPerPublish { worker.kinds.pointee.fold(into: self.kindCounters) }
                 }
                 switch outcome {
@@ -322,7 +321,7 @@ extension Conveyor {
                     recorder.increment(RecorderLayout.Tasks.completed)
                 case .failed(let error):
                     recorder.increment(RecorderLayout.Tasks.failed)
-                    self.report(TaskFailure(kind: task.kind, group: group.name, error: error))
+                    self.report(TaskFailure(kind: kind, group: group.name, error: error))
                 case .failedAndDelivered:
                     // Counted; the `run` caller got the error thrown, so it is not reported again.
                     recorder.increment(RecorderLayout.Tasks.failed)
@@ -331,20 +330,25 @@ extension Conveyor {
             }
             state = cnv_task_state_word(record)  // a cancel or a deadline timer won the race
         }
-        self.settleUnstarted(task, state: state, group: group, recorder: recorder)
+        self.settleUnstarted(record, task: task, state: state, group: group, recorder: recorder)
     }
 
-    /// Counts a task that a cancel or a deadline timer stopped before it started.
-    private func settleUnstarted(_ task: TaskHandler, state: UInt64, group: GroupRuntime, recorder: Recorder) {
+    /// Counts a task that a cancel or a deadline stopped before it started, tells its caller
+    /// or reports it, and destroys what its payload owns.
+    private func settleUnstarted(
+        _ record: UnsafeMutablePointer<cnv_task_record>, task: TaskHandler, state: UInt64, group: GroupRuntime, recorder: Recorder
+    ) {
+        let kind = task.kindPerTask ? task.kindName(record) : task.kind
+        task.dispose(record)
         if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_EXPIRED.rawValue) {
             recorder.increment(RecorderLayout.Tasks.expired)
-            if !task.abandon(.deadlineExceeded(kind: task.kind)) {
-                self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: task.kind)))
+            if !task.abandon(.deadlineExceeded(kind: kind)) {
+                self.report(TaskFailure(kind: kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: kind)))
             }
         } else {
             // Cancelled on request: the caller knows; `run` callers were resumed at once.
             recorder.increment(RecorderLayout.Tasks.cancelled)
-            _ = task.abandon(.cancelled(kind: task.kind))
+            _ = task.abandon(.cancelled(kind: kind))
         }
     }
 

@@ -142,6 +142,10 @@ public final class Conveyor: @unchecked Sendable {
     /// index). Appended to, never shrunk: records point at these handlers unretained, and the
     /// table keeps them alive until the Conveyor itself is released.
     let registeredKinds = PThreadMutex<RegisteredKinds>(RegisteredKinds())
+    /// The handler of every fire-and-forget closure task (the closure lives in the record).
+    let closureTasks = ClosureTaskHandler()
+    /// `closureTasks` as the opaque pointer records carry (unretained: this engine owns it).
+    let closureHandler: UnsafeMutableRawPointer
 
     /// Creates the groups and starts their workers.
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` (no groups, duplicate names,
@@ -176,6 +180,7 @@ public final class Conveyor: @unchecked Sendable {
             fallbackGroup: configuration.groups[defaultIndex].name,
             coldStart: configuration.coldStart, hysteresis: configuration.hysteresis)
         self.learnsServiceTime = !self.router.thresholds.isEmpty
+        self.closureHandler = Unmanaged.passUnretained(self.closureTasks).toOpaque()
         self.configuration = configuration
         self.groupIndex = index
         self.defaultGroupIndex = defaultIndex

@@ -6,10 +6,22 @@ import Synchronization
 class TaskHandler: @unchecked Sendable {
     // @unchecked: subclasses hold only immutable, Sendable state or synchronize it.
     let kind: String
+    /// Whether each task carries its own kind name in its record (closure tasks); otherwise
+    /// every task of this handler has `kind`.
+    let kindPerTask: Bool
 
-    init(kind: String) {
+    init(kind: String, kindPerTask: Bool = false) {
         self.kind = kind
+        self.kindPerTask = kindPerTask
     }
+
+    /// The kind name of the task in `record` (read before `run`, which may consume the payload).
+    func kindName(_ record: UnsafeMutablePointer<cnv_task_record>) -> String {
+        self.kind
+    }
+
+    /// Destroys what the record's payload owns, for a task that will never run.
+    func dispose(_ record: UnsafeMutablePointer<cnv_task_record>) {}
 
     /// Runs the task and says how it ended.
     func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
@@ -60,18 +72,44 @@ final class TypedKindHandler<Payload: BitwiseCopyable & Sendable>: TaskHandler, 
     }
 }
 
-/// A fire-and-forget closure.
-final class ClosureHandler: TaskHandler, @unchecked Sendable {
-    let body: @Sendable () throws -> Void
+/// What a fire-and-forget closure task stores in its record's payload: the closure value
+/// itself (function pointer and context, 16 bytes) and its kind name — no object per task.
+struct ClosurePayload {
+    var body: @Sendable () throws -> Void
+    var kind: String
+}
 
-    init(kind: String, body: @escaping @Sendable () throws -> Void) {
-        self.body = body
-        super.init(kind: kind)
+/// The one handler of every fire-and-forget closure task of an engine (in its kind table):
+/// it moves the closure out of the record and runs it.
+final class ClosureTaskHandler: TaskHandler, @unchecked Sendable {
+    init() {
+        super.init(kind: "closure", kindPerTask: true)
+    }
+
+    @inline(__always)
+    static func payload(_ record: UnsafeMutablePointer<cnv_task_record>) -> UnsafeMutablePointer<ClosurePayload> {
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).assumingMemoryBound(to: ClosurePayload.self)
+    }
+
+    /// Stores the closure and kind in a fresh record.
+    @inline(__always)
+    static func store(_ body: @escaping @Sendable () throws -> Void, kind: String, in record: UnsafeMutablePointer<cnv_task_record>) {
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).initializeMemory(
+            as: ClosurePayload.self, repeating: ClosurePayload(body: body, kind: kind), count: 1)
+    }
+
+    override func kindName(_ record: UnsafeMutablePointer<cnv_task_record>) -> String {
+        Self.payload(record).pointee.kind
+    }
+
+    override func dispose(_ record: UnsafeMutablePointer<cnv_task_record>) {
+        Self.payload(record).deinitialize(count: 1)
     }
 
     override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
+        let body = Self.payload(record).move().body
         do {
-            try self.body()
+            try body()
             return .completed
         } catch {
             return .failed(error)
