@@ -50,6 +50,9 @@ struct EngineWakeTests {
         await conveyor.shutdown(drain: true)
         let wakes = try conveyor.statistics(for: "g").wakeSystemCalls
         #expect(done.current == total)
-        #expect(Double(wakes) < 0.05 * Double(total), "\(wakes) wake system calls for \(total) tasks")
+        // Before: one wake per task (0.73–0.83 per task with the old parker, ~1 with a wake
+        // storm). Typically < 1 % here; the bound leaves room for a heavily loaded machine,
+        // where the OS deschedules the submitter and the workers park in between.
+        #expect(Double(wakes) < 0.25 * Double(total), "\(wakes) wake system calls for \(total) tasks")
     }
 }

@@ -43,6 +43,7 @@ extension Conveyor {
             metadata: [
                 "drain": "\(drain)", "notStarted": "\(self.notStarted.load(ordering: .relaxed))",
             ])
+        self.deadlines.stop()  // every task is settled: no timer can matter any more
         self.lifecycle.store(Lifecycle.stopped.rawValue, ordering: .releasing)
         self.failureSink.finish()
         let waiters = self.stopWaiters.withLock { waiters in

@@ -11,13 +11,11 @@ extension Conveyor {
     /// ```swift
     /// try conveyor.submit(ping, Ping(id: 1))
     /// ```
+    @inlinable
     @discardableResult
     public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload) throws -> TaskTicket {
-        try self.checkOwnership(kind)
-        let index = try self.route(kind: kind.name)
-        let record = try self.makeRecord(handler: kind.handlerPointer, retained: false, level: 1, deadline: nil)
-        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-        return try self.enqueueOrFree(record, level: 1, group: index)
+        // Specialized in the caller: the payload copy is a fixed-size one; the rest is not generic.
+        try withUnsafeBytes(of: payload) { try self.submitTyped(kind.handlerAddress, kind.engine, kind.name, $0, nil) }
     }
 
     /// Queues one task of a registered kind with explicit options (group, priority, tags,
@@ -26,15 +24,35 @@ extension Conveyor {
     /// ```swift
     /// try conveyor.submit(ping, Ping(id: 2), QueueTask(kind: "ping", priority: .high))
     /// ```
+    @inlinable
     @discardableResult
     public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask) throws -> TaskTicket {
-        try self.checkOwnership(kind)
-        let index = try self.route(task)
+        try withUnsafeBytes(of: payload) { try self.submitTyped(kind.handlerAddress, kind.engine, kind.name, $0, task) }
+    }
+
+    /// The non-generic core of the typed submits: `payload` holds the payload's bytes.
+    @usableFromInline
+    func submitTyped(
+        _ handler: UInt, _ engine: ObjectIdentifier, _ name: String, _ payload: UnsafeRawBufferPointer, _ task: QueueTask?
+    ) throws -> TaskTicket {
+        try self.checkOwnership(engine, name)
+        let index: Int
+        let level: Int
+        let deadline: Duration?
+        if let task {
+            index = try self.route(task)
+            level = task.priority.level
+            deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
+        } else {
+            index = try self.route(kind: name)
+            level = 1
+            deadline = nil
+        }
         let record = try self.makeRecord(
-            handler: kind.handlerPointer, retained: false, level: task.priority.level,
-            deadline: Self.validatedDeadline(task.deadline, kind: task.kind))
-        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-        return try self.enqueueOrFree(record, level: task.priority.level, group: index)
+            handler: UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped, retained: false, level: level,
+            deadline: deadline)
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        return try self.enqueueOrFree(record, level: level, group: index)
     }
 
     /// Queues one task of a registered kind, waiting (suspended, not blocking a thread) for
@@ -47,7 +65,7 @@ extension Conveyor {
     public func submitWaitingForRoom<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask? = nil) async throws
         -> TaskTicket
     {
-        try self.checkOwnership(kind)
+        try self.checkOwnership(kind.engine, kind.name)
         let task = task ?? QueueTask(kind: kind.name)
         let index = try self.route(task)
         let record = try self.makeRecord(
@@ -64,60 +82,82 @@ extension Conveyor {
     /// ```swift
     /// let accepted = try conveyor.submit(ping, contentsOf: (0..<100).map { Ping(id: $0) })
     /// ```
+    @inlinable
     @discardableResult
     public func submit<Payload, Payloads: Collection<Payload>>(
         _ kind: TaskKind<Payload>, contentsOf payloads: Payloads, _ task: QueueTask? = nil
     ) throws -> Int {
-        try self.checkOwnership(kind)
-        let task = task ?? QueueTask(kind: kind.name)
+        // Specialized in the caller: payloads are gathered 16 at a time into a stack buffer,
+        // and each group of 16 goes to the non-generic core (one ring operation).
+        let chunk = Self.bulkChunk
+        return try withUnsafeTemporaryAllocation(of: Payload.self, capacity: chunk) { buffer in
+            var accepted = 0
+            var iterator = payloads.makeIterator()
+            while true {
+                var filled = 0
+                while filled < chunk, let payload = iterator.next() {
+                    (buffer.baseAddress! + filled).initialize(to: payload)
+                    filled += 1
+                }
+                if filled == 0 { return accepted }
+                let placed = try self.submitTypedBurst(
+                    kind.handlerAddress, kind.engine, kind.name, UnsafeRawPointer(buffer.baseAddress!),
+                    MemoryLayout<Payload>.stride, MemoryLayout<Payload>.size, filled, task)
+                accepted += placed
+                if placed < filled || filled < chunk { return accepted }
+            }
+        }
+    }
+
+    /// Payloads per ring operation in bulk submits.
+    @usableFromInline static var bulkChunk: Int { 16 }
+
+    /// The non-generic core of bulk submit: queues `count` payloads (`size` bytes each, `stride`
+    /// apart) with one ring operation; returns how many were accepted, in order.
+    @usableFromInline
+    func submitTypedBurst(
+        _ handler: UInt, _ engine: ObjectIdentifier, _ name: String, _ payloads: UnsafeRawPointer, _ stride: Int,
+        _ size: Int, _ count: Int, _ task: QueueTask?
+    ) throws -> Int {
+        try self.checkOwnership(engine, name)
+        let task = task ?? QueueTask(kind: name)
         let index = try self.route(task)
         let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
         let group = self.groups[index]
         let hot = self.hot[index]
         let lane = hot.lane(forLevel: task.priority.level)
+        let handlerPointer = UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped
         let shard = cnv_gate_enter(self.gate)
         guard shard >= 0 else { throw ConveyorError.shutDown }
         defer { cnv_gate_leave(self.gate, shard) }
-        let batchCapacity = 16
-        return try withUnsafeTemporaryAllocation(of: UInt.self, capacity: batchCapacity) { slots in
-            var accepted = 0
-            var iterator = payloads.makeIterator()
-            while true {
-                var filled = 0
-                while filled < batchCapacity, let payload = iterator.next() {
-                    let record: UnsafeMutablePointer<cnv_task_record>
-                    do {
-                        record = try self.makeRecord(
-                            handler: kind.handlerPointer, retained: false, level: task.priority.level, deadline: deadline)
-                    } catch {
-                        // Out of record memory: give back this batch's records, report what was accepted.
-                        for made in 0..<filled { self.discard(UnsafeMutablePointer(bitPattern: slots[made])!) }
-                        throw error
-                    }
-                    UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-                    _ = cnv_task_begin(record)
-                    slots[filled] = UInt(bitPattern: record)
-                    filled += 1
+        return try withUnsafeTemporaryAllocation(of: UInt.self, capacity: count) { slots in
+            for position in 0..<count {
+                let record: UnsafeMutablePointer<cnv_task_record>
+                do {
+                    record = try self.makeRecord(
+                        handler: handlerPointer, retained: false, level: task.priority.level, deadline: deadline)
+                } catch {
+                    // Out of record memory: give back this group's records; the caller reports what was accepted.
+                    for made in 0..<position { self.discard(UnsafeMutablePointer(bitPattern: slots[made])!) }
+                    throw error
                 }
-                if filled == 0 { return accepted }
-                var placed = hot.hasSpilled(lane) ? 0 : cnv_mpmc_enqueue_burst(hot.rings[lane], slots.baseAddress!, filled)
-                var refused = false
-                while placed < filled {
-                    do {
-                        try self.placeAfterFullRing(
-                            UnsafeMutablePointer(bitPattern: slots[placed])!, lane: lane, group: group, hot: hot)
-                        placed += 1
-                    } catch {
-                        refused = true
-                        break
-                    }
-                }
-                for rest in placed..<filled { self.discard(UnsafeMutablePointer(bitPattern: slots[rest])!) }
-                accepted += placed
-                // One wake at most: a woken worker that leaves work queued wakes the next.
-                if placed > 0 { cnv_parker_notify(hot.parker) }
-                if refused || filled < batchCapacity { return accepted }
+                UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payloads + position * stride, byteCount: size)
+                _ = cnv_task_begin(record)
+                slots[position] = UInt(bitPattern: record)
             }
+            var placed = hot.hasSpilled(lane) ? 0 : cnv_mpmc_enqueue_burst(hot.rings[lane], slots.baseAddress!, count)
+            while placed < count {
+                do {
+                    try self.placeAfterFullRing(UnsafeMutablePointer(bitPattern: slots[placed])!, lane: lane, group: group, hot: hot)
+                    placed += 1
+                } catch {
+                    break
+                }
+            }
+            for rest in placed..<count { self.discard(UnsafeMutablePointer(bitPattern: slots[rest])!) }
+            // One wake at most: a woken worker that leaves work queued wakes the next.
+            if placed > 0 { cnv_parker_notify(hot.parker) }
+            return placed
         }
     }
 
@@ -243,15 +283,11 @@ extension Conveyor {
         cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_CANCELLED)
     }
 
-    /// Starts the deadline timer of a `run` task; the handler cancels it once the caller is resumed.
+    /// Starts the deadline timer of a `run` task on the engine's timer thread; the handler
+    /// cancels it once the caller is resumed.
     private func expire<Value>(_ ticket: TaskTicket, handler: AwaitedHandler<Value>, kind: String, after deadline: Duration) {
-        handler.startTimer {
-            Task {
-                do {
-                    try await Task.sleep(for: deadline)
-                } catch {
-                    return  // cancelled: the task settled first
-                }
+        handler.startTimer(on: self.deadlines) {
+            self.deadlines.schedule(after: deadline) {
                 if cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_EXPIRED) {
                     _ = handler.abandon(.deadlineExceeded(kind: kind))
                 }
@@ -261,10 +297,10 @@ extension Conveyor {
 
     /// Refuses a kind registered with another Conveyor (its handler is not in this engine's table).
     @inline(__always)
-    private func checkOwnership<Payload>(_ kind: TaskKind<Payload>) throws {
-        guard kind.engine == ObjectIdentifier(self) else {
+    private func checkOwnership(_ engine: ObjectIdentifier, _ name: String) throws {
+        guard engine == ObjectIdentifier(self) else {
             throw ConveyorError.invalidConfiguration(
-                reason: "kind \"\(kind.name)\" was registered with another Conveyor; register it with this one")
+                reason: "kind \"\(name)\" was registered with another Conveyor; register it with this one")
         }
     }
 

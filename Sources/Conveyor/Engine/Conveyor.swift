@@ -142,6 +142,8 @@ public final class Conveyor: @unchecked Sendable {
     /// index). Appended to, never shrunk: records point at these handlers unretained, and the
     /// table keeps them alive until the Conveyor itself is released.
     let registeredKinds = PThreadMutex<RegisteredKinds>(RegisteredKinds())
+    /// The deadline timers of `run` tasks (one thread, started with the first deadline).
+    let deadlines = DeadlineTimers()
     /// The handler of every fire-and-forget closure task (the closure lives in the record).
     let closureTasks = ClosureTaskHandler()
     /// `closureTasks` as the opaque pointer records carry (unretained: this engine owns it).
@@ -223,6 +225,7 @@ public final class Conveyor: @unchecked Sendable {
 
     deinit {
         // Workers hold a strong reference while they run, so reaching here means they exited.
+        self.deadlines.stop()
         cnv_gate_destroy(self.gate)
         self.hot.deallocate()
     }

@@ -125,8 +125,10 @@ final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
     private let resumed = Atomic<Bool>(false)
     // Set once before the record is published; read after (ordered by the ring).
     var continuation: CheckedContinuation<TaskResult<Value>, any Error>?
-    /// The deadline timer, until the caller is resumed (`done`).
-    private let timer = PThreadMutex<(task: Task<Void, Never>?, done: Bool)>((nil, false))
+    /// The deadline timer's id, until the caller is resumed (`done`).
+    private let timer = PThreadMutex<(id: UInt64?, done: Bool)>((nil, false))
+    /// The engine's timers (set with the timer; unowned: the engine outlives its tasks).
+    private nonisolated(unsafe) var timers: DeadlineTimers?
 
     init(kind: String, body: @escaping @Sendable () throws -> Value) {
         self.body = body
@@ -135,20 +137,21 @@ final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
 
     func resume(with result: Result<TaskResult<Value>, any Error>) {
         guard !self.resumed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let timer = self.timer.withLock { state -> Task<Void, Never>? in
+        let id = self.timer.withLock { state -> UInt64? in
             state.done = true
-            defer { state.task = nil }
-            return state.task
+            defer { state.id = nil }
+            return state.id
         }
-        timer?.cancel()
+        if let id { self.timers?.cancel(id) }
         self.continuation?.resume(with: result)
     }
 
     /// Starts the deadline timer with `make`, unless the caller was already resumed.
-    func startTimer(_ make: () -> Task<Void, Never>) {
+    func startTimer(on timers: DeadlineTimers, _ make: () -> UInt64?) {
         self.timer.withLock { state in
             guard !state.done else { return }
-            state.task = make()
+            self.timers = timers
+            state.id = make()
         }
     }
 

@@ -18,12 +18,12 @@ import CConveyor
 public struct TaskKind<Payload: BitwiseCopyable & Sendable>: Sendable {
     public let name: String
     /// Position in the registering engine's kind table.
-    let index: Int
+    @usableFromInline let index: Int
     /// The handler object in that table, as an opaque address: the submit path stores it in
     /// records without touching a reference count. The table keeps the object alive.
-    let handlerAddress: UInt
+    @usableFromInline let handlerAddress: UInt
     /// The engine that registered the kind (a kind works only with its own engine).
-    let engine: ObjectIdentifier
+    @usableFromInline let engine: ObjectIdentifier
 
     var handlerPointer: UnsafeMutableRawPointer {
         UnsafeMutableRawPointer(bitPattern: self.handlerAddress).unsafelyUnwrapped
