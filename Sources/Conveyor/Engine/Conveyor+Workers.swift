@@ -33,7 +33,7 @@ struct IdleEstimator {
     mutating func becameIdle(afterRunning tasks: Int, newestArrival: UInt64, now: UInt64) {
         defer {
             self.lastIdleTicks = now
-            if newestArrival != 0 { self.lastArrivalTicks = newestArrival }
+            self.lastArrivalTicks = max(self.lastArrivalTicks, newestArrival)
         }
         guard self.lastIdleTicks != 0 else { return }
         let elapsed: Double
@@ -123,7 +123,10 @@ extension Conveyor {
             if mode == .stopping { return }
             let taken = self.takeBatch(group, workers: group.targetWorkers.load(ordering: .relaxed), into: batch)
             if taken > 0 {
-                newestArrival = UnsafeMutablePointer<cnv_task_record>(bitPattern: batch[taken - 1])!.pointee.submit_ticks
+                // The newest arrival seen since the last idle moment (lanes are served out of
+                // submit order, so a later batch may hold older tasks).
+                newestArrival = max(
+                    newestArrival, UnsafeMutablePointer<cnv_task_record>(bitPattern: batch[taken - 1])!.pointee.submit_ticks)
                 if searching {
                     searching = false
                     // The last searcher to stop hands any work left to a sleeper, so it does
