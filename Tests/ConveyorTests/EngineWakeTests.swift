@@ -51,8 +51,8 @@ struct EngineWakeTests {
         let wakes = try conveyor.statistics(for: "g").wakeSystemCalls
         #expect(done.current == total)
         // Before: one wake per task (0.73–0.83 per task with the old parker, ~1 with a wake
-        // storm). Typically < 1 % here; the bound leaves room for a heavily loaded machine,
-        // where the OS deschedules the submitter and the workers park in between.
-        #expect(Double(wakes) < 0.25 * Double(total), "\(wakes) wake system calls for \(total) tasks")
+        // storm). Typically < 1 % in a debug build and 0.0005 in release; under AddressSanitizer
+        // on a loaded machine 0.37 was seen once. The bound catches "a wake per task" only.
+        #expect(Double(wakes) < 0.5 * Double(total), "\(wakes) wake system calls for \(total) tasks")
     }
 }
