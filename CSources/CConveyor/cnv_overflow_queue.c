@@ -115,6 +115,10 @@ uint64_t cnv_overflow_queue_bytes(struct cnv_overflow_queue *queue) {
     return cnv_overflow_queue_count(queue) * sizeof(struct cnv_overflow_node);
 }
 
+size_t cnv_overflow_queue_node_size(void) {
+    return sizeof(struct cnv_overflow_node);
+}
+
 struct cnv_slab_pool *cnv_overflow_queue_node_pool(struct cnv_overflow_queue *queue) {
     return queue->nodes;
 }

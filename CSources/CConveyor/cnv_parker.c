@@ -40,8 +40,37 @@ bool cnv_parker_park(struct cnv_parker *parker, uint32_t epoch, int64_t timeout_
         long result = syscall(SYS_futex, &parker->epoch, FUTEX_WAIT_PRIVATE, epoch, timeout_pointer, NULL, 0);
         if (result != 0 && errno == ETIMEDOUT) woken = false;
     }
+    // Whatever woke us (a wake, the epoch, the timeout), a wake in flight may stop being
+    // pending: the next one may be made. seq_cst exchange and fence before the caller looks
+    // at its queues (case 3 of the proof in cnv_parker.h).
+    if (atomic_load_explicit(&parker->wake_pending, memory_order_relaxed) != 0) {
+        atomic_exchange_explicit(&parker->wake_pending, 0, memory_order_seq_cst);
+    }
+    atomic_thread_fence(memory_order_seq_cst);
     atomic_fetch_sub_explicit(&parker->sleepers, 1, memory_order_relaxed);
     return woken;
+}
+
+bool cnv_parker__wake_one(struct cnv_parker *parker) {
+    bool made = false;
+    for (;;) {
+        uint32_t idle = 0;
+        if (!atomic_compare_exchange_strong_explicit(&parker->wake_pending, &idle, 1, memory_order_seq_cst,
+                                                     memory_order_relaxed)) {
+            return made;  // another wake is in flight; its target looks at the queues
+        }
+        atomic_fetch_add_explicit(&parker->epoch, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&parker->wake_syscalls, 1, memory_order_relaxed);
+        made = true;
+        long woken = syscall(SYS_futex, &parker->epoch, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        if (woken > 0) return true;  // the woken thread clears wake_pending
+        // Nobody was in the futex queue (the sleeper left, or is between prepare and its
+        // wait and will see the new epoch): clear the flag, then look again (case 3).
+        atomic_store_explicit(&parker->wake_pending, 0, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&parker->searching, memory_order_relaxed) != 0) return true;
+        if (atomic_load_explicit(&parker->sleepers, memory_order_relaxed) == 0) return true;
+    }
 }
 
 void cnv_parker__wake(struct cnv_parker *parker, int count) {

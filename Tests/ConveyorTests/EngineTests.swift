@@ -266,7 +266,7 @@ struct EngineOverflowTests {
         #expect(eventually { (try? conveyor.statistics(for: "r").queued) == 0 })
         try conveyor.submit {}
         try conveyor.submit {}
-        #expect(throws: ConveyorError.queueFull(group: "r", capacity: 2)) { try conveyor.submit {} }
+        #expect(throws: ConveyorError.queueFull(group: "r", capacity: 2, exhausted: .ring(level: 1))) { try conveyor.submit {} }
         // Another priority has its own lane.
         try conveyor.submit(QueueTask(priority: .high)) {}
         hold.signal()
@@ -312,7 +312,7 @@ struct EngineOverflowTests {
         #expect(try conveyor.statistics(for: "s").completed == accepted + 1)
     }
 
-    @Test("wait: submitWaitingForRoom waits for room; it gives up after its timeout")
+    @Test("wait: submit blocks and submitWaitingForRoom suspends until there is room; both give up after the timeout")
     func wait() async throws {
         let conveyor = try Conveyor(groups: [ResourceGroup("w", capacity: 2, overflow: .wait(timeout: .milliseconds(200)))])
         let hold = Gate(value: 0)
@@ -320,10 +320,13 @@ struct EngineOverflowTests {
         #expect(eventually { (try? conveyor.statistics(for: "w").queued) == 0 })
         try conveyor.submit {}
         try conveyor.submit {}
-        #expect(throws: ConveyorError.queueFull(group: "w", capacity: 2)) { try conveyor.submit {} }  // sync never waits
+        let timedOut = ConveyorError.queueFull(group: "w", capacity: 2, exhausted: .waitTimeout(.milliseconds(200)))
         let clock = ContinuousClock()
-        let start = clock.now
-        await #expect(throws: ConveyorError.queueFull(group: "w", capacity: 2)) { try await conveyor.submitWaitingForRoom {} }
+        var start = clock.now
+        #expect(throws: timedOut) { try conveyor.submit {} }  // blocks this thread until the timeout
+        #expect(start.duration(to: clock.now) >= .milliseconds(200))
+        start = clock.now
+        await #expect(throws: timedOut) { try await conveyor.submitWaitingForRoom {} }
         #expect(start.duration(to: clock.now) >= .milliseconds(200))
         let released = Task {
             try await Task.sleep(for: .milliseconds(30))
@@ -331,8 +334,33 @@ struct EngineOverflowTests {
         }
         try await conveyor.submitWaitingForRoom {}  // waits until the worker makes room
         try await released.value
+        try conveyor.submit {}  // room again soon: the blocking submit succeeds
         await conveyor.shutdown(drain: true)
-        #expect(try conveyor.statistics(for: "w").completed == 4)
+        #expect(try conveyor.statistics(for: "w").completed == 5)
+    }
+
+    @Test("wait: a handler's submit to its own full group refuses at once instead of waiting for itself")
+    func waitOnWorkerThread() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("w", capacity: 2, overflow: .wait(timeout: .seconds(30)))])
+        let hold = Gate(value: 0)
+        try conveyor.submit { hold.wait() }
+        #expect(eventually { (try? conveyor.statistics(for: "w").queued) == 0 })
+        let inner = Mutex<(any Error)?>(nil)
+        try conveyor.submit {
+            // Runs on the worker once the gate opens, with the ring full again.
+            for _ in 0..<3 {
+                do { try conveyor.submit {} } catch {
+                    inner.withLock { $0 = error }
+                    return
+                }
+            }
+        }
+        try conveyor.submit {}
+        hold.signal()
+        #expect(eventually { inner.withLock { $0 != nil } })
+        await conveyor.shutdown(drain: true)
+        let error = inner.withLock { $0 }
+        #expect(error as? ConveyorError == .queueFull(group: "w", capacity: 2, exhausted: .waitOnWorkerThread))
     }
 }
 

@@ -11,6 +11,7 @@
 #include "cnv_overflow_queue.h"
 #include "cnv_parker.h"
 #include "cnv_task.h"
+#include "cnv_gate.h"
 #include "cnv_clock.h"
 #include "cnv_recorder.h"
 

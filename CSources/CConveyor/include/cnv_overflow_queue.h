@@ -34,6 +34,8 @@ int cnv_overflow_queue_drain(struct cnv_overflow_queue *queue, uintptr_t *values
 uint64_t cnv_overflow_queue_count(struct cnv_overflow_queue *queue);
 /// Bytes of node memory the entries occupy (count × node size).
 uint64_t cnv_overflow_queue_bytes(struct cnv_overflow_queue *queue);
+/// Bytes of one node (what each queued entry takes).
+size_t cnv_overflow_queue_node_size(void);
 /// The slab pool the nodes come from (for statistics).
 struct cnv_slab_pool *cnv_overflow_queue_node_pool(struct cnv_overflow_queue *queue);
 

@@ -1,12 +1,13 @@
-// Task records and the submission gate used by the engine.
+// Task records used by the engine.
 //
 // A task record lives in slab memory and carries everything a worker needs: the handler,
-// an optional completion, timestamps and an inline payload, so a typed task needs no
-// allocation. Its `state` word holds a generation (bumped on every reuse) and a state, so
-// a ticket (record address + state word) can cancel exactly the task it was issued for.
+// timestamps and an inline payload, so a typed task needs no allocation. Its `state` word
+// holds a generation (bumped on every reuse) and a state, so a ticket (record address +
+// state word) can cancel exactly the task it was issued for.
 #ifndef CNV_TASK_H
 #define CNV_TASK_H
 
+#include <malloc.h>
 #include <time.h>
 
 #include "cnv_common.h"
@@ -25,6 +26,11 @@ enum cnv_task_state {
     CNV_TASK_EXPIRED = 3,
 };
 
+/// `flags` bit: `handler` is a retained reference (`run` tasks), released once the task is
+/// settled. Without it the handler belongs to the engine's kind table (typed kinds, and the
+/// closure handler, whose tasks keep the closure itself in the payload).
+#define CNV_TASK_FLAG_RETAINED 1u
+
 /// Plain fields (importable by Swift). `state` is only accessed through the atomic
 /// builtins below; the other fields are written before the record is enqueued and read
 /// after it is dequeued, ordered by the ring's release/acquire.
@@ -34,16 +40,23 @@ struct cnv_task_record {
     uint64_t submit_ticks;
     /// Monotonic nanoseconds by which the task must start; 0 for none.
     uint64_t deadline_ns;
-    /// The handler: an unretained kind box (typed tasks) or a retained closure box.
+    /// The handler: a kind handler the engine's kind table keeps alive (typed tasks), or a
+    /// retained closure box (CNV_TASK_FLAG_RETAINED).
     void *handler;
-    /// A retained completion box (`run` callers), or NULL.
-    void *completion;
-    uint32_t kind;
+    /// Bytes this task counts against its group's spill memory limit while it sits in the
+    /// overflow queue (0 while it is in a ring).
+    uint32_t spill_charge;
     uint16_t priority;
     uint16_t flags;
-    uint64_t reserved;
+    /// Spelled-out padding up to the payload's 16-byte alignment.
+    uint8_t padding[8];
     _Alignas(16) uint8_t payload[CNV_TASK_INLINE_PAYLOAD];
 };
+
+// Swift sizes records (`Conveyor.taskRecordSize`) and reads fields by name; keep the layout fixed.
+_Static_assert(sizeof(struct cnv_task_record) == 112, "task record layout changed");
+_Static_assert(_Alignof(struct cnv_task_record) == 16, "task record alignment changed");
+_Static_assert(offsetof(struct cnv_task_record, payload) == 48, "payload offset changed");
 
 #define CNV_TASK_STATE_BITS 8
 #define CNV_TASK_STATE_MASK 0xffull
@@ -83,6 +96,11 @@ static inline uint64_t cnv_monotonic_ns(void) {
     return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 }
 
+/// Usable bytes of a heap block (for the spill limit's count of a closure task's box).
+static inline size_t cnv_allocation_size(void *pointer) {
+    return malloc_usable_size(pointer);
+}
+
 /// Set on engine worker threads, so a submit from inside a handler can refuse to wait
 /// for room that only its own thread could make.
 extern _Thread_local uint32_t cnv_worker_thread_flag __attribute__((tls_model("initial-exec")));
@@ -94,56 +112,6 @@ static inline bool cnv_on_worker_thread(void) {
 static inline void cnv_set_worker_thread(bool on) {
     cnv_worker_thread_flag = on ? 1u : 0u;
 }
-
-// MARK: Submission gate
-
-/// Counters sharded by CPU. A submitter increments the counter of the CPU it runs on
-/// before it checks `open` and decrements the same counter when its enqueue is done, so a
-/// closer that sees every shard at zero after closing knows no enqueue is in flight.
-/// Sharding keeps the per-submit read-modify-write on a line no other CPU writes.
-#define CNV_GATE_SHARDS 64
-
-/// glibc declares it only under _GNU_SOURCE, which the Swift importer does not define.
-extern int sched_getcpu(void);
-
-struct cnv_gate_shard {
-    _Alignas(CNV_FALSE_SHARING_RANGE) _Atomic int64_t inside;
-};
-
-struct cnv_gate {
-    _Alignas(CNV_FALSE_SHARING_RANGE) _Atomic uint32_t open;
-    struct cnv_gate_shard shards[CNV_GATE_SHARDS];
-};
-
-int cnv_gate_create(struct cnv_gate **out);
-void cnv_gate_destroy(struct cnv_gate *gate);
-
-/// Enters the gate. Returns the shard to pass to `cnv_gate_leave`, or -1 when the gate is
-/// closed (nothing to leave then).
-static inline int cnv_gate_enter(struct cnv_gate *gate) {
-    int cpu = sched_getcpu();
-    int shard = (cpu < 0 ? 0 : cpu) & (CNV_GATE_SHARDS - 1);
-    // seq_cst increment, then seq_cst load of `open`; the closer stores `open` then loads the
-    // shards, both seq_cst: either it sees us inside, or we see the gate closed.
-    atomic_fetch_add_explicit(&gate->shards[shard].inside, 1, memory_order_seq_cst);
-    if (CNV_UNLIKELY(atomic_load_explicit(&gate->open, memory_order_seq_cst) == 0)) {
-        atomic_fetch_sub_explicit(&gate->shards[shard].inside, 1, memory_order_release);
-        return -1;
-    }
-    return shard;
-}
-
-/// Leaves the gate (release: the enqueue done inside happens before the closer's check).
-static inline void cnv_gate_leave(struct cnv_gate *gate, int shard) {
-    atomic_fetch_sub_explicit(&gate->shards[shard].inside, 1, memory_order_release);
-}
-
-static inline bool cnv_gate_is_open(struct cnv_gate *gate) {
-    return atomic_load_explicit(&gate->open, memory_order_acquire) != 0;
-}
-
-/// Closes the gate, then waits (sleeping briefly) until no submitter is inside.
-void cnv_gate_close_and_wait(struct cnv_gate *gate);
 
 #ifdef __cplusplus
 }

@@ -58,7 +58,8 @@ public final class Parker: @unchecked Sendable {
             cnv_cpu_relax()
         }
         let clock = ContinuousClock()
-        let deadline = timeout.map { clock.now + $0 }
+        // Clamped: `now + .seconds(Int64.max)` and its nanoseconds would overflow.
+        let deadline = timeout.map { clock.now + $0.clampedForEngine }
         while true {
             let epoch = cnv_parker_prepare(self.parker)
             if isReady() {
@@ -72,8 +73,7 @@ public final class Parker: @unchecked Sendable {
                     cnv_parker_cancel(self.parker)
                     return isReady()
                 }
-                let (seconds, attoseconds) = remaining.components
-                timeoutNanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+                timeoutNanoseconds = remaining.nanoseconds
             }
             _ = cnv_parker_park(self.parker, epoch, timeoutNanoseconds)
             if isReady() { return true }

@@ -38,11 +38,12 @@ extension Conveyor {
         for group in self.groups {
             self.sweep(group, run: drain)
         }
-        self.configuration.logger.info(
+        self.configuration.logger.debug(
             "conveyor stopped",
             metadata: [
                 "drain": "\(drain)", "notStarted": "\(self.notStarted.load(ordering: .relaxed))",
             ])
+        self.deadlines.stop()  // every task is settled: no timer can matter any more
         self.lifecycle.store(Lifecycle.stopped.rawValue, ordering: .releasing)
         self.failureSink.finish()
         let waiters = self.stopWaiters.withLock { waiters in
@@ -77,8 +78,8 @@ extension Conveyor {
         while true {
             let taken = buffer.withUnsafeMutableBufferPointer { batch -> Int in
                 if let handed = try? group.handoff.drain(into: batch), handed > 0 { return handed }
-                for lane in group.lanes {
-                    let taken = lane.take(into: batch, workers: 1)
+                for lane in group.lanes.indices {
+                    let taken = self.take(lane: lane, of: group, workers: 1, into: batch)
                     if taken > 0 { return taken }
                 }
                 return 0
@@ -105,11 +106,13 @@ extension Conveyor {
         }
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
         let task = handler.takeUnretainedValue()
+        let kind = task.kindPerTask ? task.kindName(record) : task.kind
+        task.dispose(record)
         self.notStarted.add(1, ordering: .relaxed)
-        if !task.abandon(.notStarted(kind: task.kind)) {
-            self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.notStarted(kind: task.kind)))
+        if !task.abandon(.notStarted(kind: kind)) {
+            self.report(TaskFailure(kind: kind, group: group.name, error: ConveyorError.notStarted(kind: kind)))
         }
-        if record.pointee.flags & 1 != 0 { handler.release() }
+        if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0 { handler.release() }
         cnv_allocator_free(self.recordAllocator, record)
     }
 

@@ -17,6 +17,9 @@ extension Conveyor {
         public var queueWait: LatencyHistogram
         /// Handler start to end.
         public var serviceTime: LatencyHistogram
+        /// Wake system calls (futex) made so far to wake this group's parked workers: submitters
+        /// make one only when no worker of the group is searching for work and one sleeps.
+        public var wakeSystemCalls: Int
     }
 
     /// Statistics of every group, in configuration order.
@@ -32,7 +35,8 @@ extension Conveyor {
                 cancelled: Int(recorders.counter(RecorderLayout.Tasks.cancelled)),
                 expired: Int(recorders.counter(RecorderLayout.Tasks.expired)),
                 queueWait: recorders.histogram(RecorderLayout.Tasks.queueWait),
-                serviceTime: recorders.histogram(RecorderLayout.Tasks.service))
+                serviceTime: recorders.histogram(RecorderLayout.Tasks.service),
+                wakeSystemCalls: group.parker.wakeSystemCalls)
         }
     }
 

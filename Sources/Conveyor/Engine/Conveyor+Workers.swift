@@ -7,14 +7,17 @@ import CConveyor
 /// spins for about one park's cost before it parks, so a steady stream never pays a wake
 /// system call; when they come sparsely, it parks almost at once (≈0 % CPU when idle).
 ///
-/// The expected gap is the time between two idle moments divided by the tasks handled in
-/// between. Measuring the idle time alone would feed back on itself: a parked worker's
-/// idle time includes the wake latency, which would keep it parking; tasks that pile up
-/// while it sleeps bring this estimate back down.
+/// The expected gap is measured between task *arrivals*: the submit times (time-stamp-counter
+/// ticks, when timing is on) of the newest task taken at two idle moments, divided by the
+/// tasks handled in between. Measuring the worker's own idle time instead feeds back on
+/// itself: a parked worker's idle time includes the wake latency, so a worker woken for each
+/// task keeps estimating a sparse stream and keeps parking (one wake system call per task).
+/// Without submit times (timing off), it falls back to the time between idle moments.
 struct IdleEstimator {
     /// Exponentially weighted mean gap between tasks, in nanoseconds (starts as "sparse").
     var averageGap: Double = 1_000_000
     private var lastIdleTicks: UInt64 = 0
+    private var lastArrivalTicks: UInt64 = 0
     /// Roughly what a park and a wake cost here.
     static let parkCostNanoseconds: Double = 40_000
     /// One spin round (a CPU pause plus a check of the ring indices), roughly.
@@ -25,11 +28,20 @@ struct IdleEstimator {
         return Int(Self.parkCostNanoseconds / Self.spinNanoseconds)
     }
 
-    /// Call when the worker finds no work, with the tasks it ran since the previous call.
-    mutating func becameIdle(afterRunning tasks: Int, now: UInt64) {
-        defer { self.lastIdleTicks = now }
+    /// Call when the worker finds no work, with the tasks it ran since the previous call and
+    /// the submit ticks of the newest of them (0 when unknown).
+    mutating func becameIdle(afterRunning tasks: Int, newestArrival: UInt64, now: UInt64) {
+        defer {
+            self.lastIdleTicks = now
+            self.lastArrivalTicks = max(self.lastArrivalTicks, newestArrival)
+        }
         guard self.lastIdleTicks != 0 else { return }
-        let elapsed = Double(MonotonicClock.nanoseconds(from: self.lastIdleTicks, to: now))
+        let elapsed: Double
+        if tasks > 0, newestArrival != 0, self.lastArrivalTicks != 0, newestArrival > self.lastArrivalTicks {
+            elapsed = Double(MonotonicClock.nanoseconds(from: self.lastArrivalTicks, to: newestArrival))
+        } else {
+            elapsed = Double(MonotonicClock.nanoseconds(from: self.lastIdleTicks, to: now))
+        }
         let gap = elapsed / Double(max(tasks, 1))
         self.averageGap = 0.75 * self.averageGap + 0.25 * gap
     }
@@ -94,12 +106,33 @@ extension Conveyor {
         defer { batch.deallocate() }
         var idle = IdleEstimator()
         var ranSinceIdle = 0
+        var newestArrival: UInt64 = 0
+        let parker = hot.parker
+        // A worker counts as searching from its start, and again after every wake-up, until
+        // it finds work or parks: submitters make no wake system call while one searches
+        // (see cnv_parker.h for why no wake-up is lost).
+        var searching = true
+        cnv_parker_begin_search(parker)
+        defer { if searching { _ = cnv_parker_end_search(parker) } }
+        @inline(__always) func ready() -> Bool {
+            hot.hasQueuedWork || group.currentMode != .running || slot >= group.targetWorkers.load(ordering: .relaxed)
+        }
         while true {
             if slot >= group.targetWorkers.load(ordering: .relaxed) { return }
             let mode = group.currentMode
             if mode == .stopping { return }
-            let taken = self.takeBatch(hot, workers: group.targetWorkers.load(ordering: .relaxed), into: batch)
+            let taken = self.takeBatch(group, workers: group.targetWorkers.load(ordering: .relaxed), into: batch)
             if taken > 0 {
+                // The newest arrival seen since the last idle moment (lanes are served out of
+                // submit order, so a later batch may hold older tasks).
+                newestArrival = max(
+                    newestArrival, UnsafeMutablePointer<cnv_task_record>(bitPattern: batch[taken - 1])!.pointee.submit_ticks)
+                if searching {
+                    searching = false
+                    // The last searcher to stop hands any work left to a sleeper, so it does
+                    // not wait behind this batch.
+                    if cnv_parker_end_search(parker) == 1, hot.hasQueuedWork { cnv_parker_pass_on(parker) }
+                }
                 for position in 0..<taken {
                     if group.currentMode == .stopping || slot >= group.targetWorkers.load(ordering: .relaxed) {
                         // Retiring or stopping: give the tasks not started back to the group.
@@ -112,13 +145,35 @@ extension Conveyor {
                 continue
             }
             if mode == .draining && !hot.hasQueuedWork { return }
-            self.publishSamples(worker)
-            idle.becameIdle(afterRunning: ranSinceIdle, now: MonotonicClock.ticks())
-            ranSinceIdle = 0
-            group.parker.wait(spinning: idle.spins, timeout: .seconds(1)) {
-                hot.hasQueuedWork || group.currentMode != .running
-                    || slot >= group.targetWorkers.load(ordering: .relaxed)
+            if !searching {
+                searching = true
+                cnv_parker_begin_search(parker)
             }
+            self.publishSamples(worker)
+            idle.becameIdle(afterRunning: ranSinceIdle, newestArrival: newestArrival, now: MonotonicClock.ticks())
+            ranSinceIdle = 0
+            newestArrival = 0
+            var found = false
+            for _ in 0..<idle.spins {
+                if ready() {
+                    found = true
+                    break
+                }
+                cnv_cpu_relax()
+            }
+            if found { continue }
+            // Park: stop searching first, then announce the sleeper and re-check (Dekker with
+            // cnv_parker_notify). The timeout is a second line of defence only.
+            searching = false
+            _ = cnv_parker_end_search(parker)
+            let epoch = cnv_parker_prepare(parker)
+            if ready() {
+                cnv_parker_cancel(parker)
+            } else {
+                _ = cnv_parker_park(parker, epoch, 1_000_000_000)
+            }
+            searching = true
+            cnv_parker_begin_search(parker)
         }
     }
 
@@ -128,14 +183,16 @@ extension Conveyor {
         if cnv_overflow_queue_enqueue(group.hot.handoff, address) != CNV_OK.rawValue {
             self.execute(address, group: group, worker: worker)
         } else {
-            cnv_parker_unpark(group.hot.parker, 1)
+            cnv_parker_notify(group.hot.parker)
         }
     }
 
     /// Takes up to a fair share (`queued / workers`, at most the batch) from a ring lane, then
-    /// from its spilled tasks.
+    /// from its spilled tasks (whose bytes stop counting against the spill limit). The one
+    /// lane-take of the engine: workers and the shutdown sweep use it.
     @inline(__always)
-    private func take(lane: Int, from hot: GroupHotPath, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+    func take(lane: Int, of group: GroupRuntime, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+        let hot = group.hot
         let ring = hot.rings[lane]
         var want = batch.count
         if workers > 1, want > 1 {
@@ -146,12 +203,21 @@ extension Conveyor {
         if taken > 0 || !hot.hasSpilled(lane) { return taken }
         var drained = 0
         _ = cnv_overflow_queue_drain(hot.overflows[lane]!, batch.baseAddress!, batch.count, &drained)
-        return drained  // 0 also when another worker is draining it (busy)
+        // 0 also when another worker is draining it (busy).
+        var released = 0
+        for position in 0..<drained {
+            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: batch[position])!
+            released += Int(record.pointee.spill_charge)
+            record.pointee.spill_charge = 0
+        }
+        if released > 0 { group.spilledBytes.wrappingSubtract(released, ordering: .relaxed) }
+        return drained
     }
 
     /// Takes a batch: handed-back tasks first, then the highest non-empty lane, unless a
     /// lower non-empty lane has waited longer than the aging bound.
-    func takeBatch(_ hot: GroupHotPath, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+    func takeBatch(_ group: GroupRuntime, workers: Int, into batch: UnsafeMutableBufferPointer<UInt>) -> Int {
+        let hot = group.hot
         if cnv_overflow_queue_count(hot.handoff) > 0 {
             var handed = 0
             if cnv_overflow_queue_drain(hot.handoff, batch.baseAddress!, batch.count, &handed) == CNV_OK.rawValue,
@@ -160,7 +226,7 @@ extension Conveyor {
                 return handed
             }
         }
-        if hot.laneCount == 1 { return self.take(lane: 0, from: hot, workers: workers, into: batch) }
+        if hot.laneCount == 1 { return self.take(lane: 0, of: group, workers: workers, into: batch) }
         let now = MonotonicClock.ticks()
         var starving = -1
         var oldestService = UInt64.max
@@ -184,14 +250,14 @@ extension Conveyor {
         }
         if !sawWork { return 0 }
         if starving >= 0 {
-            let taken = self.take(lane: starving, from: hot, workers: workers, into: batch)
+            let taken = self.take(lane: starving, of: group, workers: workers, into: batch)
             if taken > 0 {
                 cnv_store_relaxed_u64(hot.lastServed + starving, now)
                 return taken
             }
         }
         for lane in 0..<hot.laneCount {
-            let taken = self.take(lane: lane, from: hot, workers: workers, into: batch)
+            let taken = self.take(lane: lane, of: group, workers: workers, into: batch)
             if taken > 0 {
                 cnv_store_relaxed_u64(hot.lastServed + lane, now)
                 return taken
@@ -204,13 +270,13 @@ extension Conveyor {
     func execute(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
-        let retained = record.pointee.flags & 1 != 0
+        let retained = record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0
         defer {
             if retained { handler.release() }
             cnv_allocator_free(self.recordAllocator, record)
         }
-        // The record holds the handler alive (retained, or a registered kind that lives as long
-        // as its TaskKind): use it without touching its reference count.
+        // The handler is alive (retained by the record, or a registered kind that the engine's
+        // kind table keeps): use it without touching its reference count.
         handler._withUnsafeGuaranteedRef { task in
             self.settle(record, task: task, group: group, worker: worker)
         }
@@ -226,56 +292,66 @@ extension Conveyor {
             let deadline = record.pointee.deadline_ns
             if deadline != 0, cnv_monotonic_ns() > deadline {
                 if cnv_task_transition(record, state, CNV_TASK_EXPIRED) {
-                    recorder.increment(RecorderLayout.Tasks.expired)
-                    if !task.abandon(.deadlineExceeded(kind: task.kind)) {
-                        self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: task.kind)))
-                    }
+                    self.settleUnstarted(record, task: task, state: state | UInt64(CNV_TASK_EXPIRED.rawValue), group: group, recorder: recorder)
                     return
                 }
             } else if cnv_task_transition(record, state, CNV_TASK_RUNNING) {
+                // Closure tasks carry their kind in the payload, which `run` consumes.
+                let kind = task.kindPerTask ? task.kindName(record) : task.kind
                 let submitted = record.pointee.submit_ticks
                 let timed = submitted != 0 || self.learnsServiceTime
                 let start = timed ? MonotonicClock.ticks() : 0
                 let queueWait = submitted != 0 ? MonotonicClock.nanoseconds(from: submitted, to: start) : 0
                 if submitted != 0 { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
-                let error = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
+                let outcome = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
+                let failed: Bool
+                if case .completed = outcome { failed = false } else { failed = true }
                 var service: UInt64 = 0
                 if timed {
                     service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
                     if submitted != 0 { recorder.record(service, in: RecorderLayout.Tasks.service) }
                     if self.learnsServiceTime {
-                        worker.samples.pointee.record(kind: task.kind, nanoseconds: Double(service))
+                        worker.samples.pointee.record(kind: kind, nanoseconds: Double(service))
                         if worker.samples.pointee.count >= Self.samplesPerPublish { self.publishSamples(worker) }
                     }
                 }
                 if self.countsKinds.load(ordering: .relaxed) {
-                    worker.kinds.pointee.record(kind: task.kind, failed: error != nil, serviceNanoseconds: service)
+                    worker.kinds.pointee.record(kind: kind, failed: failed, serviceNanoseconds: service)
                     if worker.kinds.pointee.pending >= Self.samplesPerPublish { worker.kinds.pointee.fold(into: self.kindCounters) }
                 }
-                if let error {
-                    recorder.increment(RecorderLayout.Tasks.failed)
-                    self.report(TaskFailure(kind: task.kind, group: group.name, error: error))
-                } else {
+                switch outcome {
+                case .completed:
                     recorder.increment(RecorderLayout.Tasks.completed)
+                case .failed(let error):
+                    recorder.increment(RecorderLayout.Tasks.failed)
+                    self.report(TaskFailure(kind: kind, group: group.name, error: error))
+                case .failedAndDelivered:
+                    // Counted; the `run` caller got the error thrown, so it is not reported again.
+                    recorder.increment(RecorderLayout.Tasks.failed)
                 }
                 return
             }
             state = cnv_task_state_word(record)  // a cancel or a deadline timer won the race
         }
-        self.settleUnstarted(task, state: state, group: group, recorder: recorder)
+        self.settleUnstarted(record, task: task, state: state, group: group, recorder: recorder)
     }
 
-    /// Counts a task that a cancel or a deadline timer stopped before it started.
-    private func settleUnstarted(_ task: TaskHandler, state: UInt64, group: GroupRuntime, recorder: Recorder) {
+    /// Counts a task that a cancel or a deadline stopped before it started, tells its caller
+    /// or reports it, and destroys what its payload owns.
+    private func settleUnstarted(
+        _ record: UnsafeMutablePointer<cnv_task_record>, task: TaskHandler, state: UInt64, group: GroupRuntime, recorder: Recorder
+    ) {
+        let kind = task.kindPerTask ? task.kindName(record) : task.kind
+        task.dispose(record)
         if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_EXPIRED.rawValue) {
             recorder.increment(RecorderLayout.Tasks.expired)
-            if !task.abandon(.deadlineExceeded(kind: task.kind)) {
-                self.report(TaskFailure(kind: task.kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: task.kind)))
+            if !task.abandon(.deadlineExceeded(kind: kind)) {
+                self.report(TaskFailure(kind: kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: kind)))
             }
         } else {
             // Cancelled on request: the caller knows; `run` callers were resumed at once.
             recorder.increment(RecorderLayout.Tasks.cancelled)
-            _ = task.abandon(.cancelled(kind: task.kind))
+            _ = task.abandon(.cancelled(kind: kind))
         }
     }
 

@@ -99,6 +99,12 @@ public final class Conveyor: @unchecked Sendable {
     /// ```
     public static var taskRecordSize: Int { MemoryLayout<cnv_task_record>.stride }
 
+    /// The kind table behind ``Conveyor/registeredKinds``.
+    struct RegisteredKinds: Sendable {
+        var handlers: [TaskHandler] = []
+        var indexByName: [String: Int] = [:]
+    }
+
     let groups: [GroupRuntime]
     let groupIndex: [String: Int]
     let defaultGroupIndex: Int
@@ -132,6 +138,16 @@ public final class Conveyor: @unchecked Sendable {
     let countsKinds = Atomic<Bool>(false)
     /// Per-kind totals, folded in by the workers in batches while ``countsKinds`` is on.
     let kindCounters = KindCounters()
+    /// Every registered kind's handler, in registration order (a ``TaskKind`` holds its
+    /// index). Appended to, never shrunk: records point at these handlers unretained, and the
+    /// table keeps them alive until the Conveyor itself is released.
+    let registeredKinds = PThreadMutex<RegisteredKinds>(RegisteredKinds())
+    /// The deadline timers of `run` tasks (one thread, started with the first deadline).
+    let deadlines = DeadlineTimers()
+    /// The handler of every fire-and-forget closure task (the closure lives in the record).
+    let closureTasks = ClosureTaskHandler()
+    /// `closureTasks` as the opaque pointer records carry (unretained: this engine owns it).
+    let closureHandler: UnsafeMutableRawPointer
 
     /// Creates the groups and starts their workers.
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` (no groups, duplicate names,
@@ -166,6 +182,7 @@ public final class Conveyor: @unchecked Sendable {
             fallbackGroup: configuration.groups[defaultIndex].name,
             coldStart: configuration.coldStart, hysteresis: configuration.hysteresis)
         self.learnsServiceTime = !self.router.thresholds.isEmpty
+        self.closureHandler = Unmanaged.passUnretained(self.closureTasks).toOpaque()
         self.configuration = configuration
         self.groupIndex = index
         self.defaultGroupIndex = defaultIndex
@@ -183,8 +200,8 @@ public final class Conveyor: @unchecked Sendable {
         (self.failures, self.failureSink) = AsyncStream.makeStream(
             of: TaskFailure.self, bufferingPolicy: .bufferingNewest(configuration.failureBufferSize))
         do {
-            self.groups = try configuration.groups.enumerated().map {
-                try GroupRuntime(configuration: $1, index: $0, timing: configuration.timing)
+            self.groups = try configuration.groups.map {
+                try GroupRuntime(configuration: $0, timing: configuration.timing)
             }
         } catch {
             cnv_gate_destroy(gate)
@@ -195,6 +212,7 @@ public final class Conveyor: @unchecked Sendable {
         for group in self.groups {
             group.startWorkers(upTo: group.configuration.initialWorkers, engine: self)
         }
+        EngineRegistry.shared.add(self)
         configuration.logger.debug(
             "conveyor started",
             metadata: ["groups": "\(configuration.groups.map { "\($0.name)×\($0.initialWorkers)" })"])
@@ -207,6 +225,7 @@ public final class Conveyor: @unchecked Sendable {
 
     deinit {
         // Workers hold a strong reference while they run, so reaching here means they exited.
+        self.deadlines.stop()
         cnv_gate_destroy(self.gate)
         self.hot.deallocate()
     }
@@ -214,16 +233,29 @@ public final class Conveyor: @unchecked Sendable {
     // MARK: Registration
 
     /// Registers a typed task kind. Its payload is copied into the task record: submitting
-    /// allocates nothing once the record pool is warm.
+    /// allocates nothing once the record pool is warm. The Conveyor keeps the handler until
+    /// it is released itself, so the returned ``TaskKind`` may be dropped while its tasks wait.
+    ///
+    /// ```swift
+    /// struct Ping: BitwiseCopyable, Sendable { var id: UInt64 }
+    /// let ping = try conveyor.register("ping", payload: Ping.self) { print($0.id) }
+    /// ```
     /// - Parameters:
-    ///   - name: the kind's name (for routing, statistics and failures).
+    ///   - name: the kind's name (for routing, statistics and failures): not blank, and not
+    ///     registered before with this Conveyor.
     ///   - payload: a `BitwiseCopyable` type of at most ``TaskKind/inlinePayloadCapacity`` bytes.
     ///   - handler: runs synchronously on a worker thread; an error it throws is reported.
+    /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` for a blank or repeated name
+    ///   or a payload too large to store inline.
     public func register<Payload: BitwiseCopyable & Sendable>(
         _ name: String,
         payload: Payload.Type = Payload.self,
         handler: @escaping @Sendable (Payload) throws -> Void
     ) throws -> TaskKind<Payload> {
+        guard name.contains(where: { !$0.isWhitespace }) else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "a task kind needs a name with at least one visible character (got \"\(name)\")")
+        }
         let capacity = TaskKind<Payload>.inlinePayloadCapacity
         guard MemoryLayout<Payload>.size <= capacity, MemoryLayout<Payload>.alignment <= 16 else {
             throw ConveyorError.invalidConfiguration(
@@ -231,7 +263,20 @@ public final class Conveyor: @unchecked Sendable {
                     + "(alignment \(MemoryLayout<Payload>.alignment)); inline payloads hold at most \(capacity) "
                     + "bytes aligned to 16: store larger data elsewhere and pass an index or use a closure task")
         }
-        return TaskKind(name: name, handler: TypedKindHandler(kind: name, handler: handler))
+        let handler = TypedKindHandler(kind: name, handler: handler)
+        let index = try self.registeredKinds.withLock { kinds -> Int in
+            guard kinds.indexByName[name] == nil else {
+                throw ConveyorError.invalidConfiguration(
+                    reason: "kind \"\(name)\" is already registered with this Conveyor; register each kind once and "
+                        + "reuse its TaskKind (or pick another name)")
+            }
+            kinds.indexByName[name] = kinds.handlers.count
+            kinds.handlers.append(handler)
+            return kinds.handlers.count - 1
+        }
+        return TaskKind(
+            name: name, index: index, handlerAddress: UInt(bitPattern: Unmanaged.passUnretained(handler).toOpaque()),
+            engine: ObjectIdentifier(self))
     }
 
     // MARK: Routing
@@ -251,322 +296,6 @@ public final class Conveyor: @unchecked Sendable {
     func route(kind: String) throws -> Int {
         if self.router.rules.isEmpty { return self.defaultGroupIndex }
         return try self.router.route(kind: kind)
-    }
-
-    // MARK: Submitting
-
-    /// Queues one task of a registered kind at normal priority, routed by its kind. Never
-    /// waits: a full group with the `.wait` policy rejects here (``submitWaitingForRoom(_:_:_:)``
-    /// waits). Allocates nothing once the record pool is warm.
-    @discardableResult
-    public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload) throws -> TaskTicket {
-        let index = try self.route(kind: kind.name)
-        let record = try self.makeRecord(handler: kind.handlerPointer, retained: false, level: 1, deadline: nil)
-        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-        return try self.enqueueOrFree(record, level: 1, group: index)
-    }
-
-    /// Queues one task of a registered kind with explicit options (group, priority, tags,
-    /// deadline). Never waits.
-    @discardableResult
-    public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask) throws -> TaskTicket {
-        let index = try self.route(task)
-        let record = try self.makeRecord(
-            handler: kind.handlerPointer, retained: false, level: task.priority.level, deadline: task.deadline)
-        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-        return try self.enqueueOrFree(record, level: task.priority.level, group: index)
-    }
-
-    /// Queues one task of a registered kind, waiting (suspended, not blocking a thread) for
-    /// room when the group's policy is `.wait(timeout:)`; other policies behave as `submit`.
-    @discardableResult
-    public func submitWaitingForRoom<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask? = nil) async throws
-        -> TaskTicket
-    {
-        let task = task ?? QueueTask(kind: kind.name)
-        let index = try self.route(task)
-        let record = try self.makeRecord(
-            handler: kind.handlerPointer, retained: false, level: task.priority.level, deadline: task.deadline)
-        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-        return try await self.enqueueWaiting(record, level: task.priority.level, group: index)
-    }
-
-    /// Queues many tasks of one kind with as few ring operations as possible. Returns how many
-    /// were accepted, in order; with the `.reject` policy a full ring stops the batch early.
-    @discardableResult
-    public func submit<Payload, Payloads: Collection<Payload>>(
-        _ kind: TaskKind<Payload>, contentsOf payloads: Payloads, _ task: QueueTask? = nil
-    ) throws -> Int {
-        let task = task ?? QueueTask(kind: kind.name)
-        let index = try self.route(task)
-        let group = self.groups[index]
-        let hot = self.hot[index]
-        let lane = hot.lane(forLevel: task.priority.level)
-        let shard = cnv_gate_enter(self.gate)
-        guard shard >= 0 else { throw ConveyorError.shutDown }
-        defer { cnv_gate_leave(self.gate, shard) }
-        var accepted = 0
-        var batch = (UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0),
-                     UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0), UInt(0))
-        let batchCapacity = 16
-        var iterator = payloads.makeIterator()
-        var exhausted = false
-        while !exhausted {
-            let filled = try withUnsafeMutableBytes(of: &batch) { raw -> Int in
-                let slots = raw.bindMemory(to: UInt.self)
-                var count = 0
-                while count < batchCapacity, let payload = iterator.next() {
-                    let record: UnsafeMutablePointer<cnv_task_record>
-                    do {
-                        record = try self.makeRecord(
-                            handler: kind.handlerPointer, retained: false, level: task.priority.level,
-                            deadline: task.deadline)
-                    } catch {
-                        // Out of record memory: give back this batch's records, report what was accepted.
-                        for made in 0..<count { cnv_allocator_free(self.recordAllocator, UnsafeMutableRawPointer(bitPattern: slots[made])!) }
-                        throw error
-                    }
-                    UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
-                    _ = cnv_task_begin(record)
-                    slots[count] = UInt(bitPattern: record)
-                    count += 1
-                }
-                return count
-            }
-            if filled < batchCapacity { exhausted = true }
-            if filled == 0 { break }
-            let sent = withUnsafeBytes(of: &batch) { raw in
-                if hot.hasSpilled(lane) { return 0 }
-                return cnv_mpmc_enqueue_burst(hot.rings[lane], raw.bindMemory(to: UInt.self).baseAddress!, filled)
-            }
-            var placed = sent
-            var refused: (any Error)?
-            withUnsafeBytes(of: &batch) { raw in
-                let slots = raw.bindMemory(to: UInt.self)
-                while placed < filled {
-                    let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: slots[placed])!
-                    do {
-                        try self.placeAfterFullRing(record, lane: lane, group: group, hot: hot)
-                        placed += 1
-                    } catch {
-                        refused = error
-                        break
-                    }
-                }
-                for rest in placed..<filled {
-                    cnv_allocator_free(self.recordAllocator, UnsafeMutableRawPointer(bitPattern: slots[rest])!)
-                }
-            }
-            accepted += placed
-            if placed > 0 { cnv_parker_unpark(hot.parker, Int32(min(placed, Int(Int32.max)))) }
-            if refused != nil { return accepted }
-        }
-        return accepted
-    }
-
-    /// Queues a closure. Never waits (``submitWaitingForRoom(_:_:)`` waits under the `.wait` policy).
-    @discardableResult
-    public func submit(_ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Void) throws
-        -> TaskTicket
-    {
-        let index = try self.route(task)
-        let record = try self.makeRecord(
-            handler: Unmanaged.passRetained(ClosureHandler(kind: task.kind, body: body)).toOpaque(), retained: true,
-            level: task.priority.level, deadline: task.deadline)
-        return try self.enqueueOrFree(record, level: task.priority.level, group: index)
-    }
-
-    /// Queues a closure, waiting (suspended, not blocking a thread) for room when the group's
-    /// policy is `.wait(timeout:)`; other policies behave as `submit`.
-    @discardableResult
-    public func submitWaitingForRoom(_ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Void) async throws
-        -> TaskTicket
-    {
-        let index = try self.route(task)
-        let record = try self.makeRecord(
-            handler: Unmanaged.passRetained(ClosureHandler(kind: task.kind, body: body)).toOpaque(), retained: true,
-            level: task.priority.level, deadline: task.deadline)
-        return try await self.enqueueWaiting(record, level: task.priority.level, group: index)
-    }
-
-    /// Runs a closure on a worker and returns its value with timings, or rethrows its error.
-    /// Cancelling the calling Swift task cancels the task if it has not started. A task with
-    /// a deadline that has not started by then throws ``ConveyorError/deadlineExceeded(kind:)``
-    /// at the deadline.
-    public func run<Value: Sendable>(
-        _ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Value
-    ) async throws -> TaskResult<Value> {
-        let index = try self.route(task)
-        let handler = AwaitedHandler(kind: task.kind, body: body)
-        let ticketBox = PendingTicket()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                handler.continuation = continuation
-                let record: UnsafeMutablePointer<cnv_task_record>
-                do {
-                    record = try self.makeRecord(
-                        handler: Unmanaged.passRetained(handler).toOpaque(), retained: true,
-                        level: task.priority.level, deadline: task.deadline)
-                } catch {
-                    handler.resume(with: .failure(error))
-                    return
-                }
-                let queued: @Sendable (TaskTicket) -> Void = { ticket in
-                    if ticketBox.publish(ticket), self.cancel(ticket) {
-                        // Cancelled while we were queueing.
-                        _ = handler.abandon(.cancelled(kind: task.kind))
-                    }
-                    if let deadline = task.deadline {
-                        self.expire(ticket, handler: handler, kind: task.kind, after: deadline)
-                    }
-                }
-                if case .wait = self.groups[index].configuration.overflow {
-                    let address = UInt(bitPattern: record)
-                    Task {
-                        do {
-                            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
-                            queued(try await self.enqueueWaiting(record, level: task.priority.level, group: index))
-                        } catch {
-                            handler.resume(with: .failure(error))
-                        }
-                    }
-                } else {
-                    do {
-                        queued(try self.enqueueOrFree(record, level: task.priority.level, group: index))
-                    } catch {
-                        handler.resume(with: .failure(error))
-                    }
-                }
-            }
-        } onCancel: {
-            if let ticket = ticketBox.requestCancel(), self.cancel(ticket) {
-                _ = handler.abandon(.cancelled(kind: task.kind))
-            }
-        }
-    }
-
-    /// Cancels a task that has not started. Returns true when it will not run (its `run`
-    /// caller, if any, gets `CancellationError`); false when it already started, finished,
-    /// expired or was cancelled.
-    @discardableResult
-    public func cancel(_ ticket: TaskTicket) -> Bool {
-        cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_CANCELLED)
-    }
-
-    private func expire(_ ticket: TaskTicket, handler: TaskHandler, kind: String, after deadline: Duration) {
-        Task {
-            try? await Task.sleep(for: deadline)
-            if cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_EXPIRED) {
-                _ = handler.abandon(.deadlineExceeded(kind: kind))
-            }
-        }
-    }
-
-    // MARK: Records
-
-    /// Takes a record and fills all but the payload. `handler` is an opaque `TaskHandler`
-    /// reference, retained for closures (`retained`), unretained for registered kinds.
-    @inline(__always)
-    func makeRecord(
-        handler: UnsafeMutableRawPointer, retained: Bool, level: Int, deadline: Duration?
-    ) throws -> UnsafeMutablePointer<cnv_task_record> {
-        guard let memory = cnv_allocator_alloc(self.recordAllocator) else {
-            if retained { Unmanaged<TaskHandler>.fromOpaque(handler).release() }
-            throw ConveyorError.outOfMemory(what: "a task record")
-        }
-        let record = memory.assumingMemoryBound(to: cnv_task_record.self)
-        record.pointee.submit_ticks = self.timing ? MonotonicClock.ticks() : 0
-        if let deadline {
-            record.pointee.deadline_ns = cnv_monotonic_ns() &+ UInt64(max(1, deadline.nanoseconds))
-        } else {
-            record.pointee.deadline_ns = 0
-        }
-        record.pointee.handler = handler
-        record.pointee.flags = retained ? 1 : 0
-        record.pointee.priority = UInt16(clamping: level)
-        return record
-    }
-
-    /// Gives back a record that was never queued (and the handler reference it held).
-    func discard(_ record: UnsafeMutablePointer<cnv_task_record>) {
-        if record.pointee.flags & 1 != 0, let handler = record.pointee.handler {
-            Unmanaged<TaskHandler>.fromOpaque(handler).release()
-        }
-        cnv_allocator_free(self.recordAllocator, record)
-    }
-
-    private func ticket(for record: UnsafeMutablePointer<cnv_task_record>, state: UInt64) -> TaskTicket {
-        TaskTicket(recordAddress: UInt(bitPattern: record), stateWord: state)
-    }
-
-    /// Queues a prepared record; on failure the record is still the caller's.
-    @inline(__always)
-    private func enqueue(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
-        let shard = cnv_gate_enter(self.gate)
-        guard shard >= 0 else { throw ConveyorError.shutDown }
-        defer { cnv_gate_leave(self.gate, shard) }
-        let state = cnv_task_begin(record)
-        let hot = self.hot[index]
-        let lane = hot.lane(forLevel: level)
-        if hot.hasSpilled(lane) || !cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) {
-            try self.placeAfterFullRing(record, lane: lane, group: self.groups[index], hot: hot)
-        }
-        cnv_parker_unpark(hot.parker, 1)
-        return self.ticket(for: record, state: state)
-    }
-
-    @inline(__always)
-    private func enqueueOrFree(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
-        do {
-            return try self.enqueue(record, level: level, group: index)
-        } catch {
-            self.discard(record)
-            throw error
-        }
-    }
-
-    /// Queues a record, waiting (with a growing sleep, never blocking a thread) for room when
-    /// the group's policy is `.wait`. Workers never wait: they could be waiting for themselves.
-    private func enqueueWaiting(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) async throws
-        -> TaskTicket
-    {
-        guard case .wait(let timeout) = self.groups[index].configuration.overflow, !cnv_on_worker_thread() else {
-            return try self.enqueueOrFree(record, level: level, group: index)
-        }
-        let deadline = ContinuousClock.now + timeout
-        var delay: UInt64 = 20_000
-        while true {
-            do {
-                return try self.enqueue(record, level: level, group: index)
-            } catch ConveyorError.queueFull where ContinuousClock.now < deadline {
-                // Room may come; try again after a pause.
-            } catch {
-                self.discard(record)
-                throw error
-            }
-            do {
-                try await Task.sleep(nanoseconds: delay)
-            } catch {
-                self.discard(record)
-                throw error
-            }
-            delay = min(delay * 2, 1_000_000)
-        }
-    }
-
-    /// The ring of `lane` was full (or the lane has spilled): apply the overflow policy.
-    private func placeAfterFullRing(
-        _ record: UnsafeMutablePointer<cnv_task_record>, lane: Int, group: GroupRuntime, hot: GroupHotPath
-    ) throws {
-        guard case .spill(let limit) = group.configuration.overflow, let overflow = group.lanes[lane].overflow else {
-            throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity)
-        }
-        // While older tasks of this lane sit in the overflow queue, newer ones follow them there.
-        if !hot.hasSpilled(lane), cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) { return }
-        guard overflow.bytesUsed < limit else {
-            throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity)
-        }
-        try overflow.enqueue(UInt(bitPattern: record))
     }
 }
 

@@ -10,24 +10,6 @@ final class Lane: Sendable {
         self.ring = try MPMCRing(capacity: capacity)
         self.overflow = spill ? try OverflowQueue() : nil
     }
-
-    var hasSpilled: Bool { (self.overflow?.count ?? 0) > 0 }
-    var isEmpty: Bool { self.ring.count == 0 && !self.hasSpilled }
-
-    /// Takes up to `buffer.count` records, but no more than a fair share of what is queued
-    /// among `workers` (so one worker does not hoard tasks while the others idle): the ring
-    /// first, then spilled ones.
-    func take(into buffer: UnsafeMutableBufferPointer<UInt>, workers: Int) -> Int {
-        var buffer = buffer
-        if workers > 1, buffer.count > 1 {
-            let share = max(1, (self.ring.count + workers - 1) / workers)
-            if share < buffer.count { buffer = UnsafeMutableBufferPointer(rebasing: buffer[0..<share]) }
-        }
-        let taken = self.ring.dequeue(into: buffer)
-        if taken > 0 { return taken }
-        guard let overflow = self.overflow, overflow.count > 0 else { return 0 }
-        return (try? overflow.drain(into: buffer)) ?? 0  // busy: another worker is draining it
-    }
 }
 
 /// Raw pointers to a group's C structures, for the per-task paths (submit, dequeue, wake).
@@ -77,8 +59,8 @@ struct GroupHotPath {
 
 /// The running state of one ResourceGroup: lanes, workers, parking.
 final class GroupRuntime: @unchecked Sendable {
-    // @unchecked: mutable state (`workers`, `retired`) is guarded by `lock`; the rest is
-    // immutable or atomic.
+    // @unchecked: mutable state (`liveWorkers`) is guarded by `lock`; the rest is immutable
+    // or atomic.
     enum Mode: Int {
         case running = 0
         case draining = 1
@@ -86,8 +68,12 @@ final class GroupRuntime: @unchecked Sendable {
     }
 
     let configuration: ResourceGroup
-    let index: Int
     let lanes: [Lane]
+    /// Bytes the tasks in this group's overflow queues hold (`.spill` only; see
+    /// `Conveyor.spillCharge(of:)`): added when a task spills, subtracted when a worker drains it.
+    let spilledBytes = Atomic<Int>(0)
+    /// The `.wait` policy's timeout, clamped to `Conveyor.longestDuration`; nil for other policies.
+    let waitTimeout: Duration?
     /// Tasks a worker took but must not run (it is retiring or stopping); any worker takes
     /// these first. Unbounded, so handing back never fails for lack of room.
     let handoff: OverflowQueue
@@ -104,9 +90,13 @@ final class GroupRuntime: @unchecked Sendable {
     private let lock = NSLock()
     private var liveWorkers = 0
 
-    init(configuration: ResourceGroup, index: Int, timing: Bool) throws {
+    init(configuration: ResourceGroup, timing: Bool) throws {
         self.configuration = configuration
-        self.index = index
+        if case .wait(let timeout) = configuration.overflow {
+            self.waitTimeout = timeout.clampedForEngine
+        } else {
+            self.waitTimeout = nil
+        }
         var spill = false
         if case .spill = configuration.overflow { spill = true }
         self.lanes = try (0..<configuration.priorityLevels).map { _ in
@@ -115,7 +105,7 @@ final class GroupRuntime: @unchecked Sendable {
         self.handoff = try OverflowQueue()
         self.parker = try Parker()
         self.targetWorkers = Atomic(configuration.initialWorkers)
-        self.agingNanoseconds = UInt64(max(1, configuration.agingBound.nanoseconds))
+        self.agingNanoseconds = UInt64(max(1, configuration.agingBound.clampedForEngine.nanoseconds))
         let laneCount = self.lanes.count
         let rings = UnsafeMutablePointer<OpaquePointer>.allocate(capacity: laneCount)
         let overflows = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: laneCount)
@@ -129,7 +119,7 @@ final class GroupRuntime: @unchecked Sendable {
         self.hot = GroupHotPath(
             rings: rings, overflows: overflows, lastServed: lastServed, laneCount: laneCount,
             handoff: self.handoff.queue, parker: self.parker.parker, spills: spill,
-            agingTicks: UInt64(max(1, Double(self.agingNanoseconds) * ticksPerNanosecond)))
+            agingTicks: UInt64(min(Double(UInt64.max >> 1), max(1, Double(self.agingNanoseconds) * ticksPerNanosecond))))
         // Workers, plus the threads that settle tasks during shutdown.
         self.recorders = try RecorderSet(layout: .tasks, capacity: configuration.maxWorkers + 8)
         self.recorders.timing = timing ? .everyTask : .off
@@ -143,17 +133,9 @@ final class GroupRuntime: @unchecked Sendable {
 
     var currentMode: Mode { Mode(rawValue: self.mode.load(ordering: .acquiring)) ?? .stopping }
 
-    func lane(for priority: QueueTask.Priority) -> Lane {
-        self.lanes[min(priority.level, self.lanes.count - 1)]
-    }
-
     /// Tasks waiting (not yet taken by a worker).
     var queuedCount: Int {
         self.lanes.reduce(self.handoff.count) { $0 + $1.ring.count + ($1.overflow?.count ?? 0) }
-    }
-
-    var hasQueuedWork: Bool {
-        self.handoff.count > 0 || self.lanes.contains { !$0.isEmpty }
     }
 
     // MARK: Workers
@@ -201,15 +183,5 @@ final class GroupRuntime: @unchecked Sendable {
             try? await Task.sleep(nanoseconds: delay)
             delay = min(delay * 2, 5_000_000)
         }
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, saturating.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        return product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
     }
 }

@@ -4,15 +4,66 @@
 /// ResourceGroup("io", capacity: 1024, overflow: .spill(memoryLimit: 64 << 20))
 /// ```
 public enum OverflowPolicy: Sendable, Hashable {
-    /// Refuse at once with ``ConveyorError/queueFull(group:capacity:)``.
+    /// Refuse at once with ``ConveyorError/queueFull(group:capacity:exhausted:)``
+    /// (``ConveyorError/Exhausted/ring(level:)``).
     case reject
-    /// `submitWaitingForRoom` and `run` suspend (never blocking an OS thread) until there is
-    /// room or `timeout` passes, then throw ``ConveyorError/queueFull(group:capacity:)``. The
-    /// synchronous `submit` cannot wait and rejects at once. Handlers must not wait on their own
-    /// engine (they could wait for themselves): from a worker thread it rejects at once too.
+    /// Wait for room, at most `timeout`, then refuse with
+    /// ``ConveyorError/Exhausted/waitTimeout(_:)``. The synchronous `submit` blocks the calling
+    /// thread (spinning briefly, then sleeping 20 µs–1 ms between tries); `submitWaitingForRoom`
+    /// and `run` suspend instead, never blocking an OS thread. A submit from one of the
+    /// Conveyor's worker threads never waits (it could be waiting for itself): it refuses at once
+    /// with ``ConveyorError/Exhausted/waitOnWorkerThread``. Timeouts longer than
+    /// ``Conveyor/longestDuration`` are treated as that long; a negative timeout is refused.
     case wait(timeout: Duration)
-    /// Queue the task in an unbounded overflow queue (liburcu wfcqueue) while its nodes use
-    /// at most `memoryLimit` bytes, then reject. While a lane has spilled tasks, new tasks of
-    /// that lane spill too, so each submitting thread's tasks still leave the lane in order.
+    /// Queue the task in an unbounded overflow queue (liburcu wfcqueue) while the tasks in it
+    /// hold at most `memoryLimit` bytes, then refuse with
+    /// ``ConveyorError/Exhausted/spillMemory(limit:used:needed:)``. A spilled task counts its
+    /// task record (``Conveyor/taskRecordSize``), its queue node and, for closures, the box the
+    /// engine allocates around the closure (not memory the closure itself captured). The ring
+    /// in front of the queue is not counted: it is fixed at creation (`capacity` × levels).
+    /// While a lane has spilled tasks, new tasks of that lane spill too, so each submitting
+    /// thread's tasks still leave the lane in order.
     case spill(memoryLimit: Int)
+}
+
+extension ConveyorError {
+    /// What ran out when a group refused a task (``ConveyorError/queueFull(group:capacity:exhausted:)``).
+    ///
+    /// ```swift
+    /// do { try conveyor.submit { work() } } catch ConveyorError.queueFull(_, _, .spillMemory(let limit, let used, _)) {
+    ///     print("spilled tasks hold \(used) of \(limit) bytes")
+    /// }
+    /// ```
+    public enum Exhausted: Sendable, Hashable {
+        /// The ring of this priority level is full and the policy is `.reject`.
+        case ring(level: Int)
+        /// The ring is full and spilled tasks already hold `used` bytes of the `.spill` limit;
+        /// this task needed `needed` more.
+        case spillMemory(limit: Int, used: Int, needed: Int)
+        /// The ring stayed full for the whole `.wait` timeout.
+        case waitTimeout(Duration)
+        /// The ring is full, the policy is `.wait`, and the submit ran on one of this Conveyor's
+        /// worker threads, which never waits.
+        case waitOnWorkerThread
+
+        func message(group: String, capacity: Int) -> String {
+            switch self {
+            case .ring(let level):
+                "group \"\(group)\" is full: the ring of priority level \(level) holds all its \(capacity) slots and the "
+                    + "policy is .reject; raise capacity, choose .wait(timeout:) to block until there is room, or "
+                    + ".spill(memoryLimit:) to queue beyond the ring"
+            case .spillMemory(let limit, let used, let needed):
+                "group \"\(group)\" is full: its ring (\(capacity) slots per priority level) is full and spilled tasks hold "
+                    + "\(used) bytes of the .spill(memoryLimit: \(limit)) limit (this task needs \(needed) more); raise "
+                    + "memoryLimit or capacity, add workers, or submit more slowly"
+            case .waitTimeout(let timeout):
+                "group \"\(group)\" stayed full (its ring of \(capacity) slots per priority level) for the whole "
+                    + ".wait(timeout: \(timeout)); raise the timeout or capacity, add workers, or submit less at once"
+            case .waitOnWorkerThread:
+                "group \"\(group)\" is full (its ring of \(capacity) slots per priority level) and this submit runs on a "
+                    + "worker thread of the Conveyor, which never waits for room (it could be waiting for itself); "
+                    + "submit from outside the handler, or give the group a .spill(memoryLimit:) policy"
+            }
+        }
+    }
 }

@@ -18,8 +18,11 @@ public struct QueueTask: Sendable, Hashable {
     /// The submitter's guess of the service time, used by cost routing rules.
     public var costEstimate: Duration?
 
+    /// The kind of tasks that name none.
+    public static let defaultKind = "task"
+
     public init(
-        kind: String = "task",
+        kind: String = QueueTask.defaultKind,
         priority: Priority = .normal,
         tags: Set<String> = [],
         group: String? = nil,

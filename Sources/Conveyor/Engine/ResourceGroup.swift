@@ -1,3 +1,5 @@
+import CConveyor
+
 /// A named group of worker threads with its own queues and concurrency limit.
 ///
 /// Tasks routed to a group run on its worker threads (OS threads, not the Swift cooperative
@@ -19,13 +21,15 @@ public struct ResourceGroup: Sendable, Hashable {
     public var maxWorkers: Int
     /// Workers started with the group (defaults to the lower bound).
     public var initialWorkers: Int
-    /// Slots in each priority lane's ring: a power of two.
+    /// Slots in each priority lane's ring: a power of two; all lanes' rings together take at
+    /// most ``maximumRingBytes``.
     public var capacity: Int
     /// Number of priority levels (lane 0 is the highest).
     public var priorityLevels: Int
     public var overflow: OverflowPolicy
     /// A non-empty lower-priority lane is served at least once per `agingBound`, however
-    /// busy the higher lanes are.
+    /// busy the higher lanes are. Must be positive; bounds beyond ``Conveyor/longestDuration``
+    /// act as that long.
     public var agingBound: Duration
     /// Tasks a worker takes from a lane in one ring operation. It also bounds priority
     /// inversion: a task of higher priority that arrives while a worker holds a batch waits
@@ -57,12 +61,21 @@ public struct ResourceGroup: Sendable, Hashable {
     /// Largest worker count a group may have.
     public static let maximumWorkers = 256
 
+    /// Most bytes a group's rings may take (`capacity` × `priorityLevels` slots, allocated
+    /// when the Conveyor starts): 64 MiB. Larger queues belong in `.spill(memoryLimit:)`,
+    /// which takes memory only while tasks wait.
+    public static let maximumRingBytes = 64 << 20
+
+    /// Bytes of one ring slot.
+    static var ringSlotBytes: Int { MemoryLayout<cnv_mpmc_slot>.stride }
+
     func validate() throws {
         func invalid(_ reason: String) -> ConveyorError {
             .invalidConfiguration(reason: "group \"\(self.name)\": \(reason)")
         }
-        guard !self.name.isEmpty else {
-            throw ConveyorError.invalidConfiguration(reason: "a ResourceGroup needs a non-empty name")
+        guard self.name.contains(where: { !$0.isWhitespace }) else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "a ResourceGroup needs a name with at least one visible character (got \"\(self.name)\")")
         }
         guard self.minWorkers >= 1 else {
             throw invalid("minWorkers must be at least 1 (got \(self.minWorkers))")
@@ -82,9 +95,17 @@ public struct ResourceGroup: Sendable, Hashable {
         guard (1...8).contains(self.priorityLevels) else {
             throw invalid("priorityLevels \(self.priorityLevels) must be from 1 to 8")
         }
+        let ringBytes = self.capacity * self.priorityLevels * Self.ringSlotBytes
+        guard ringBytes <= Self.maximumRingBytes else {
+            throw invalid(
+                "capacity \(self.capacity) × priorityLevels \(self.priorityLevels) would take \(ringBytes >> 20) MiB of ring "
+                    + "slots (\(Self.ringSlotBytes) B each, allocated up front); at most \(Self.maximumRingBytes >> 20) MiB per "
+                    + "group: lower capacity or priorityLevels, or use .spill(memoryLimit:) to absorb bursts")
+        }
         guard self.agingBound > .zero else {
             throw invalid("agingBound must be positive")
         }
+        // Longer aging bounds (up to .seconds(Int64.max)) act as Conveyor.longestDuration.
         guard (1...256).contains(self.batchSize) else {
             throw invalid("batchSize \(self.batchSize) must be from 1 to 256")
         }

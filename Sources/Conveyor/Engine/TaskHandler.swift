@@ -6,14 +6,26 @@ import Synchronization
 class TaskHandler: @unchecked Sendable {
     // @unchecked: subclasses hold only immutable, Sendable state or synchronize it.
     let kind: String
+    /// Whether each task carries its own kind name in its record (closure tasks); otherwise
+    /// every task of this handler has `kind`.
+    let kindPerTask: Bool
 
-    init(kind: String) {
+    init(kind: String, kindPerTask: Bool = false) {
         self.kind = kind
+        self.kindPerTask = kindPerTask
     }
 
-    /// Runs the task. Returns the error of a task nobody awaits (to report as a failure).
-    func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> (any Error)? {
-        nil
+    /// The kind name of the task in `record` (read before `run`, which may consume the payload).
+    func kindName(_ record: UnsafeMutablePointer<cnv_task_record>) -> String {
+        self.kind
+    }
+
+    /// Destroys what the record's payload owns, for a task that will never run.
+    func dispose(_ record: UnsafeMutablePointer<cnv_task_record>) {}
+
+    /// Runs the task and says how it ended.
+    func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
+        .completed
     }
 
     /// The task will never run. Returns true when a waiting caller was told (so the error
@@ -21,6 +33,16 @@ class TaskHandler: @unchecked Sendable {
     func abandon(_ error: ConveyorError) -> Bool {
         false
     }
+}
+
+/// How a task that ran ended. Both failures count as failed; only `failed` is reported to
+/// `onFailure` and ``Conveyor/failures`` (a `run` caller got its error thrown instead).
+enum TaskOutcome {
+    case completed
+    /// The handler threw and nobody awaits the task: report the error.
+    case failed(any Error)
+    /// The handler threw and its `run` caller was given the error.
+    case failedAndDelivered
 }
 
 /// Where and after how long a task runs, for handlers that report it (`run` results).
@@ -39,43 +61,74 @@ final class TypedKindHandler<Payload: BitwiseCopyable & Sendable>: TaskHandler, 
         super.init(kind: kind)
     }
 
-    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> (any Error)? {
+    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
         let payload = UnsafeRawPointer(cnv_task_payload(record)!).loadUnaligned(as: Payload.self)
         do {
             try self.handler(payload)
-            return nil
+            return .completed
         } catch {
-            return error
+            return .failed(error)
         }
     }
 }
 
-/// A fire-and-forget closure.
-final class ClosureHandler: TaskHandler, @unchecked Sendable {
-    let body: @Sendable () throws -> Void
+/// What a fire-and-forget closure task stores in its record's payload: the closure value
+/// itself (function pointer and context, 16 bytes) and its kind name — no object per task.
+struct ClosurePayload {
+    var body: @Sendable () throws -> Void
+    var kind: String
+}
 
-    init(kind: String, body: @escaping @Sendable () throws -> Void) {
-        self.body = body
-        super.init(kind: kind)
+/// The one handler of every fire-and-forget closure task of an engine (in its kind table):
+/// it moves the closure out of the record and runs it.
+final class ClosureTaskHandler: TaskHandler, @unchecked Sendable {
+    init() {
+        super.init(kind: "closure", kindPerTask: true)
     }
 
-    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> (any Error)? {
+    @inline(__always)
+    static func payload(_ record: UnsafeMutablePointer<cnv_task_record>) -> UnsafeMutablePointer<ClosurePayload> {
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).assumingMemoryBound(to: ClosurePayload.self)
+    }
+
+    /// Stores the closure and kind in a fresh record.
+    @inline(__always)
+    static func store(_ body: @escaping @Sendable () throws -> Void, kind: String, in record: UnsafeMutablePointer<cnv_task_record>) {
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).initializeMemory(
+            as: ClosurePayload.self, repeating: ClosurePayload(body: body, kind: kind), count: 1)
+    }
+
+    override func kindName(_ record: UnsafeMutablePointer<cnv_task_record>) -> String {
+        Self.payload(record).pointee.kind
+    }
+
+    override func dispose(_ record: UnsafeMutablePointer<cnv_task_record>) {
+        Self.payload(record).deinitialize(count: 1)
+    }
+
+    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
+        let body = Self.payload(record).move().body
         do {
-            try self.body()
-            return nil
+            try body()
+            return .completed
         } catch {
-            return error
+            return .failed(error)
         }
     }
 }
 
 /// A closure whose caller awaits its result. Exactly one of the worker, a cancellation and
-/// a deadline timer resumes the caller: `resumed` guards it.
+/// a deadline timer resumes the caller: `resumed` guards it. The deadline timer (a sleeping
+/// Swift task) is cancelled when the caller is resumed, so a finished task leaves nothing behind.
 final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
     let body: @Sendable () throws -> Value
     private let resumed = Atomic<Bool>(false)
     // Set once before the record is published; read after (ordered by the ring).
     var continuation: CheckedContinuation<TaskResult<Value>, any Error>?
+    /// The deadline timer's id, until the caller is resumed (`done`).
+    private let timer = PThreadMutex<(id: UInt64?, done: Bool)>((nil, false))
+    /// The engine's timers (set with the timer; unowned: the engine outlives its tasks).
+    private nonisolated(unsafe) var timers: DeadlineTimers?
 
     init(kind: String, body: @escaping @Sendable () throws -> Value) {
         self.body = body
@@ -84,10 +137,25 @@ final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
 
     func resume(with result: Result<TaskResult<Value>, any Error>) {
         guard !self.resumed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let id = self.timer.withLock { state -> UInt64? in
+            state.done = true
+            defer { state.id = nil }
+            return state.id
+        }
+        if let id { self.timers?.cancel(id) }
         self.continuation?.resume(with: result)
     }
 
-    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> (any Error)? {
+    /// Starts the deadline timer with `make`, unless the caller was already resumed.
+    func startTimer(on timers: DeadlineTimers, _ make: () -> UInt64?) {
+        self.timer.withLock { state in
+            guard !state.done else { return }
+            self.timers = timers
+            state.id = make()
+        }
+    }
+
+    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
         let start = cnv_monotonic_ns()
         let outcome = Result { try self.body() }
         let end = cnv_monotonic_ns()
@@ -98,7 +166,8 @@ final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
                     queueWait: .nanoseconds(Int64(context.queueWaitNanoseconds)),
                     serviceTime: .nanoseconds(Int64(end &- start)))
             })
-        return nil
+        if case .failure = outcome { return .failedAndDelivered }
+        return .completed
     }
 
     override func abandon(_ error: ConveyorError) -> Bool {

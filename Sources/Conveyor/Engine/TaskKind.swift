@@ -1,6 +1,12 @@
+import CConveyor
+
 /// A task kind registered once with ``Conveyor/register(_:payload:handler:)``: its tasks
 /// carry a `BitwiseCopyable` payload stored inline in the task record, so submitting one
 /// allocates nothing. The handler runs synchronously on the group's worker threads.
+///
+/// A `TaskKind` is a small value (the kind's name and its index in the engine's kind table).
+/// The Conveyor keeps every registered handler alive until it is released itself, so
+/// dropping a `TaskKind` while its tasks are queued is safe: they all still run.
 ///
 /// ```swift
 /// struct Resize: BitwiseCopyable, Sendable { var imageID: UInt64; var width: UInt32 }
@@ -11,23 +17,19 @@
 /// ```
 public struct TaskKind<Payload: BitwiseCopyable & Sendable>: Sendable {
     public let name: String
-    let handler: TypedKindHandler<Payload>
-    /// `handler` as an opaque pointer, computed once: the submit path stores it without
-    /// touching the handler's reference count. `handler` keeps the object alive.
-    let handlerAddress: UInt
+    /// Position in the registering engine's kind table.
+    @usableFromInline let index: Int
+    /// The handler object in that table, as an opaque address: the submit path stores it in
+    /// records without touching a reference count. The table keeps the object alive.
+    @usableFromInline let handlerAddress: UInt
+    /// The engine that registered the kind (a kind works only with its own engine).
+    @usableFromInline let engine: ObjectIdentifier
 
     var handlerPointer: UnsafeMutableRawPointer {
         UnsafeMutableRawPointer(bitPattern: self.handlerAddress).unsafelyUnwrapped
-    }
-
-    init(name: String, handler: TypedKindHandler<Payload>) {
-        self.name = name
-        self.handler = handler
-        self.handlerAddress = UInt(bitPattern: Unmanaged.passUnretained(handler).toOpaque())
     }
 
     /// The largest payload stored inline (bytes).
     public static var inlinePayloadCapacity: Int { Int(CNV_TASK_INLINE_PAYLOAD) }
 }
 
-import CConveyor

@@ -25,8 +25,10 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
     case busy(what: String)
     /// A process-wide limit was reached.
     case limitReached(reason: String)
-    /// The group's ring for the task's priority is full and its overflow policy refused it.
-    case queueFull(group: String, capacity: Int)
+    /// The group's ring for the task's priority (`capacity` slots) is full and its overflow
+    /// policy refused the task; `exhausted` says what ran out (the ring under `.reject`, the
+    /// spill memory limit, the wait timeout) and the message what to change.
+    case queueFull(group: String, capacity: Int, exhausted: Exhausted)
     /// No ResourceGroup is called `name` (for example a task's explicit group). Create the
     /// group first, or correct the name.
     case unknownGroup(name: String)
@@ -58,9 +60,7 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupported(let reason): "unsupported in this build: \(reason)"
         case .busy(let what): "\(what) is busy in another thread; retry later"
         case .limitReached(let reason): "limit reached: \(reason)"
-        case .queueFull(let group, let capacity):
-            "group \"\(group)\" is full (\(capacity) slots per priority): retry later, raise its capacity, "
-                + "or give it a .wait or .spill overflow policy"
+        case .queueFull(let group, let capacity, let exhausted): exhausted.message(group: group, capacity: capacity)
         case .unknownGroup(let name):
             "unknown group \"\(name)\": no ResourceGroup has this name; create the group before routing to it, or correct the name"
         case .shutDown: "the Conveyor is shutting down or stopped and accepts no new tasks"

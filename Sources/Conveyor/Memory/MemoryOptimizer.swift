@@ -273,6 +273,8 @@ public final class MemoryOptimizer: Sendable {
             slabs += released.slabsReleased
             dropped += released.objectsDropped
         }
+        // The engines' record and queue-node pools (after a spill burst, most of what it took).
+        slabs += EngineRegistry.shared.releaseFreeMemory()
         let purged: Bool
         if MemoryStatistics.releaseFreeMemoryToOS() {
             purged = true

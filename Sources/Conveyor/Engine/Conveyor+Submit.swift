@@ -1,0 +1,489 @@
+import CConveyor
+import Foundation
+
+extension Conveyor {
+    // MARK: Submitting
+
+    /// Queues one task of a registered kind at normal priority, routed by its kind.
+    /// Allocates nothing once the record pool is warm. Under the `.wait` policy a full group
+    /// blocks the calling thread until there is room (see ``OverflowPolicy/wait(timeout:)``).
+    ///
+    /// ```swift
+    /// try conveyor.submit(ping, Ping(id: 1))
+    /// ```
+    @inlinable
+    @discardableResult
+    public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload) throws -> TaskTicket {
+        // Specialized in the caller: the payload copy is a fixed-size one; the rest is not generic.
+        try withUnsafeBytes(of: payload) { try self.submitTyped(kind.handlerAddress, kind.engine, kind.name, $0, nil) }
+    }
+
+    /// Queues one task of a registered kind with explicit options (group, priority, tags,
+    /// deadline).
+    ///
+    /// ```swift
+    /// try conveyor.submit(ping, Ping(id: 2), QueueTask(kind: "ping", priority: .high))
+    /// ```
+    @inlinable
+    @discardableResult
+    public func submit<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask) throws -> TaskTicket {
+        try withUnsafeBytes(of: payload) { try self.submitTyped(kind.handlerAddress, kind.engine, kind.name, $0, task) }
+    }
+
+    /// The non-generic core of the typed submits: `payload` holds the payload's bytes.
+    @usableFromInline
+    func submitTyped(
+        _ handler: UInt, _ engine: ObjectIdentifier, _ name: String, _ payload: UnsafeRawBufferPointer, _ task: QueueTask?
+    ) throws -> TaskTicket {
+        try self.checkOwnership(engine, name)
+        let index: Int
+        let level: Int
+        let deadline: Duration?
+        if let task {
+            index = try self.route(task)
+            level = task.priority.level
+            deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
+        } else {
+            index = try self.route(kind: name)
+            level = 1
+            deadline = nil
+        }
+        let record = try self.makeRecord(
+            handler: UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped, retained: false, level: level,
+            deadline: deadline)
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        return try self.enqueueOrFree(record, level: level, group: index)
+    }
+
+    /// Queues one task of a registered kind, waiting (suspended, not blocking a thread) for
+    /// room when the group's policy is `.wait(timeout:)`; other policies behave as `submit`.
+    ///
+    /// ```swift
+    /// try await conveyor.submitWaitingForRoom(ping, Ping(id: 3))
+    /// ```
+    @discardableResult
+    public func submitWaitingForRoom<Payload>(_ kind: TaskKind<Payload>, _ payload: Payload, _ task: QueueTask? = nil) async throws
+        -> TaskTicket
+    {
+        try self.checkOwnership(kind.engine, kind.name)
+        let task = task ?? QueueTask(kind: kind.name)
+        let index = try self.route(task)
+        let record = try self.makeRecord(
+            handler: kind.handlerPointer, retained: false, level: task.priority.level,
+            deadline: Self.validatedDeadline(task.deadline, kind: task.kind))
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(of: payload, as: Payload.self)
+        return try await self.enqueueWaiting(record, level: task.priority.level, group: index)
+    }
+
+    /// Queues many tasks of one kind with as few ring operations as possible. Returns how many
+    /// were accepted, in order; when the ring is full and the policy refuses (`.reject`, a
+    /// spill limit reached, and `.wait`, which does not wait here) the batch stops early.
+    ///
+    /// ```swift
+    /// let accepted = try conveyor.submit(ping, contentsOf: (0..<100).map { Ping(id: $0) })
+    /// ```
+    @inlinable
+    @discardableResult
+    public func submit<Payload, Payloads: Collection<Payload>>(
+        _ kind: TaskKind<Payload>, contentsOf payloads: Payloads, _ task: QueueTask? = nil
+    ) throws -> Int {
+        // Specialized in the caller: payloads are gathered 16 at a time into a stack buffer,
+        // and each group of 16 goes to the non-generic core (one ring operation).
+        let chunk = Self.bulkChunk
+        return try withUnsafeTemporaryAllocation(of: Payload.self, capacity: chunk) { buffer in
+            var accepted = 0
+            var iterator = payloads.makeIterator()
+            while true {
+                var filled = 0
+                while filled < chunk, let payload = iterator.next() {
+                    (buffer.baseAddress! + filled).initialize(to: payload)
+                    filled += 1
+                }
+                if filled == 0 { return accepted }
+                let placed = try self.submitTypedBurst(
+                    kind.handlerAddress, kind.engine, kind.name, UnsafeRawPointer(buffer.baseAddress!),
+                    MemoryLayout<Payload>.stride, MemoryLayout<Payload>.size, filled, task)
+                accepted += placed
+                if placed < filled || filled < chunk { return accepted }
+            }
+        }
+    }
+
+    /// Payloads per ring operation in bulk submits.
+    @usableFromInline static var bulkChunk: Int { 16 }
+
+    /// The non-generic core of bulk submit: queues `count` payloads (`size` bytes each, `stride`
+    /// apart) with one ring operation; returns how many were accepted, in order.
+    @usableFromInline
+    func submitTypedBurst(
+        _ handler: UInt, _ engine: ObjectIdentifier, _ name: String, _ payloads: UnsafeRawPointer, _ stride: Int,
+        _ size: Int, _ count: Int, _ task: QueueTask?
+    ) throws -> Int {
+        try self.checkOwnership(engine, name)
+        let task = task ?? QueueTask(kind: name)
+        let index = try self.route(task)
+        let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
+        let group = self.groups[index]
+        let hot = self.hot[index]
+        let lane = hot.lane(forLevel: task.priority.level)
+        let handlerPointer = UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped
+        let shard = cnv_gate_enter(self.gate)
+        guard shard >= 0 else { throw ConveyorError.shutDown }
+        defer { cnv_gate_leave(self.gate, shard) }
+        return try withUnsafeTemporaryAllocation(of: UInt.self, capacity: count) { slots in
+            for position in 0..<count {
+                let record: UnsafeMutablePointer<cnv_task_record>
+                do {
+                    record = try self.makeRecord(
+                        handler: handlerPointer, retained: false, level: task.priority.level, deadline: deadline)
+                } catch {
+                    // Out of record memory: give back this group's records; the caller reports what was accepted.
+                    for made in 0..<position { self.discard(UnsafeMutablePointer(bitPattern: slots[made])!) }
+                    throw error
+                }
+                UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payloads + position * stride, byteCount: size)
+                _ = cnv_task_begin(record)
+                slots[position] = UInt(bitPattern: record)
+            }
+            var placed = hot.hasSpilled(lane) ? 0 : cnv_mpmc_enqueue_burst(hot.rings[lane], slots.baseAddress!, count)
+            while placed < count {
+                do {
+                    try self.placeAfterFullRing(UnsafeMutablePointer(bitPattern: slots[placed])!, lane: lane, group: group, hot: hot)
+                    placed += 1
+                } catch {
+                    break
+                }
+            }
+            for rest in placed..<count { self.discard(UnsafeMutablePointer(bitPattern: slots[rest])!) }
+            // One wake at most: a woken worker that leaves work queued wakes the next.
+            if placed > 0 { cnv_parker_notify(hot.parker) }
+            return placed
+        }
+    }
+
+    /// Queues a closure. Under the `.wait` policy a full group blocks the calling thread until
+    /// there is room (``submitWaitingForRoom(_:_:)`` suspends instead).
+    ///
+    /// ```swift
+    /// try conveyor.submit(QueueTask(kind: "log", priority: .low)) { flushLogs() }
+    /// ```
+    @discardableResult
+    public func submit(_ task: QueueTask, _ body: @escaping @Sendable () throws -> Void) throws -> TaskTicket {
+        let index = try self.route(task)
+        let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
+        let record = try self.makeRecord(handler: self.closureHandler, retained: false, level: task.priority.level, deadline: deadline)
+        ClosureTaskHandler.store(body, kind: task.kind, in: record)
+        return try self.enqueueOrFree(record, level: task.priority.level, group: index)
+    }
+
+    /// Queues a closure of kind "task" at normal priority, routed like a task of that kind.
+    /// The cheapest closure path: the closure value is stored in the task record itself, and
+    /// no ``QueueTask`` is built. Under the `.wait` policy a full group blocks the calling thread.
+    ///
+    /// ```swift
+    /// try conveyor.submit { print("hello from a worker") }
+    /// ```
+    @discardableResult
+    public func submit(_ body: @escaping @Sendable () throws -> Void) throws -> TaskTicket {
+        let index = try self.route(kind: QueueTask.defaultKind)
+        let record = try self.makeRecord(handler: self.closureHandler, retained: false, level: 1, deadline: nil)
+        ClosureTaskHandler.store(body, kind: QueueTask.defaultKind, in: record)
+        return try self.enqueueOrFree(record, level: 1, group: index)
+    }
+
+    /// Queues a closure, waiting (suspended, not blocking a thread) for room when the group's
+    /// policy is `.wait(timeout:)`; other policies behave as `submit`.
+    ///
+    /// ```swift
+    /// try await conveyor.submitWaitingForRoom(QueueTask(kind: "mail")) { sendMail() }
+    /// ```
+    @discardableResult
+    public func submitWaitingForRoom(_ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Void) async throws
+        -> TaskTicket
+    {
+        let index = try self.route(task)
+        let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
+        let record = try self.makeRecord(handler: self.closureHandler, retained: false, level: task.priority.level, deadline: deadline)
+        ClosureTaskHandler.store(body, kind: task.kind, in: record)
+        return try await self.enqueueWaiting(record, level: task.priority.level, group: index)
+    }
+
+    /// Runs a closure on a worker and returns its value with timings, or rethrows its error.
+    /// Cancelling the calling Swift task cancels the task if it has not started. A task with
+    /// a deadline that has not started by then throws ``ConveyorError/deadlineExceeded(kind:)``
+    /// at the deadline; the deadline's timer ends as soon as the task settles.
+    ///
+    /// ```swift
+    /// let sum = try await conveyor.run(QueueTask(kind: "sum", deadline: .milliseconds(50))) { (1...100).reduce(0, +) }
+    /// print(sum.value, sum.queueWait)
+    /// ```
+    public func run<Value: Sendable>(
+        _ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Value
+    ) async throws -> TaskResult<Value> {
+        let index = try self.route(task)
+        let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
+        let handler = AwaitedHandler(kind: task.kind, body: body)
+        let ticketBox = PendingTicket()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                handler.continuation = continuation
+                let record: UnsafeMutablePointer<cnv_task_record>
+                do {
+                    record = try self.makeRecord(
+                        handler: Unmanaged.passRetained(handler).toOpaque(), retained: true,
+                        level: task.priority.level, deadline: deadline)
+                } catch {
+                    handler.resume(with: .failure(error))
+                    return
+                }
+                let queued: @Sendable (TaskTicket) -> Void = { ticket in
+                    if ticketBox.publish(ticket), self.cancel(ticket) {
+                        // Cancelled while we were queueing.
+                        _ = handler.abandon(.cancelled(kind: task.kind))
+                    }
+                    if let deadline {
+                        self.expire(ticket, handler: handler, kind: task.kind, after: deadline)
+                    }
+                }
+                if case .wait = self.groups[index].configuration.overflow {
+                    let address = UInt(bitPattern: record)
+                    Task {
+                        do {
+                            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
+                            queued(try await self.enqueueWaiting(record, level: task.priority.level, group: index))
+                        } catch {
+                            handler.resume(with: .failure(error))
+                        }
+                    }
+                } else {
+                    do {
+                        queued(try self.enqueueOrFree(record, level: task.priority.level, group: index))
+                    } catch {
+                        handler.resume(with: .failure(error))
+                    }
+                }
+            }
+        } onCancel: {
+            if let ticket = ticketBox.requestCancel(), self.cancel(ticket) {
+                _ = handler.abandon(.cancelled(kind: task.kind))
+            }
+        }
+    }
+
+    /// Cancels a task that has not started. Returns true when it will not run (its `run`
+    /// caller, if any, gets `CancellationError`); false when it already started, finished,
+    /// expired or was cancelled.
+    ///
+    /// ```swift
+    /// let ticket = try conveyor.submit { work() }
+    /// if conveyor.cancel(ticket) { print("it will not run") }
+    /// ```
+    @discardableResult
+    public func cancel(_ ticket: TaskTicket) -> Bool {
+        cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_CANCELLED)
+    }
+
+    /// Starts the deadline timer of a `run` task on the engine's timer thread; the handler
+    /// cancels it once the caller is resumed.
+    private func expire<Value>(_ ticket: TaskTicket, handler: AwaitedHandler<Value>, kind: String, after deadline: Duration) {
+        handler.startTimer(on: self.deadlines) {
+            self.deadlines.schedule(after: deadline) {
+                if cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_EXPIRED) {
+                    _ = handler.abandon(.deadlineExceeded(kind: kind))
+                }
+            }
+        }
+    }
+
+    /// Refuses a kind registered with another Conveyor (its handler is not in this engine's table).
+    @inline(__always)
+    private func checkOwnership(_ engine: ObjectIdentifier, _ name: String) throws {
+        guard engine == ObjectIdentifier(self) else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "kind \"\(name)\" was registered with another Conveyor; register it with this one")
+        }
+    }
+
+    // MARK: Records
+
+    /// Takes a record and fills all but the payload. `handler` is an opaque `TaskHandler`
+    /// reference, retained for closures (`retained`), owned by the kind table for registered
+    /// kinds. `deadline` is already validated (see ``validatedDeadline(_:kind:)``).
+    @inline(__always)
+    func makeRecord(
+        handler: UnsafeMutableRawPointer, retained: Bool, level: Int, deadline: Duration?
+    ) throws -> UnsafeMutablePointer<cnv_task_record> {
+        guard let memory = cnv_allocator_alloc(self.recordAllocator) else {
+            if retained { Unmanaged<TaskHandler>.fromOpaque(handler).release() }
+            throw ConveyorError.outOfMemory(what: "a task record")
+        }
+        let record = memory.assumingMemoryBound(to: cnv_task_record.self)
+        record.pointee.submit_ticks = self.timing ? MonotonicClock.ticks() : 0
+        if let deadline {
+            record.pointee.deadline_ns = cnv_monotonic_ns() &+ UInt64(max(1, deadline.nanoseconds))
+        } else {
+            record.pointee.deadline_ns = 0
+        }
+        record.pointee.handler = handler
+        record.pointee.flags = retained ? UInt16(CNV_TASK_FLAG_RETAINED) : 0
+        record.pointee.spill_charge = 0
+        record.pointee.priority = UInt16(clamping: level)
+        return record
+    }
+
+    /// Gives back a record that was never queued (what its payload owns, and the handler
+    /// reference it held).
+    func discard(_ record: UnsafeMutablePointer<cnv_task_record>) {
+        if let handler = record.pointee.handler {
+            let task = Unmanaged<TaskHandler>.fromOpaque(handler)
+            task._withUnsafeGuaranteedRef { $0.dispose(record) }
+            if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0 { task.release() }
+        }
+        cnv_allocator_free(self.recordAllocator, record)
+    }
+
+    /// Queues a prepared record; on failure the record is still the caller's.
+    @inline(__always)
+    private func enqueue(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
+        let shard = cnv_gate_enter(self.gate)
+        guard shard >= 0 else { throw ConveyorError.shutDown }
+        defer { cnv_gate_leave(self.gate, shard) }
+        let state = cnv_task_begin(record)
+        let hot = self.hot[index]
+        let lane = hot.lane(forLevel: level)
+        if hot.hasSpilled(lane) || !cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) {
+            try self.placeAfterFullRing(record, lane: lane, group: self.groups[index], hot: hot)
+        }
+        cnv_parker_notify(hot.parker)
+        return TaskTicket(recordAddress: UInt(bitPattern: record), stateWord: state)
+    }
+
+    /// Queues a record; under the `.wait` policy a full ring blocks this (non-worker) thread
+    /// until there is room or the timeout passed. On failure the record is freed.
+    @inline(__always)
+    private func enqueueOrFree(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
+        do {
+            return try self.enqueue(record, level: level, group: index)
+        } catch ConveyorError.queueFull(_, _, .ring) where self.groups[index].waitTimeout != nil {
+            do {
+                return try self.enqueueBlocking(record, level: level, group: index)
+            } catch {
+                self.discard(record)
+                throw error
+            }
+        } catch {
+            self.discard(record)
+            throw error
+        }
+    }
+
+    /// The `.wait` policy for a synchronous submit: retries with a brief spin, then sleeps of
+    /// 20 µs growing to 1 ms, until there is room or the timeout passed. The gate is left
+    /// between tries, so a shutdown never waits for a blocked submitter.
+    private func enqueueBlocking(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws
+        -> TaskTicket
+    {
+        let group = self.groups[index]
+        guard let timeout = group.waitTimeout else { return try self.enqueue(record, level: level, group: index) }
+        guard !cnv_on_worker_thread() else {
+            throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity, exhausted: .waitOnWorkerThread)
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var attempt = 0
+        var delay: UInt32 = 20
+        while true {
+            do {
+                return try self.enqueue(record, level: level, group: index)
+            } catch ConveyorError.queueFull(_, _, .ring) {
+                // No room yet.
+            }
+            if clock.now >= deadline {
+                throw ConveyorError.queueFull(
+                    group: group.name, capacity: group.configuration.capacity, exhausted: .waitTimeout(timeout))
+            }
+            attempt += 1
+            if attempt < 64 {
+                for _ in 0..<32 { cnv_cpu_relax() }
+            } else {
+                usleep(delay)
+                delay = min(delay * 2, 1_000)
+            }
+        }
+    }
+
+    /// Queues a record, waiting (with a growing sleep, never blocking a thread) for room when
+    /// the group's policy is `.wait`. Workers never wait: they could be waiting for themselves.
+    private func enqueueWaiting(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) async throws
+        -> TaskTicket
+    {
+        let group = self.groups[index]
+        guard let timeout = group.waitTimeout else { return try self.enqueueOrFree(record, level: level, group: index) }
+        let deadline = ContinuousClock.now + timeout
+        var delay: UInt64 = 20_000
+        while true {
+            do {
+                return try self.enqueue(record, level: level, group: index)
+            } catch ConveyorError.queueFull(_, _, .ring) {
+                let exhausted: ConveyorError.Exhausted? =
+                    cnv_on_worker_thread()
+                    ? .waitOnWorkerThread
+                    : ContinuousClock.now >= deadline ? .waitTimeout(timeout) : nil
+                if let exhausted {
+                    self.discard(record)
+                    throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity, exhausted: exhausted)
+                }
+            } catch {
+                self.discard(record)
+                throw error
+            }
+            do {
+                try await Task.sleep(nanoseconds: delay)
+            } catch {
+                self.discard(record)
+                throw error
+            }
+            delay = min(delay * 2, 1_000_000)
+        }
+    }
+
+    /// The ring of `lane` was full (or the lane has spilled): apply the overflow policy.
+    /// `.reject` and `.wait` throw ``ConveyorError/Exhausted/ring(level:)`` (the callers that
+    /// wait retry); `.spill` queues the record in the overflow queue, counting its bytes
+    /// against the group's memory limit.
+    func placeAfterFullRing(
+        _ record: UnsafeMutablePointer<cnv_task_record>, lane: Int, group: GroupRuntime, hot: GroupHotPath
+    ) throws {
+        guard case .spill(let limit) = group.configuration.overflow, let overflow = group.lanes[lane].overflow else {
+            throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity, exhausted: .ring(level: lane))
+        }
+        // While older tasks of this lane sit in the overflow queue, newer ones follow them there.
+        if !hot.hasSpilled(lane), cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) { return }
+        let charge = Self.spillCharge(of: record)
+        // Add first, then check: concurrent spills can never take the total past the limit.
+        let (used, total) = group.spilledBytes.wrappingAdd(charge, ordering: .relaxed)
+        guard total <= limit else {
+            group.spilledBytes.wrappingSubtract(charge, ordering: .relaxed)
+            throw ConveyorError.queueFull(
+                group: group.name, capacity: group.configuration.capacity,
+                exhausted: .spillMemory(limit: limit, used: used, needed: charge))
+        }
+        record.pointee.spill_charge = UInt32(clamping: charge)
+        do {
+            try overflow.enqueue(UInt(bitPattern: record))
+        } catch {
+            group.spilledBytes.wrappingSubtract(charge, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    /// Bytes a spilled task holds: its record, its overflow-queue node and, for closures, the
+    /// box the engine allocated around the closure (its usable allocation size).
+    static func spillCharge(of record: UnsafeMutablePointer<cnv_task_record>) -> Int {
+        var bytes = Self.taskRecordSize + Int(cnv_overflow_queue_node_size())
+        if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0, let handler = record.pointee.handler {
+            bytes += cnv_allocation_size(handler)
+        }
+        return bytes
+    }
+}
