@@ -11,6 +11,9 @@ import ServiceLifecycle
 /// try await group.run()
 /// ```
 extension Conveyor: Service {
+    /// The swift-service-lifecycle `Service` requirement (the protocol fixes the name): runs
+    /// until the service group shuts the service down or cancels it, then drains. Not
+    /// ``run(_:_:)``, which runs one task and returns its value.
     public func run() async throws {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
