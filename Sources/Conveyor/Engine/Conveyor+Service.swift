@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// ```
 extension Conveyor: Service {
     /// The swift-service-lifecycle `Service` requirement (the protocol fixes the name): runs
-    /// until the service group shuts the service down or cancels it, then drains. Not
+    /// until the service group shuts the service down (it drains) or cancels it (it stops). Not
     /// ``run(_:_:)``, which runs one task and returns its value.
     public func run() async throws {
         await withTaskCancellationHandler {
