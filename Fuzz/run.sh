@@ -27,8 +27,10 @@ build() {
     local name=$1 out="$work/bin/fuzz_$1"
     mkdir -p "$work/bin"
     case $name in
-    mpmc_ring|spsc_ring)
-        "$CLANG" "${cflags[@]}" "Fuzz/harness/fuzz_$name.c" "$core/cnv_rings.c" -o "$out" ;;
+    mpmc_ring)
+        "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_ring.c "$core/cnv_rings.c" -o "$out" ;;
+    spsc_ring)
+        "$CLANG" "${cflags[@]}" -DFUZZ_RING_SPSC Fuzz/harness/fuzz_ring.c "$core/cnv_rings.c" -o "$out" ;;
     slab_pool)
         "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_slab_pool.c "$core/cnv_slab_pool.c" "$core/cnv_rings.c" \
             -lpthread -o "$out" ;;

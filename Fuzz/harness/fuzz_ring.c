@@ -1,4 +1,6 @@
-// libFuzzer harness: the SPSC ring (cnv_spsc_ring.h) against a model FIFO.
+// libFuzzer harness: a ring against a model FIFO, built twice (Fuzz/run.sh): the MPMC ring
+// (cnv_mpmc_ring.h) by default, the SPSC ring (cnv_spsc_ring.h) with -DFUZZ_RING_SPSC. Both
+// rings share one API shape, so one script and one model check them both.
 //
 // Script: one byte picks the capacity (2 … 1024, or an arbitrary 64-bit capacity that must be
 // refused unless valid), one byte says whether the positions start just below 2^64 (so the
@@ -9,7 +11,17 @@
 // the caller's buffer was written.
 #include <string.h>
 
+#ifdef FUZZ_RING_SPSC
 #include "cnv_spsc_ring.h"
+#define RING(name) cnv_spsc_##name
+#define RING_MAX_CAPACITY CNV_SPSC_MAX_CAPACITY
+typedef struct cnv_spsc_ring fuzz_ring;
+#else
+#include "cnv_mpmc_ring.h"
+#define RING(name) cnv_mpmc_##name
+#define RING_MAX_CAPACITY CNV_MPMC_MAX_CAPACITY
+typedef struct cnv_mpmc_ring fuzz_ring;
+#endif
 #include "fuzz_script.h"
 
 #define MAX_CAPACITY 1024
@@ -37,12 +49,18 @@ static uintptr_t model_pop(struct model *m) {
 }
 
 /// Puts an empty ring at position `start`, as if `start` operations had passed through it
-/// (both sides' cached copies included).
-static void ring_start_at(struct cnv_spsc_ring *ring, uint64_t start) {
-    atomic_store_explicit(&ring->head, start, memory_order_relaxed);
-    atomic_store_explicit(&ring->tail, start, memory_order_relaxed);
+/// (the MPMC ring's slot sequences, or the SPSC ring's cached copies of both indices).
+static void ring_start_at(fuzz_ring *ring, uint64_t start) {
+#ifdef FUZZ_RING_SPSC
     ring->cached_head = start;
     ring->cached_tail = start;
+#else
+    for (uint64_t k = 0; k < ring->capacity; k++) {
+        atomic_store_explicit(&ring->slots[(start + k) & ring->mask].sequence, start + k, memory_order_relaxed);
+    }
+#endif
+    atomic_store_explicit(&ring->head, start, memory_order_relaxed);
+    atomic_store_explicit(&ring->tail, start, memory_order_relaxed);
 }
 
 static size_t enqueue_expected(const struct model *m, size_t n, int exact) {
@@ -64,11 +82,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint64_t capacity;
     if (shape == 0xFF) {
         capacity = fuzz_u64(&script);
-        int valid = capacity >= 2 && capacity <= CNV_SPSC_MAX_CAPACITY && cnv_is_power_of_two(capacity);
+        int valid = capacity >= 2 && capacity <= RING_MAX_CAPACITY && cnv_is_power_of_two(capacity);
         if (!valid || capacity > MAX_CAPACITY) {
             if (!valid) {
-                struct cnv_spsc_ring *refused = (struct cnv_spsc_ring *)1;
-                int status = cnv_spsc_ring_create(capacity, &refused);
+                fuzz_ring *refused = (fuzz_ring *)1;
+                int status = RING(ring_create)(capacity, &refused);
                 FUZZ_CHECK(status == CNV_EINVAL, "capacity %llu gave %d", (unsigned long long)capacity, status);
                 FUZZ_CHECK(refused == NULL, "out not cleared on refusal");
             }
@@ -77,10 +95,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         capacity = UINT64_C(1) << (1 + shape % 10);
     }
-    struct cnv_spsc_ring *ring = NULL;
-    int status = cnv_spsc_ring_create(capacity, &ring);
+    fuzz_ring *ring = NULL;
+    int status = RING(ring_create)(capacity, &ring);
     FUZZ_CHECK(status == CNV_OK && ring != NULL, "create %llu: %d", (unsigned long long)capacity, status);
-    FUZZ_CHECK(cnv_spsc_ring_capacity(ring) == capacity, "capacity");
+    FUZZ_CHECK(RING(ring_capacity)(ring) == capacity, "capacity");
     uint8_t start = fuzz_u8(&script);
     if (start & 1) {
         // Just below the wrap: within the next few laps, head and tail pass 2^64.
@@ -101,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         switch (op % 7) {
         case 0: {  // single enqueue
             uintptr_t value = m.next_value;
-            bool ok = cnv_spsc_try_enqueue(ring, value);
+            bool ok = RING(try_enqueue)(ring, value);
             FUZZ_CHECK(ok == (m.count < m.capacity), "try_enqueue returned %d with %llu of %llu", ok,
                        (unsigned long long)m.count, (unsigned long long)m.capacity);
             if (ok) {
@@ -112,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         case 1: {  // single dequeue
             uintptr_t value = SENTINEL;
-            bool ok = cnv_spsc_try_dequeue(ring, &value);
+            bool ok = RING(try_dequeue)(ring, &value);
             FUZZ_CHECK(ok == (m.count > 0), "try_dequeue returned %d with %llu queued", ok, (unsigned long long)m.count);
             if (ok) {
                 uintptr_t expected = model_pop(&m);
@@ -127,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             int exact = op % 7 == 3;
             for (size_t i = 0; i < n; i++) buffer[i] = m.next_value + i;
             size_t want = enqueue_expected(&m, n, exact);
-            size_t got = exact ? cnv_spsc_enqueue_bulk(ring, buffer, n) : cnv_spsc_enqueue_burst(ring, buffer, n);
+            size_t got = exact ? RING(enqueue_bulk)(ring, buffer, n) : RING(enqueue_burst)(ring, buffer, n);
             FUZZ_CHECK(got == want, "%s enqueue of %zu moved %zu, expected %zu (queued %llu of %llu)",
                        exact ? "bulk" : "burst", n, got, want, (unsigned long long)m.count,
                        (unsigned long long)m.capacity);
@@ -140,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             int exact = op % 7 == 5;
             for (size_t i = 0; i < n + 4; i++) buffer[i] = SENTINEL;
             size_t want = dequeue_expected(&m, n, exact);
-            size_t got = exact ? cnv_spsc_dequeue_bulk(ring, buffer, n) : cnv_spsc_dequeue_burst(ring, buffer, n);
+            size_t got = exact ? RING(dequeue_bulk)(ring, buffer, n) : RING(dequeue_burst)(ring, buffer, n);
             FUZZ_CHECK(got == want, "%s dequeue of %zu moved %zu, expected %zu (queued %llu)",
                        exact ? "bulk" : "burst", n, got, want, (unsigned long long)m.count);
             for (size_t i = 0; i < got; i++) {
@@ -152,21 +170,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             break;
         }
         default:  // count
-            FUZZ_CHECK(cnv_spsc_ring_count(ring) == m.count, "count %llu, model %llu",
-                       (unsigned long long)cnv_spsc_ring_count(ring), (unsigned long long)m.count);
+            FUZZ_CHECK(RING(ring_count)(ring) == m.count, "count %llu, model %llu",
+                       (unsigned long long)RING(ring_count)(ring), (unsigned long long)m.count);
             break;
         }
     }
     // Drain what is left: the ring must hand back exactly the model's remainder.
-    FUZZ_CHECK(cnv_spsc_ring_count(ring) == m.count, "final count");
+    FUZZ_CHECK(RING(ring_count)(ring) == m.count, "final count");
     while (m.count > 0) {
         uintptr_t value = 0;
-        FUZZ_CHECK(cnv_spsc_try_dequeue(ring, &value), "ring empty with %llu in the model", (unsigned long long)m.count);
+        FUZZ_CHECK(RING(try_dequeue)(ring, &value), "ring empty with %llu in the model", (unsigned long long)m.count);
         uintptr_t expected = model_pop(&m);
         FUZZ_CHECK(value == expected, "final drain %lu, expected %lu", (unsigned long)value, (unsigned long)expected);
     }
     uintptr_t extra;
-    FUZZ_CHECK(!cnv_spsc_try_dequeue(ring, &extra), "ring has more than the model");
-    cnv_spsc_ring_destroy(ring);
+    FUZZ_CHECK(!RING(try_dequeue)(ring, &extra), "ring has more than the model");
+    RING(ring_destroy)(ring);
     return 0;
 }
