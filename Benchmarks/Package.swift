@@ -89,14 +89,7 @@ let package = Package(
         runner("EngineBench", also: [argumentParser]),
         runner("AllocatorBench", also: [argumentParser]),
         runner("Soak", also: [argumentParser, .product(name: "Logging", package: "swift-log")]),
-        .executableTarget(
-            name: "CacheBench",
-            dependencies: [
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorReport", package: "Conveyor"),
-            ],
-            path: "CacheBench"
-        ),
+        runner("CacheBench", also: []),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [.product(name: "Benchmark", package: "benchmark"), conveyor],

@@ -1,20 +1,8 @@
+import BenchSupport
 import Foundation
 
 // Key traces for the hit-ratio rows: Zipf-distributed keys, a one-pass scan, and the
 // Bélády (optimal, with bypass) hit ratio of a trace.
-
-/// SplitMix64: a small, fast, seedable generator (every run uses its own seed).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Zipf(s) over `keys` ranks by inverse CDF (binary search); rank r is mapped to a key by a
 /// random permutation, so popular keys are spread over the hash space.
@@ -31,14 +19,14 @@ struct ZipfTrace {
         }
         for rank in 0..<keys { cdf[rank] /= total }
         self.cdf = cdf
-        var generator = SplitMix64(seed: seed ^ 0xA5A5)
+        var generator = SplitMix64(state: seed ^ 0xA5A5)
         var permutation = (0..<Int32(keys)).map { $0 }
         permutation.shuffle(using: &generator)
         self.permutation = permutation
     }
 
     func make(count: Int, seed: UInt64) -> [Int32] {
-        var generator = SplitMix64(seed: seed)
+        var generator = SplitMix64(state: seed)
         var trace = [Int32](repeating: 0, count: count)
         for index in 0..<count {
             let u = Double(generator.next() >> 11) * 0x1.0p-53

@@ -9,6 +9,7 @@
 //   single-flight: 1000 concurrent identical requests, against the same requests uncached
 //   StreamProcessor: peak jemalloc stats.allocated on an input ≥ 20× memoryLimit; time
 //     against the same chunks submitted in bulk
+import BenchSupport
 import Conveyor
 import ConveyorReport
 import Foundation
@@ -179,7 +180,7 @@ final class Sink: Sendable {
 let lookupsPerThread = ProcessInfo.processInfo.environment["CACHEBENCH_LOOKUPS"].flatMap { Int($0) }
     ?? (options.quick ? 500_000 : 5_000_000)
 let readKeys: [Int] = {
-    var generator = SplitMix64(seed: 99)
+    var generator = SplitMix64(state: 99)
     return (0..<lookupsPerThread).map { _ in Int(generator.next() % UInt64(cacheSize)) }
 }()
 var cacheHitRates: [Double] = []
