@@ -4,7 +4,8 @@ HTTP API (Python standard library only) and prints what the page shows as JSON:
 
   python3 scripts/dashboard-browser-check.py http://127.0.0.1:PORT/ screenshot.png
 
-It reads the charts' data-point counts, the throughput figure five times over about five
+It reads the charts' data-point counts, the rows of the lists (scaled groups, scaler
+decisions, alerts, caches), the decision markers on the workers chart, the throughput figure five times over about five
 seconds (no reload), whether the text "<script>" appears as text in the groups table while the page
 holds one script element, and checks the PNG screenshot is not blank (distinct colours).
 Only loopback: chromedriver listens on 127.0.0.1 and is stopped at the end.
@@ -101,7 +102,7 @@ def main():
         capabilities = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": browser,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1700", "--user-data-dir=" + profile, "--no-first-run",
+                     "--window-size=1400,2000", "--user-data-dir=" + profile, "--no-first-run",
                      "--disable-background-networking", "--disable-extensions"]}}}}
         created = call(base, "POST", "/session", capabilities)
         session = created["sessionId"]
@@ -132,11 +133,17 @@ def main():
             return {cells: cells, scripts: document.querySelectorAll('script').length,
                     legend: Array.from(document.querySelectorAll('#legend-throughput span')).map(s => s.textContent),
                     status: document.getElementById('status').textContent};""")
+        rows = evaluate("""
+            const out = {};
+            for (const id of ['scaled-groups', 'decisions', 'alerts-active', 'alerts-recent', 'caches'])
+                out[id] = document.querySelectorAll('#' + id + ' tr.data-row').length;
+            return out;""")
+        markers = evaluate("return document.querySelectorAll('#chart-workers circle.marker').length")
         shot = base64.b64decode(call(base, "GET", s + "/screenshot"))
         with open(screenshot, "wb") as out:
             out.write(shot)
         colours, width, height = png_colours(shot)
-        result = {"charts": charts, "reads": reads, "escaped": escaped,
+        result = {"charts": charts, "reads": reads, "escaped": escaped, "rows": rows, "markers": markers,
                   "screenshot": {"path": screenshot, "bytes": len(shot), "colours": colours,
                                  "width": width, "height": height}}
     finally:

@@ -21,9 +21,10 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run a mixed workload (groups cpu, io, batch) with the live dashboard and /metrics.",
         discussion: """
-            Typed, closure, awaited and batched tasks arrive at a rate that follows a load trace \
-            (one 30-minute row per second: a day in 48 s) and a scaler resizes each group from the \
-            load it observes. Open the printed URL; Prometheus scrapes /metrics. The dashboard has \
+            Typed, closure, awaited, batched and cached tasks arrive at a rate that follows a load \
+            trace (one 30-minute row per second: a day in 48 s); the predictive scaler sizes each \
+            group ahead of its forecast, and alert rules fire and resolve with simulated incidents \
+            of the io dependency (every 20 s, 4 s long). Open the printed URL; Prometheus scrapes /metrics. The dashboard has \
             no authentication: it binds 127.0.0.1 unless --allow-remote is given. Stop with Ctrl-C \
             or let --duration run out.
             """
@@ -94,7 +95,7 @@ struct DemoCommand: AsyncParsableCommand {
             dashboard = try Dashboard(
                 conveyor: demo.conveyor,
                 configuration: .init(host: host, port: port, allowRemote: self.allowRemote),
-                sources: .init(load: { demo.load() }))
+                sources: demo.dashboardSources)
         } catch {
             await demo.shutdown()
             throw DemoError(description: "\(error)")
@@ -178,8 +179,14 @@ struct DemoCommand: AsyncParsableCommand {
         for group in snapshot.groups {
             line += "\(group.name) \(group.workers)w \(rate(group.throughput))/s q\(group.queued)  "
         }
-        line += "p99 \(time(snapshot.total.serviceTime.p99))  cpu \(Int(snapshot.process.cpuPercent))%  "
-        line += "rss \(snapshot.process.residentBytes >> 20)MiB"
+        line += "p99 \(time(snapshot.total.serviceTime.p99))  "
+        if let cache = snapshot.caches?.first {
+            line += String(format: "cache %.0f%%  ", cache.hitRatio * 100)
+        }
+        if let alerts = snapshot.alerts {
+            line += "alerts \(alerts.active.count)  "
+        }
+        line += "cpu \(Int(snapshot.process.cpuPercent))%  rss \(snapshot.process.residentBytes >> 20)MiB"
         if isatty(1) != 0 {
             print("\r" + line + "\u{1B}[K", terminator: "")
         } else {

@@ -82,9 +82,17 @@ public final class Dashboard: Sendable {
         }
     }
 
-    /// Extra figures the snapshot carries, each read once per reading on the sampler's timer.
-    /// Keep them cheap and non-blocking. Later sections (scaler decisions, alerts, the result
-    /// cache, batches) plug in here as further optional closures.
+    /// Extra figures the snapshot carries, each read once per reading on the sampler's timer
+    /// (cheap reads under the features' own locks; nothing waits on the engine). Each one
+    /// left `nil` (or empty) leaves its section out of the snapshot, the page and `/metrics`.
+    ///
+    /// ```swift
+    /// let sources = Dashboard.Sources(
+    ///     scaler: scaler,                                   // workers, decisions, forecast vs arrivals
+    ///     alerts: monitor,                                  // active and resolved alerts
+    ///     caches: [.init(name: "prices", cache: prices)])   // hits, misses, coalesced, evictions, bytes
+    /// let dashboard = try Dashboard(conveyor: conveyor, sources: sources)
+    /// ```
     public struct Sources: Sendable {
         /// Offered against target arrivals (``DashboardSnapshot/load``).
         public var load: (@Sendable () -> DashboardSnapshot.Load?)?
@@ -92,10 +100,47 @@ public final class Dashboard: Sendable {
         /// periodic swift-metrics snapshots to the factory the application gave the profiler
         /// (the dashboard bootstraps nothing).
         public var profiler: PerformanceProfiler?
+        /// The predictive scaler (``DashboardSnapshot/scaling``): read with
+        /// ``PredictiveScaler/status(for:)``. When ``load`` gives no forecast, the scaler's
+        /// forecasts summed over its groups become ``DashboardSnapshot/Load/forecastPerSecond``.
+        public var scaler: PredictiveScaler?
+        /// The alert monitor (``DashboardSnapshot/alerts``): read with ``AlertMonitor/status``.
+        public var alerts: AlertMonitor?
+        /// Result caches (``DashboardSnapshot/caches``), each with a name for the page and the
+        /// `cache` label of `/metrics`.
+        public var caches: [CacheSource]
 
-        public init(load: (@Sendable () -> DashboardSnapshot.Load?)? = nil, profiler: PerformanceProfiler? = nil) {
+        public init(
+            load: (@Sendable () -> DashboardSnapshot.Load?)? = nil, profiler: PerformanceProfiler? = nil,
+            scaler: PredictiveScaler? = nil, alerts: AlertMonitor? = nil, caches: [CacheSource] = []
+        ) {
             self.load = load
             self.profiler = profiler
+            self.scaler = scaler
+            self.alerts = alerts
+            self.caches = caches
+        }
+    }
+
+    /// A named result cache whose ``CacheStatistics`` the dashboard reads at every reading.
+    ///
+    /// ```swift
+    /// let prices = try ResultCache<String, Double>(maxEntries: 10_000, ttl: .seconds(30))
+    /// let source = Dashboard.CacheSource(name: "prices", cache: prices)
+    /// ```
+    public struct CacheSource: Sendable {
+        public var name: String
+        /// Reads the counters (``ResultCache/statistics`` sums them under each shard's lock).
+        public var statistics: @Sendable () -> CacheStatistics
+
+        public init(name: String, statistics: @escaping @Sendable () -> CacheStatistics) {
+            self.name = name
+            self.statistics = statistics
+        }
+
+        /// The source of a ``ResultCache``.
+        public init<Key: Hashable & Sendable, Value: Sendable>(name: String, cache: ResultCache<Key, Value>) {
+            self.init(name: name) { cache.statistics }
         }
     }
 
@@ -148,7 +193,7 @@ public final class Dashboard: Sendable {
         self.logger = logger
         self.sampler = DashboardSampler(
             conveyor: conveyor, historyLimit: configuration.history, histogramWindow: configuration.histogramWindow,
-            loadSource: sources.load, profiler: sources.profiler)
+            sources: sources)
         self.sampler.sample()
     }
 

@@ -31,6 +31,11 @@ enum DashboardPage {
   th:first-child, td:first-child { text-align:left; }
   th { color:var(--dim); font-weight:500; }
   .wide { grid-column: 1 / -1; }
+  [hidden] { display:none !important; }
+  td.firing { color:#ff7b72; font-weight:600; } td.resolved { color:#5fd38d; }
+  td.critical { color:#ff7b72; } td.warning { color:#f2a93b; }
+  td.message { text-align:left; white-space:normal; color:var(--dim); }
+  .empty { color:var(--dim); text-align:left; }
 </style>
 </head>
 <body>
@@ -51,14 +56,26 @@ enum DashboardPage {
     <svg class="chart" id="chart-latency"></svg><div class="legend" id="legend-latency"></div></figure>
   <figure><figcaption>Latency distribution <span class="dim" id="histogram-window">(last readings)</span></figcaption>
     <svg class="chart" id="chart-histogram"></svg><div class="legend" id="legend-histogram"></div></figure>
-  <figure><figcaption>Workers per group</figcaption>
+  <figure><figcaption>Workers per group <span class="dim">(dots: scaler decisions)</span></figcaption>
     <svg class="chart" id="chart-workers"></svg><div class="legend" id="legend-workers"></div></figure>
   <figure><figcaption>Arrivals: target, offered, forecast <span class="dim">(tasks/s)</span></figcaption>
     <svg class="chart" id="chart-load"></svg><div class="legend" id="legend-load"></div></figure>
+  <figure id="section-forecast" hidden><figcaption>Scaler: forecast against actual arrivals <span class="dim">(tasks/s per group; dashed: forecast made one interval earlier)</span></figcaption>
+    <svg class="chart" id="chart-forecast"></svg><div class="legend" id="legend-forecast"></div></figure>
+  <figure id="section-cache" hidden><figcaption>Result cache <span class="dim">(hit ratio per interval, %; lookups/s dashed, right scale in legend)</span></figcaption>
+    <svg class="chart" id="chart-cache"></svg><div class="legend" id="legend-cache"></div></figure>
   <figure><figcaption>CPU <span class="dim">(% of one core)</span></figcaption>
     <svg class="chart" id="chart-cpu"></svg><div class="legend" id="legend-cpu"></div></figure>
   <figure><figcaption>Memory <span class="dim">(MiB)</span></figcaption>
     <svg class="chart" id="chart-memory"></svg><div class="legend" id="legend-memory"></div></figure>
+  <figure class="wide" id="section-alerts" hidden><figcaption>Alerts <span class="dim" id="alerts-summary"></span></figcaption>
+    <table id="alerts-active"><thead><tr><th>active</th><th>severity</th><th>group</th><th>since</th><th>value</th><th class="message">message</th></tr></thead><tbody></tbody></table>
+    <table id="alerts-recent"><thead><tr><th>recent events</th><th>state</th><th>severity</th><th>group</th><th>when</th><th>value</th><th class="message">message</th></tr></thead><tbody></tbody></table></figure>
+  <figure class="wide" id="section-decisions" hidden><figcaption>Scaler decisions <span class="dim" id="scaler-summary"></span></figcaption>
+    <table id="scaled-groups"><thead><tr><th>group</th><th>mode</th><th>workers</th><th>decided</th><th>range</th><th>arrivals/s</th><th>forecast/s</th><th>next/s</th><th>next upper/s</th><th>accuracy</th><th>out</th><th>in</th></tr></thead><tbody></tbody></table>
+    <table id="decisions"><thead><tr><th>when</th><th>group</th><th>from → to</th><th>reason</th><th>provisioned/s</th><th>observed/s</th><th>applied</th></tr></thead><tbody></tbody></table></figure>
+  <figure class="wide" id="section-caches" hidden><figcaption>Caches</figcaption>
+    <table id="caches"><thead><tr><th>cache</th><th>hit ratio</th><th>interval</th><th>lookups/s</th><th>hits</th><th>misses</th><th>coalesced</th><th>evictions</th><th>expirations</th><th>rejections</th><th>entries</th><th>KiB</th></tr></thead><tbody></tbody></table></figure>
   <figure class="wide"><figcaption>Groups</figcaption>
     <table id="groups"><thead><tr><th>group</th><th>workers</th><th>range</th><th>queued</th><th>tasks/s</th>
       <th>completed</th><th>failed</th><th>cancelled</th><th>expired</th><th>wait p99</th><th>service p50</th><th>service p99</th></tr></thead><tbody></tbody></table></figure>
@@ -141,6 +158,12 @@ function lineChart(id, series, format, options) {
     path.append(title);
     svg.append(path);
   }
+  for (const m of (options && options.markers) || []) {
+    if (m.x < minX || m.x > maxX) continue;
+    const dot = node("circle", {cx: sx(m.x), cy: sy(m.y), r: 3.5, fill: m.color, stroke: "#0f1419", "stroke-width": 1, class: "marker"});
+    dot.append(node("title", {}, m.title));
+    svg.append(dot);
+  }
 }
 
 // Bars per bucket for one or more series [{name, color, counts}], labelled with the bounds.
@@ -176,7 +199,35 @@ function barChart(id, bounds, series) {
   svg.append(node("text", {x: left, y: height - 3}, "bucket upper bound"));
 }
 
-function cell(row, text) { const td = document.createElement("td"); td.textContent = text; row.append(td); }
+function cell(row, text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  row.append(td);
+}
+// Rows of [text or [text, className]] into a table body; one dim row when there are none.
+function fill(selector, rows, empty) {
+  const body = document.querySelector(selector + " tbody");
+  body.replaceChildren();
+  for (const cells of rows) {
+    const row = document.createElement("tr");
+    row.className = "data-row";
+    for (const c of cells) Array.isArray(c) ? cell(row, c[0], c[1]) : cell(row, c);
+    body.append(row);
+  }
+  if (rows.length === 0) {
+    const row = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = document.querySelectorAll(selector + " th").length;
+    td.className = "empty";
+    td.textContent = empty;
+    row.append(td);
+    body.append(row);
+  }
+}
+function ago(now, time) { const s = Math.max(0, Math.round(now - time)); return s === 0 ? "now" : "−" + s + " s"; }
+function show(id, visible) { document.getElementById(id).hidden = !visible; }
+function optional(value, format) { return value === undefined || value === null ? "–" : format(value); }
 
 function render() {
   if (history.length === 0) return;
@@ -219,7 +270,9 @@ function render() {
   legend("legend-histogram", [{name: "service time", color: color(0)}, {name: "queue wait", color: color(3)}]);
 
   const workers = perGroup(g => g.workers).map(s => Object.assign(s, {step: true}));
-  lineChart("chart-workers", workers, plain, {minMax: 1});
+  const markers = last.scaling ? last.scaling.decisions.map(d => ({x: d.time - t0, y: d.to, color: color(Math.max(0, names.indexOf(d.group))),
+    title: d.group + ": " + d.from + " → " + d.to + " (" + d.reason + (d.applied ? "" : ", not applied") + ")"})) : [];
+  lineChart("chart-workers", workers, plain, {minMax: 1, markers: markers});
   legend("legend-workers", workers.map((s, i) => ({name: s.name, color: s.color, value: last.groups[i].workers + " (" + last.groups[i].minWorkers + "–" + last.groups[i].maxWorkers + ")"})));
 
   const withLoad = history.filter(s => s.load);
@@ -230,6 +283,53 @@ function render() {
   ];
   lineChart("chart-load", load, rate, {empty: "no load source (the application reports none)"});
   legend("legend-load", load.filter(s => s.points.length).map(s => ({name: s.name, color: s.color, value: rate(s.points[s.points.length - 1][1])})));
+
+  // The scaler: forecast against actual arrivals, decisions on the workers chart, tables.
+  const withScaling = history.filter(s => s.scaling);
+  show("section-forecast", !!last.scaling);
+  show("section-decisions", !!last.scaling);
+  if (last.scaling) {
+    const scaled = last.scaling.groups.map(g => g.name);
+    const forecast = [];
+    scaled.forEach((name, i) => {
+      const index = Math.max(0, names.indexOf(name));
+      const pick = (s, f) => { const g = s.scaling.groups.find(x => x.name === name); return g ? f(g) : null; };
+      forecast.push({name: name + " actual", color: color(index), points: withScaling.map(s => { const v = pick(s, g => g.observedPerSecond); return v === null ? null : [at(s), v]; }).filter(p => p)});
+      forecast.push({name: name + " forecast", color: color(index), dashed: true, points: withScaling.map(s => { const v = pick(s, g => g.forecastPerSecond); return v === null || v === undefined ? null : [at(s), v]; }).filter(p => p)});
+    });
+    lineChart("chart-forecast", forecast, rate);
+    legend("legend-forecast", forecast.filter(s => s.points.length).map(s => ({name: s.name, color: s.color, value: rate(s.points[s.points.length - 1][1])})));
+    const groupsScaled = last.scaling.groups;
+    fill("#scaled-groups", groupsScaled.map(g => [g.name, g.mode, String(g.workers), optional(g.decidedWorkers, String), g.minWorkers + "–" + g.maxWorkers,
+      rate(g.observedPerSecond), optional(g.forecastPerSecond, rate), optional(g.nextForecastPerSecond, rate), optional(g.nextUpperPerSecond, rate),
+      optional(g.accuracy, v => (v * 100).toFixed(1) + " %"), String(g.scaleOuts), String(g.scaleIns)]), "no scaled group");
+    const decisions = last.scaling.decisions.slice().reverse();
+    fill("#decisions", decisions.map(d => [ago(last.time, d.time), d.group, d.from + " → " + d.to, d.reason, rate(d.forecastPerSecond), rate(d.observedPerSecond), d.applied ? "yes" : "no"]), "no decision yet");
+    document.getElementById("scaler-summary").textContent = "(" + last.scaling.decisions.length + " latest shown; dots on the workers chart)";
+  }
+
+  show("section-alerts", !!last.alerts);
+  if (last.alerts) {
+    const a = last.alerts;
+    fill("#alerts-active", a.active.map(e => [[e.rule, "firing"], [e.severity, e.severity], e.group, ago(last.time, e.time), plain(e.value), [e.message, "message"]]), "no alert firing");
+    fill("#alerts-recent", a.recent.map(e => [e.rule, [e.state, e.state], [e.severity, e.severity], e.group, ago(last.time, e.time), plain(e.value), [e.message, "message"]]), "no alert event yet");
+    document.getElementById("alerts-summary").textContent = "(" + a.active.length + " firing · " + a.fired + " fired, " + a.resolved + " resolved so far)";
+  }
+
+  const withCaches = history.filter(s => s.caches && s.caches.length);
+  show("section-cache", !!(last.caches && last.caches.length));
+  show("section-caches", !!(last.caches && last.caches.length));
+  if (last.caches && last.caches.length) {
+    const cacheSeries = [];
+    last.caches.forEach((c, i) => {
+      const pick = (s, f) => { const x = s.caches.find(y => y.name === c.name); return x ? f(x) : null; };
+      cacheSeries.push({name: c.name + " hit %", color: color(i + 2), points: withCaches.map(s => { const v = pick(s, x => x.intervalHitRatio); return v === null || v === undefined ? null : [at(s), v * 100]; }).filter(p => p)});
+    });
+    lineChart("chart-cache", cacheSeries, plain, {minMax: 100});
+    legend("legend-cache", last.caches.map((c, i) => ({name: c.name, color: color(i + 2), value: (c.hitRatio * 100).toFixed(1) + " % overall, " + rate(c.lookupsPerSecond) + " lookups/s"})));
+    fill("#caches", last.caches.map(c => [c.name, (c.hitRatio * 100).toFixed(1) + " %", optional(c.intervalHitRatio, v => (v * 100).toFixed(1) + " %"), rate(c.lookupsPerSecond),
+      plain(c.hits), plain(c.misses), plain(c.coalesced), plain(c.evictions), plain(c.expirations), plain(c.rejections), plain(c.entries), (c.bytes / 1024).toFixed(1)]), "no cache");
+  }
 
   const cpu = [{name: "cpu", color: color(2), points: history.map(s => [at(s), s.process.cpuPercent])}];
   lineChart("chart-cpu", cpu, plain, {minMax: 10});

@@ -36,6 +36,7 @@ final class DashboardSampler: Sendable {
         var marks: [String: GroupMark] = [:]
         var totalMark = GroupMark()
         var kindMarks: [String: KindTotals] = [:]
+        var cacheMarks: [String: CacheStatistics] = [:]
         var cpuSeconds: Double
         var lastTick: ContinuousClock.Instant
         var sequence: UInt64 = 0
@@ -47,21 +48,26 @@ final class DashboardSampler: Sendable {
     let histogramWindow: Int
     let loadSource: (@Sendable () -> DashboardSnapshot.Load?)?
     let profiler: PerformanceProfiler?
+    let scaler: PredictiveScaler?
+    let alerts: AlertMonitor?
+    let caches: [Dashboard.CacheSource]
     let exposition: PrometheusExposition
     private let state: Mutex<State>
     /// The latest sequence number, read by event streams without taking the mutex.
     let sequence = Atomic<UInt64>(0)
 
     init(
-        conveyor: Conveyor, historyLimit: Int, histogramWindow: Int,
-        loadSource: (@Sendable () -> DashboardSnapshot.Load?)?, profiler: PerformanceProfiler?
+        conveyor: Conveyor, historyLimit: Int, histogramWindow: Int, sources: Dashboard.Sources
     ) {
         conveyor.enableKindCounting()
         self.conveyor = conveyor
         self.historyLimit = historyLimit
         self.histogramWindow = histogramWindow
-        self.loadSource = loadSource
-        self.profiler = profiler
+        self.loadSource = sources.load
+        self.profiler = sources.profiler
+        self.scaler = sources.scaler
+        self.alerts = sources.alerts
+        self.caches = sources.caches
         self.exposition = PrometheusExposition()
         let now = ContinuousClock.now
         self.state = Mutex(State(cpuSeconds: Self.cpuSeconds(), lastTick: now, started: now))
@@ -116,7 +122,17 @@ final class DashboardSampler: Sendable {
         let kinds = self.conveyor.kindStatistics
         let memory = MemoryMetrics.process()
         let cpu = Self.cpuSeconds()
-        let load = self.loadSource?()
+        var load = self.loadSource?()
+        let scaling = self.scaler.map { Self.scaling($0, statistics: statistics) }
+        if let scaling, var reading = load, reading.forecastPerSecond == nil, !scaling.groups.isEmpty {
+            let forecasts = scaling.groups.compactMap(\.forecastPerSecond)
+            if forecasts.count == scaling.groups.count {
+                reading.forecastPerSecond = forecasts.reduce(0, +)
+                load = reading
+            }
+        }
+        let alerts = self.alerts.map { Self.alerts($0.status) }
+        let cacheStatistics = self.caches.map { ($0.name, $0.statistics()) }
         let configured = Dictionary(
             self.conveyor.configuration.groups.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let now = ContinuousClock.now
@@ -199,6 +215,19 @@ final class DashboardSampler: Sendable {
                     throughput: first ? 0 : Double(tasks) / interval,
                     meanServiceTime: tasks == 0 ? 0 : Double(nanoseconds) / Double(tasks) / 1e9)
             }
+            let caches = cacheStatistics.map { entry -> DashboardSnapshot.Cache in
+                let (name, now) = entry
+                let before = state.cacheMarks[name]
+                state.cacheMarks[name] = now
+                func lookups(_ s: CacheStatistics) -> UInt64 { s.hits &+ s.misses &+ s.coalesced }
+                let recent = before.map { lookups(now) &- min(lookups($0), lookups(now)) } ?? 0
+                let recentHits = before.map { now.hits &- min($0.hits, now.hits) } ?? 0
+                return .init(
+                    name: name, hits: now.hits, misses: now.misses, coalesced: now.coalesced, evictions: now.evictions,
+                    expirations: now.expirations, rejections: now.rejections, entries: now.entries, bytes: now.bytes,
+                    hitRatio: now.hitRatio, intervalHitRatio: recent == 0 ? nil : Double(recentHits) / Double(recent),
+                    lookupsPerSecond: first || before == nil ? 0 : Double(recent) / interval)
+            }
             let cpuPercent = first ? 0 : max(0, cpu - state.cpuSeconds) / interval * 100
             state.cpuSeconds = cpu
             let uptime = now - state.started
@@ -211,7 +240,7 @@ final class DashboardSampler: Sendable {
                 process: .init(
                     cpuPercent: cpuPercent, cpuSeconds: cpu, heapBytes: memory.heapAllocated,
                     residentBytes: memory.residentSetSize, peakResidentBytes: memory.peakResidentSetSize),
-                load: load)
+                load: load, scaling: scaling, alerts: alerts, caches: self.caches.isEmpty ? nil : caches)
             state.latest = snapshot
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -228,6 +257,61 @@ final class DashboardSampler: Sendable {
         self.profiler?.exportMetrics()
         self.sequence.store(snapshot.sequence, ordering: .releasing)
         return snapshot
+    }
+
+    /// Seconds of a duration.
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// The scaler's section: every group's status, and the latest decisions of all groups.
+    static func scaling(_ scaler: PredictiveScaler, statistics: [Conveyor.GroupStatistics]) -> DashboardSnapshot.Scaling {
+        let wall = Date().timeIntervalSince1970
+        let statuses = scaler.statuses
+        var decisions: [DashboardSnapshot.Decision] = []
+        let groups = statuses.map { status -> DashboardSnapshot.ScaledGroup in
+            let interval = max(Self.seconds(status.interval), 1e-9)
+            for decision in status.recentDecisions {
+                decisions.append(.init(
+                    time: wall - Self.seconds(status.now - decision.time), group: decision.group, from: decision.from,
+                    to: decision.to, reason: decision.reason.rawValue,
+                    forecastPerSecond: Self.finite(decision.forecast / interval) ?? 0,
+                    observedPerSecond: Self.finite(decision.observed / interval) ?? 0, applied: decision.applied))
+            }
+            return .init(
+                name: status.group, mode: status.mode.rawValue, interval: interval, minWorkers: status.minWorkers,
+                maxWorkers: status.maxWorkers,
+                workers: statistics.first { $0.group == status.group }?.workers ?? status.decidedWorkers ?? 0,
+                decidedWorkers: status.decidedWorkers, observedPerSecond: status.lastObserved / interval,
+                forecastPerSecond: Self.finite(status.lastForecast.map { $0 / interval }),
+                nextForecastPerSecond: Self.finite(status.next.map { $0.value / interval }),
+                nextUpperPerSecond: Self.finite(status.next.map { $0.upper / interval }),
+                accuracy: Self.finite(status.nextIntervalAccuracy),
+                meanServiceTime: status.meanServiceTime.map(Self.seconds), scaleOuts: status.scaleOuts,
+                scaleIns: status.scaleIns, appliedScaleOuts: status.appliedScaleOuts, appliedScaleIns: status.appliedScaleIns)
+        }
+        decisions.sort { $0.time < $1.time }
+        return .init(groups: groups, decisions: Array(decisions.suffix(24)))
+    }
+
+    /// `value` when it is finite (JSON has no NaN or infinity), else `nil`.
+    static func finite(_ value: Double?) -> Double? {
+        guard let value, value.isFinite else { return nil }
+        return value
+    }
+
+    /// The alerts' section: the active alerts and the latest events, newest first.
+    static func alerts(_ status: AlertStatus) -> DashboardSnapshot.Alerts {
+        let wall = Date().timeIntervalSince1970
+        func alert(_ event: AlertEvent) -> DashboardSnapshot.Alert {
+            .init(
+                rule: event.rule, group: event.group, severity: event.severity.rawValue, state: event.state.rawValue,
+                time: wall - Self.seconds(status.now - event.time), value: event.value.isFinite ? event.value : 0,
+                message: event.message)
+        }
+        return .init(
+            active: status.active.map(alert), recent: status.recent.suffix(24).reversed().map(alert),
+            fired: status.fired, resolved: status.resolved)
     }
 
     var latest: DashboardSnapshot? { self.state.withLock { $0.latest } }

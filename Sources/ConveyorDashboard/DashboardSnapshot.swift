@@ -13,9 +13,10 @@ import Foundation
 /// ```
 ///
 /// Optional sections are `nil` (and left out of the JSON) when nothing feeds them: ``load``
-/// comes from ``Dashboard/Sources/load``. Scaler decisions, alerts, the result cache and
-/// batch figures are meant to plug in the same way, as further optional sections fed by a
-/// closure of ``Dashboard/Sources`` (docs/Dashboard.md, "Adding a section").
+/// comes from ``Dashboard/Sources/load``, ``scaling`` from ``Dashboard/Sources/scaler``,
+/// ``alerts`` from ``Dashboard/Sources/alerts`` and ``caches`` from
+/// ``Dashboard/Sources/caches``. Batch figures are meant to plug in the same way
+/// (docs/Dashboard.md, "Adding a section").
 public struct DashboardSnapshot: Sendable, Codable, Equatable {
     /// Increases by one per reading, from 1.
     public var sequence: UInt64
@@ -38,6 +39,13 @@ public struct DashboardSnapshot: Sendable, Codable, Equatable {
     public var process: Process
     /// Offered against target arrivals (and a forecast), when a load source is given.
     public var load: Load?
+    /// The predictive scaler's view of each group it sizes and its latest decisions, when a
+    /// scaler is attached.
+    public var scaling: Scaling?
+    /// Active and recently resolved alerts, when an alert monitor is attached.
+    public var alerts: Alerts?
+    /// One entry per attached result cache.
+    public var caches: [Cache]?
 
     /// One group's reading.
     public struct Group: Sendable, Codable, Equatable {
@@ -112,5 +120,106 @@ public struct DashboardSnapshot: Sendable, Codable, Equatable {
             self.offeredPerSecond = offeredPerSecond
             self.forecastPerSecond = forecastPerSecond
         }
+    }
+
+    /// The scaler's groups and decisions.
+    public struct Scaling: Sendable, Codable, Equatable {
+        /// Every group the scaler sizes, in its configuration order.
+        public var groups: [ScaledGroup]
+        /// The latest decisions of all its groups, oldest first (at most 24).
+        public var decisions: [Decision]
+    }
+
+    /// One scaled group: its arrivals against the forecast made for them, and what the scaler set.
+    /// Rates are tasks per second (the scaler's per-interval counts ÷ its interval).
+    public struct ScaledGroup: Sendable, Codable, Equatable {
+        public var name: String
+        /// `off`, `forecastOnly` or `active`.
+        public var mode: String
+        /// The scaler's sampling interval, seconds.
+        public var interval: Double
+        /// The scaler's bounds.
+        public var minWorkers: Int
+        public var maxWorkers: Int
+        /// The engine's workers now, and the count the scaler set (or would set) last.
+        public var workers: Int
+        public var decidedWorkers: Int?
+        /// Arrivals in the scaler's last interval.
+        public var observedPerSecond: Double
+        /// The one-interval-ahead forecast that was made for that interval.
+        public var forecastPerSecond: Double?
+        /// The forecast for the coming interval and the upper bound of its prediction interval.
+        public var nextForecastPerSecond: Double?
+        public var nextUpperPerSecond: Double?
+        /// 1 − WAPE of the one-interval-ahead forecasts so far.
+        public var accuracy: Double?
+        /// The mean service time the sizing uses, seconds.
+        public var meanServiceTime: Double?
+        /// Decisions so far that added and that removed workers, and how many of each were applied.
+        public var scaleOuts: Int
+        public var scaleIns: Int
+        public var appliedScaleOuts: Int
+        public var appliedScaleIns: Int
+    }
+
+    /// One decision of the scaler.
+    public struct Decision: Sendable, Codable, Equatable {
+        /// Wall-clock time of the decision, seconds since 1970.
+        public var time: Double
+        public var group: String
+        public var from: Int
+        public var to: Int
+        /// `forecastLoad`, `observedLoad`, `sustainedLowLoad` or `bounds`.
+        public var reason: String
+        /// The arrivals per second provisioned for, and those of the last interval.
+        public var forecastPerSecond: Double
+        public var observedPerSecond: Double
+        /// Whether the worker count was changed (`false` in forecast-only mode or after a failed resize).
+        public var applied: Bool
+    }
+
+    /// Alerts of the attached monitor.
+    public struct Alerts: Sendable, Codable, Equatable {
+        /// The alerts firing now (each one's firing event), oldest first.
+        public var active: [Alert]
+        /// The latest events, firing and resolved, newest first (at most 24).
+        public var recent: [Alert]
+        /// Alerts fired and resolved since the monitor started.
+        public var fired: Int
+        public var resolved: Int
+    }
+
+    /// One alert event.
+    public struct Alert: Sendable, Codable, Equatable {
+        public var rule: String
+        public var group: String
+        /// `warning` or `critical`.
+        public var severity: String
+        /// `firing` or `resolved`.
+        public var state: String
+        /// Wall-clock time of the event, seconds since 1970.
+        public var time: Double
+        public var value: Double
+        public var message: String
+    }
+
+    /// One result cache's counters (cumulative) and its hit ratio.
+    public struct Cache: Sendable, Codable, Equatable {
+        public var name: String
+        public var hits: UInt64
+        public var misses: UInt64
+        /// Lookups that joined a computation already running for their key.
+        public var coalesced: UInt64
+        public var evictions: UInt64
+        public var expirations: UInt64
+        public var rejections: UInt64
+        public var entries: Int
+        public var bytes: Int
+        /// hits ÷ lookups since the cache was made.
+        public var hitRatio: Double
+        /// hits ÷ lookups over the last interval (`nil`: no lookup in it).
+        public var intervalHitRatio: Double?
+        /// Lookups (hits, misses, coalesced) per second over the last interval.
+        public var lookupsPerSecond: Double
     }
 }

@@ -5,12 +5,14 @@ import Synchronization
 
 /// The mixed workload of `conveyor demo`: three groups (`cpu`, `io`, `batch`), typed,
 /// closure, awaited and batched tasks, an arrival rate that follows a load trace (compressed:
-/// one trace row per ``Configuration/step``), and a simple scaler that resizes each group
-/// from the load it observes, so every chart of the dashboard moves within seconds.
+/// one trace row per ``Configuration/step``), the ``PredictiveScaler`` sizing each group
+/// ahead of its forecast, an ``AlertMonitor`` whose rules fire and resolve with the demo's
+/// simulated incidents, and a ``ResultCache`` in front of a cached task kind, so every
+/// chart of the dashboard moves within seconds.
 ///
 /// ```swift
 /// let demo = try DemoWorkload(configuration: .init(trace: try DemoWorkload.trace(contentsOf: path)))
-/// let dashboard = try Dashboard(conveyor: demo.conveyor, sources: .init(load: { demo.load() }))
+/// let dashboard = try Dashboard(conveyor: demo.conveyor, sources: demo.dashboardSources)
 /// try await dashboard.start()
 /// try await demo.run(for: .seconds(60))
 /// await dashboard.stop()
@@ -18,8 +20,10 @@ import Synchronization
 /// ```
 ///
 /// Tasks: `hash` (typed, `cpu`: spins for 40–160 µs), `fetch` (closure, `io`: sleeps 1–5 ms,
-/// 0.5 % throw), `rows` (typed, submitted 16 at a time with `submit(_:contentsOf:)`, `batch`:
-/// spins 100–300 µs) and `report` (awaited with `run`, `cpu`: 8 in flight at most).
+/// 0.5 % throw; during an incident 25 % throw and the rest sleep three times as long),
+/// `rows` (typed, submitted 16 at a time with `submit(_:contentsOf:)`, `batch`: spins
+/// 100–300 µs), `report` (awaited with `run`, `cpu`: 8 in flight at most) and `price`
+/// (cached in ``prices``: a lookup of one of 5000 skewed keys; a miss runs on `io` and sleeps 2 ms).
 public final class DemoWorkload: Sendable {
     /// The load's shape and size.
     public struct Configuration: Sendable {
@@ -29,13 +33,25 @@ public final class DemoWorkload: Sendable {
         public var step: Duration
         /// Tasks per second at the trace's mean (1…1 000 000; default 1 500).
         public var baseRate: Double
+        /// When the first simulated incident of the `fetch` dependency starts (default 2 s
+        /// in), how often one starts again (default every 20 s) and how long each lasts
+        /// (default 4 s). The `fetch-errors` alert fires and resolves with each.
+        public var incidentStart: Duration
+        public var incidentEvery: Duration
+        public var incidentLength: Duration
         /// Extra, idle groups shown on the dashboard (tests use one named `<script>`).
         var extraGroups: [String] = []
 
-        public init(trace: [Double], step: Duration = .seconds(1), baseRate: Double = 1_500) {
+        public init(
+            trace: [Double], step: Duration = .seconds(1), baseRate: Double = 1_500,
+            incidentStart: Duration = .seconds(2), incidentEvery: Duration = .seconds(20), incidentLength: Duration = .seconds(4)
+        ) {
             self.trace = trace
             self.step = step
             self.baseRate = baseRate
+            self.incidentStart = incidentStart
+            self.incidentEvery = incidentEvery
+            self.incidentLength = incidentLength
         }
     }
 
@@ -62,6 +78,17 @@ public final class DemoWorkload: Sendable {
     public let configuration: Configuration
     /// The engine the demo drives (hand it to a ``Dashboard``).
     public let conveyor: Conveyor
+    /// Sizes `cpu`, `io` and `batch` (active mode, one decision per trace row, at most 1 s
+    /// apart… 5 s when rows are long), warmed on the trace rows before the start.
+    public let scaler: PredictiveScaler
+    /// `fetch-errors` (io error rate above 5 %, critical), `slow-start` (any group's queue
+    /// wait p99 above 50 ms for 1 s) and `capacity` (the forecast exceeds a group's capacity
+    /// at its maximum workers); cooldown 5 s.
+    public let alerts: AlertMonitor
+    /// The cache of the `price` kind: 1024 entries, fresh for 5 s, swept every 2 s.
+    public let prices: ResultCache<UInt32, UInt64>
+    private let price: CachedTaskKind<UInt32, UInt64>
+    private let lookupsInFlight = Atomic<Int>(0)
     private let hash: TaskKind<Hash>
     private let rows: TaskKind<Hash>
     private let counters = Mutex(Counters())
@@ -104,6 +131,65 @@ public final class DemoWorkload: Sendable {
         self.rows = try self.conveyor.register("rows", payload: Hash.self) { job in
             Self.spin(microseconds: job.microseconds, seed: job.seed)
         }
+        self.prices = try ResultCache(maxEntries: 1024, ttl: .seconds(5), reclaimInterval: .seconds(2), name: "prices")
+        self.price = self.conveyor.cached(QueueTask(kind: "price", group: "io"), in: self.prices) { (key: UInt32) in
+            usleep(2_000)
+            return UInt64(key) &* 0x9E37_79B9_7F4A_7C15
+        }
+
+        // One scaler interval per trace row when rows are 0.25 s to 5 s long (then the warm-up
+        // history below is the trace itself), else the nearest of those.
+        let interval = min(.seconds(5), max(.milliseconds(250), configuration.step))
+        let shares = ["cpu": 0.4, "io": 0.4, "batch": 0.2]
+        let scaling = ["cpu", "io", "batch"].map { name -> GroupScaling in
+            let group = groups.first { $0.name == name }!
+            var scaling = GroupScaling(group: name, minWorkers: group.minWorkers, maxWorkers: group.maxWorkers)
+            scaling.interval = interval
+            scaling.horizon = 2
+            scaling.latencyTarget = .milliseconds(50)
+            scaling.mode = .active
+            return scaling
+        }
+        self.scaler = try PredictiveScaler(conveyor: self.conveyor, groups: scaling)
+        if interval == configuration.step {
+            // "Yesterday": the week of rows before the start (the trace wraps), so the forecast
+            // follows the trace's daily shape from the first interval.
+            let rows = min(values.count - 1, 336)
+            let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+            let mean = self.mean
+            for (name, share) in shares {
+                let history = (0..<rows).map { back -> Double? in
+                    let row = values[(values.count - rows + back) % values.count]
+                    return row / mean * configuration.baseRate * share * seconds
+                }
+                try self.scaler.warm(group: name, history: history, meanServiceTime: nil)
+            }
+        }
+        self.alerts = try AlertMonitor(
+            rules: [
+                AlertRule(name: "fetch-errors", group: "io", severity: .critical,
+                          condition: .threshold(metric: .errorRate, .above, 0.05, for: .zero)),
+                AlertRule(name: "slow-start", condition: .threshold(metric: .queueWaitP99, .above, 0.05, for: .seconds(1))),
+                AlertRule(name: "capacity", condition: .capacityForecast),
+            ],
+            cooldown: .seconds(5))
+    }
+
+    /// What a ``Dashboard`` shows of the demo: arrivals, the scaler, the alerts and the cache.
+    public var dashboardSources: Dashboard.Sources {
+        .init(
+            load: { [self] in self.load() }, scaler: self.scaler, alerts: self.alerts,
+            caches: [.init(name: "prices", cache: self.prices)])
+    }
+
+    /// Whether a simulated incident of the `fetch` dependency is on `elapsed` into the run.
+    func incident(at elapsed: Duration) -> Bool {
+        let configuration = self.configuration
+        guard elapsed >= configuration.incidentStart, configuration.incidentLength > .zero else { return false }
+        let since = elapsed - configuration.incidentStart
+        guard configuration.incidentEvery > .zero else { return since < configuration.incidentLength }
+        let phase = since - configuration.incidentEvery * Int(since / configuration.incidentEvery)
+        return phase < configuration.incidentLength
     }
 
     /// Busy work for about `microseconds`: a hash chain until the clock passes the deadline.
@@ -152,15 +238,17 @@ public final class DemoWorkload: Sendable {
     /// Tasks the engine refused so far (a full group; the demo's groups spill, so normally 0).
     public var rejected: Int { self.counters.withLock { $0.rejected } }
 
-    /// Runs the load and the scaler for `duration` (`nil`: until the calling task is cancelled).
-    /// Returns without error when cancelled.
+    /// Runs the load, the scaler and the alert monitor for `duration` (`nil`: until the
+    /// calling task is cancelled). Returns without error when cancelled.
     public func run(for duration: Duration? = nil) async throws {
         let clock = ContinuousClock()
         let start = clock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await self.generate(start: start, duration: duration) }
-            group.addTask { await self.scale(start: start, duration: duration) }
-            try await group.waitForAll()
+        let interval = try self.scaler.status(for: "cpu").interval
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.scaler.run() }
+            group.addTask { await self.alerts.watch(conveyor: self.conveyor, scaler: self.scaler, horizon: 6, every: interval) }
+            await self.generate(start: start, duration: duration)
+            group.cancelAll()
         }
     }
 
@@ -176,10 +264,12 @@ public final class DemoWorkload: Sendable {
     }
 
     /// Submits at the trace's rate in 10 ms ticks: 40 % `hash`, 40 % `fetch`, 20 % `rows` in
-    /// batches of 16, plus `report` tasks awaited by child tasks.
+    /// batches of 16, plus `report` tasks awaited by child tasks and `price` lookups (a tenth
+    /// of the rate) in child tasks, at most 32 of them in flight.
     private func generate(start: ContinuousClock.Instant, duration: Duration?) async {
         var random = SystemRandomNumberGenerator()
         var credit = 0.0
+        var lookupCredit = 0.0
         var last = ContinuousClock.now
         var pendingRows: [Hash] = []
         await withTaskGroup(of: Void.self) { awaited in
@@ -189,7 +279,10 @@ public final class DemoWorkload: Sendable {
                 let tick = now - last
                 last = now
                 let rate = self.targetRate(at: now - start)
-                credit += rate * (Double(tick.components.seconds) + Double(tick.components.attoseconds) / 1e18)
+                let incident = self.incident(at: now - start)
+                let tickSeconds = Double(tick.components.seconds) + Double(tick.components.attoseconds) / 1e18
+                credit += rate * tickSeconds
+                lookupCredit += rate * 0.1 * tickSeconds
                 var submitted = (cpu: 0, io: 0, batch: 0, rejected: 0)
                 while credit >= 1 {
                     credit -= 1
@@ -200,8 +293,8 @@ public final class DemoWorkload: Sendable {
                                 self.hash, Hash(seed: random.next(), microseconds: .random(in: 40...160, using: &random)))
                             submitted.cpu += 1
                         } else if choice < 8 {
-                            let sleep = useconds_t.random(in: 1_000...5_000, using: &random)
-                            let fails = Int.random(in: 0..<200, using: &random) == 0
+                            let sleep = useconds_t.random(in: 1_000...5_000, using: &random) * (incident ? 3 : 1)
+                            let fails = Int.random(in: 0..<200, using: &random) < (incident ? 50 : 1)
                             try self.conveyor.submit(QueueTask(kind: "fetch", group: "io")) {
                                 usleep(sleep)
                                 if fails { throw DemoFailure.fetchTimedOut }
@@ -218,6 +311,17 @@ public final class DemoWorkload: Sendable {
                         }
                     } catch {
                         submitted.rejected += 1
+                    }
+                }
+                // Cache lookups: skewed keys (the cube of a uniform number), in a child task.
+                let lookups = Int(lookupCredit)
+                lookupCredit -= Double(lookups)
+                if lookups > 0, self.lookupsInFlight.load(ordering: .relaxed) < 32 {
+                    self.lookupsInFlight.add(1, ordering: .relaxed)
+                    let keys = (0..<lookups).map { _ in UInt32(pow(Double.random(in: 0..<1, using: &random), 3) * 5_000) }
+                    awaited.addTask {
+                        for key in keys { _ = try? await self.price(key) }
+                        self.lookupsInFlight.subtract(1, ordering: .relaxed)
                     }
                 }
                 // Awaited tasks: one per tick while fewer than 8 are in flight.
@@ -241,38 +345,6 @@ public final class DemoWorkload: Sendable {
                 }
             }
             await awaited.waitForAll()
-        }
-    }
-
-    /// Once a second, sizes each group for the load it saw: busy workers needed (arrivals ×
-    /// mean service time) plus draining the queue within a second, at 70 % utilisation,
-    /// within the group's range.
-    private func scale(start: ContinuousClock.Instant, duration: Duration?) async {
-        var previous = Dictionary(uniqueKeysWithValues: self.conveyor.statistics.map { ($0.group, $0) })
-        var submittedBefore = self.counters.withLock { $0.submitted }
-        var last = ContinuousClock.now
-        while !self.finished(start, duration) {
-            try? await Task.sleep(for: .seconds(1))
-            let now = ContinuousClock.now
-            let elapsed = now - last
-            last = now
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let submitted = self.counters.withLock { $0.submitted }
-            for group in self.conveyor.statistics {
-                guard let before = previous[group.group], let bounds = self.conveyor.configuration.groups.first(where: { $0.name == group.group }),
-                    bounds.maxWorkers > bounds.minWorkers
-                else { continue }
-                let service = group.serviceTime.subtracting(before.serviceTime)
-                let meanService = service.isEmpty ? 0 : service.mean / 1e9
-                let arrivals = Double((submitted[group.group] ?? 0) - (submittedBefore[group.group] ?? 0)) / seconds
-                let busy = arrivals * meanService + Double(group.queued) * meanService
-                let wanted = min(bounds.maxWorkers, max(bounds.minWorkers, Int((busy / 0.7).rounded(.up))))
-                if wanted != group.workers {
-                    try? await self.conveyor.resize(group: group.group, workers: wanted)
-                }
-            }
-            previous = Dictionary(uniqueKeysWithValues: self.conveyor.statistics.map { ($0.group, $0) })
-            submittedBefore = submitted
         }
     }
 }

@@ -20,6 +20,8 @@ final class PrometheusExposition: Sendable {
         var counted: [String: Double] = [:]
         var gauges: [String: Gauge] = [:]
         var histograms: String = ""
+        /// Alert series seen so far (rule, group, severity): they stay, at 0 once resolved.
+        var alertSeries = Set<[String]>()
     }
 
     let registry = PrometheusCollectorRegistry()
@@ -43,6 +45,24 @@ final class PrometheusExposition: Sendable {
         "conveyor_resident_memory_peak_bytes": "Peak resident set size of the process.",
         "conveyor_load_target_tasks_per_second": "Arrival rate the workload aims at.",
         "conveyor_load_offered_tasks_per_second": "Arrival rate the workload submitted over the last interval.",
+        "conveyor_load_forecast_tasks_per_second": "Forecast arrival rate for the last interval (the scaler's, summed over its groups).",
+        "conveyor_scaler_observed_tasks_per_second": "Arrivals of a scaled group in the scaler's last interval.",
+        "conveyor_scaler_forecast_tasks_per_second": "The one-interval-ahead forecast made for the scaler's last interval.",
+        "conveyor_scaler_next_forecast_tasks_per_second": "The scaler's forecast for the coming interval.",
+        "conveyor_scaler_decided_workers": "Workers the scaler set (or would set, forecast-only) last.",
+        "conveyor_scaler_forecast_accuracy_ratio": "1 - WAPE of the scaler's one-interval-ahead forecasts so far.",
+        "conveyor_scaler_decisions_total": "Scaler decisions, per group, direction (out, in) and whether applied.",
+        "conveyor_alert_firing": "1 while the alert fires, 0 once it resolved.",
+        "conveyor_alert_events_total": "Alert events (firing, resolved) of the monitor.",
+        "conveyor_cache_hits_total": "Lookups answered from a fresh entry.",
+        "conveyor_cache_misses_total": "Lookups that started a computation.",
+        "conveyor_cache_coalesced_total": "Lookups that joined a computation already running for their key.",
+        "conveyor_cache_evictions_total": "Entries removed to stay within capacity.",
+        "conveyor_cache_expirations_total": "Stale entries removed by reclamation.",
+        "conveyor_cache_rejections_total": "Results too large to store.",
+        "conveyor_cache_entries": "Entries stored now.",
+        "conveyor_cache_bytes": "Bytes stored now, as the cache's size function measures them.",
+        "conveyor_cache_hit_ratio": "Hits over lookups since the cache was made.",
     ]
 
     /// The full name as the metric name (the unit is already part of it), with its help text.
@@ -107,8 +127,67 @@ final class PrometheusExposition: Sendable {
             if let load = snapshot.load {
                 self.set(&metrics, "conveyor_load_target_tasks_per_second", [], load.targetPerSecond)
                 self.set(&metrics, "conveyor_load_offered_tasks_per_second", [], load.offeredPerSecond)
+                if let forecast = load.forecastPerSecond {
+                    self.set(&metrics, "conveyor_load_forecast_tasks_per_second", [], forecast)
+                }
+            }
+            if let scaling = snapshot.scaling { self.updateScaling(&metrics, scaling) }
+            if let alerts = snapshot.alerts { self.updateAlerts(&metrics, alerts) }
+            for cache in snapshot.caches ?? [] {
+                let labels = [("cache", cache.name)]
+                self.count(&metrics, "conveyor_cache_hits_total", labels, total: Double(cache.hits))
+                self.count(&metrics, "conveyor_cache_misses_total", labels, total: Double(cache.misses))
+                self.count(&metrics, "conveyor_cache_coalesced_total", labels, total: Double(cache.coalesced))
+                self.count(&metrics, "conveyor_cache_evictions_total", labels, total: Double(cache.evictions))
+                self.count(&metrics, "conveyor_cache_expirations_total", labels, total: Double(cache.expirations))
+                self.count(&metrics, "conveyor_cache_rejections_total", labels, total: Double(cache.rejections))
+                self.set(&metrics, "conveyor_cache_entries", labels, Double(cache.entries))
+                self.set(&metrics, "conveyor_cache_bytes", labels, Double(cache.bytes))
+                self.set(&metrics, "conveyor_cache_hit_ratio", labels, cache.hitRatio)
             }
             metrics.histograms = histograms
+        }
+    }
+
+    private func updateScaling(_ metrics: inout Metrics, _ scaling: DashboardSnapshot.Scaling) {
+        for group in scaling.groups {
+            let labels = [("group", group.name)]
+            self.set(&metrics, "conveyor_scaler_observed_tasks_per_second", labels, group.observedPerSecond)
+            if let forecast = group.forecastPerSecond {
+                self.set(&metrics, "conveyor_scaler_forecast_tasks_per_second", labels, forecast)
+            }
+            if let next = group.nextForecastPerSecond {
+                self.set(&metrics, "conveyor_scaler_next_forecast_tasks_per_second", labels, next)
+            }
+            if let workers = group.decidedWorkers {
+                self.set(&metrics, "conveyor_scaler_decided_workers", labels, Double(workers))
+            }
+            if let accuracy = group.accuracy {
+                self.set(&metrics, "conveyor_scaler_forecast_accuracy_ratio", labels, accuracy)
+            }
+            for (direction, total, applied) in [
+                ("out", group.scaleOuts, group.appliedScaleOuts), ("in", group.scaleIns, group.appliedScaleIns),
+            ] {
+                self.count(
+                    &metrics, "conveyor_scaler_decisions_total", labels + [("direction", direction), ("applied", "true")],
+                    total: Double(applied))
+                self.count(
+                    &metrics, "conveyor_scaler_decisions_total", labels + [("direction", direction), ("applied", "false")],
+                    total: Double(total - applied))
+            }
+        }
+    }
+
+    private func updateAlerts(_ metrics: inout Metrics, _ alerts: DashboardSnapshot.Alerts) {
+        self.count(&metrics, "conveyor_alert_events_total", [("state", "firing")], total: Double(alerts.fired))
+        self.count(&metrics, "conveyor_alert_events_total", [("state", "resolved")], total: Double(alerts.resolved))
+        var firing = Set<[String]>()
+        for alert in alerts.active { firing.insert([alert.rule, alert.group, alert.severity]) }
+        for alert in alerts.active + alerts.recent { metrics.alertSeries.insert([alert.rule, alert.group, alert.severity]) }
+        for series in metrics.alertSeries {
+            self.set(
+                &metrics, "conveyor_alert_firing", [("rule", series[0]), ("group", series[1]), ("severity", series[2])],
+                firing.contains(series) ? 1 : 0)
         }
     }
 

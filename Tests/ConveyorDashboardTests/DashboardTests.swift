@@ -102,13 +102,36 @@ struct DashboardTests {
     @Test("promtool check metrics accepts /metrics")
     func promtoolAccepts() async throws {
         let promtool = try #require(findProgram("promtool"), "promtool missing: run scripts/install-dashboard-deps.sh")
-        let conveyor = try Conveyor(groups: [ResourceGroup("cpu", minWorkers: 1), ResourceGroup("<script>", minWorkers: 1)])
+        let conveyor = try Conveyor(groups: [ResourceGroup("cpu", minWorkers: 1, maxWorkers: 2), ResourceGroup("<script>", minWorkers: 1)])
         _ = try conveyor.register("typed", payload: UInt64.self) { _ in }
-        let dashboard = try Dashboard(conveyor: conveyor, configuration: .init(port: 0))
+        // Every optional section attached, so their families are checked as well.
+        let clock = ManualScalingClock()
+        var cpu = GroupScaling(group: "cpu", minWorkers: 1, maxWorkers: 2)
+        cpu.assumedServiceTime = .microseconds(50)
+        let scaler = try PredictiveScaler(conveyor: conveyor, groups: [cpu], clock: clock)
+        let monitor = try AlertMonitor(
+            rules: [AlertRule(name: "queue", condition: .threshold(metric: .queueDepth, .above, -1, for: .zero))], clock: clock)
+        let cache = try ResultCache<Int, Int>(maxEntries: 8)
+        _ = try await cache.value(for: 1) { 1 }
+        _ = try await cache.value(for: 1) { 1 }
+        let dashboard = try Dashboard(
+            conveyor: conveyor, configuration: .init(port: 0),
+            sources: .init(load: { .init(targetPerSecond: 10, offeredPerSecond: 9) }, scaler: scaler, alerts: monitor,
+                           caches: [.init(name: "<cache>", cache: cache)]))
         let address = try await dashboard.start()
+        await scaler.scalePreemptively()
+        monitor.evaluate(conveyor: conveyor)
         try await runTasks(conveyor, groups: ["cpu", "<script>"], tasks: 100)
+        clock.advance(by: .seconds(1))
+        await scaler.scalePreemptively()
+        monitor.evaluate(conveyor: conveyor)
+        clock.advance(by: .seconds(1))
+        await scaler.scalePreemptively()  // now a forecast was made for the interval
         dashboard.sampleNow()
         let text = try HTTPProbe.get(port: address.port, "/metrics").body
+        for family in ["conveyor_cache_hits_total", "conveyor_scaler_observed_tasks_per_second", "conveyor_alert_firing", "conveyor_load_forecast_tasks_per_second"] {
+            #expect(text.contains("# TYPE \(family) "), "\(family) missing")
+        }
         let result = try runProgram(promtool, ["check", "metrics"], input: text)
         #expect(result.status == 0, "promtool: \(result.output)")
         #expect(!result.output.contains("problem"), "promtool lint: \(result.output)")
@@ -168,6 +191,138 @@ struct DashboardTests {
         _ = try Dashboard(conveyor: conveyor, configuration: .init(host: "0.0.0.0", port: 0, allowRemote: true))
         await #expect(throws: DashboardError.alreadyStarted) { try await first.start() }
         await first.stop()
+        await conveyor.shutdown()
+    }
+}
+
+/// Submits `count` closure tasks of about 50 µs to `group` (`failing` of them throw) and waits
+/// until the group's completed + failed total reached `until`.
+func runMore(_ conveyor: Conveyor, group: String, count: Int, failing: Int = 0, until: Int) async throws {
+    struct Failure: Error {}
+    for index in 0..<count {
+        try conveyor.submit(QueueTask(kind: "more.\(group)", group: group)) {
+            _ = DemoWorkload.spin(microseconds: 50, seed: 7)
+            if index < failing { throw Failure() }
+        }
+    }
+    let deadline = ContinuousClock.now + .seconds(20)
+    while let statistics = try? conveyor.statistics(for: group), statistics.completed + statistics.failed < until {
+        guard ContinuousClock.now < deadline else { throw HTTPProbe.Failure(description: "tasks did not finish") }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
+@Suite("Dashboard sections: scaler, alerts, cache")
+struct DashboardSectionTests {
+    @Test("the snapshot, its JSON and /metrics carry the scaler, the alerts and the cache from a running engine")
+    func sections() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("io", minWorkers: 1, maxWorkers: 4, initialWorkers: 3)])
+        let clock = ManualScalingClock()
+        var io = GroupScaling(group: "io", minWorkers: 1, maxWorkers: 4)
+        io.scaleInAfter = 1
+        io.assumedServiceTime = .microseconds(50)
+        let scaler = try PredictiveScaler(conveyor: conveyor, groups: [io], clock: clock)
+        let monitor = try AlertMonitor(
+            rules: [AlertRule(name: "errors", group: "io", severity: .critical, condition: .threshold(metric: .errorRate, .above, 0.2, for: .zero))],
+            cooldown: .zero, clock: clock)
+        let cache = try ResultCache<Int, Int>(maxEntries: 2, shards: 1)
+        let square = conveyor.cached(QueueTask(kind: "square", group: "io"), in: cache) { (value: Int) in value * value }
+        let dashboard = try Dashboard(
+            conveyor: conveyor, configuration: .init(port: 0),
+            sources: .init(scaler: scaler, alerts: monitor, caches: [.init(name: "squares", cache: cache)]))
+        #expect(dashboard.snapshot.scaling?.groups.map(\.name) == ["io"])
+        #expect(dashboard.snapshot.alerts?.active == [])
+        #expect(dashboard.snapshot.caches?.map(\.hits) == [0])
+
+        // Interval 1: 40 tasks, 20 of them fail (error rate 0.5: the alert fires); the group's
+        // 3 workers are more than the load needs (the scaler scales in at once: scaleInAfter 1).
+        await scaler.scalePreemptively()
+        monitor.evaluate(conveyor: conveyor)
+        try await runMore(conveyor, group: "io", count: 40, failing: 20, until: 40)
+        clock.advance(by: .seconds(1))
+        let decided = await scaler.scalePreemptively()
+        monitor.evaluate(conveyor: conveyor)
+        #expect(decided.map(\.to) == [1])
+        let firing = dashboard.sampleNow()
+        let scaled = try #require(firing.scaling?.groups.first)
+        #expect(scaled.observedPerSecond == 40)
+        #expect(scaled.workers == 1 && scaled.decidedWorkers == 1 && scaled.mode == "active")
+        #expect(scaled.scaleIns == 1 && scaled.appliedScaleIns == 1 && scaled.scaleOuts == 0)
+        let decision = try #require(firing.scaling?.decisions.last)
+        #expect(decision.group == "io" && decision.from == 3 && decision.to == 1 && decision.applied)
+        #expect(decision.reason == "sustainedLowLoad")
+        #expect(decision.observedPerSecond == 40)
+        #expect(abs(decision.time - firing.time) < 5)
+        let active = try #require(firing.alerts?.active.first)
+        #expect(active.rule == "errors" && active.group == "io" && active.severity == "critical" && active.state == "firing")
+        #expect(active.value == 0.5)
+
+        // Interval 2: 60 tasks, none fails: the alert resolves; the forecast made for this
+        // interval (after interval 1) is reported next to the 60 that arrived.
+        try await runMore(conveyor, group: "io", count: 60, until: 100)
+        clock.advance(by: .seconds(1))
+        await scaler.scalePreemptively()
+        monitor.evaluate(conveyor: conveyor)
+        for key in [1, 2, 1, 1, 3] { _ = try await square(key) }
+        let resolved = dashboard.sampleNow()
+        let later = try #require(resolved.scaling?.groups.first)
+        #expect(later.observedPerSecond == 60)
+        let forecast = try #require(later.forecastPerSecond, "no forecast for the second interval")
+        #expect(forecast.isFinite && forecast >= 0)
+        #expect(later.nextForecastPerSecond != nil)
+        let alerts = try #require(resolved.alerts)
+        #expect(alerts.active.isEmpty)
+        #expect(alerts.recent.map(\.state) == ["resolved", "firing"])
+        #expect(alerts.fired == 1 && alerts.resolved == 1)
+        #expect(alerts.recent[0].time - alerts.recent[1].time > 0.9)
+        let squares = try #require(resolved.caches?.first)
+        #expect(squares.name == "squares")
+        #expect(squares.hits == 2 && squares.misses == 3 && squares.coalesced == 0)
+        #expect(squares.evictions == 1 && squares.entries == 2 && squares.bytes == 2 * MemoryLayout<Int>.size)
+        #expect(abs(squares.hitRatio - 0.4) < 1e-12 && squares.intervalHitRatio.map { abs($0 - 0.4) < 1e-12 } == true)
+        #expect(squares.lookupsPerSecond > 0)
+
+        // The same figures through HTTP: the JSON sections and the Prometheus families.
+        let address = try await dashboard.start()
+        let json = try HTTPProbe.get(port: address.port, "/api/snapshot").body
+        let decoded = try JSONDecoder().decode(DashboardSnapshot.self, from: Data(json.utf8))
+        #expect(decoded.scaling == resolved.scaling && decoded.alerts == resolved.alerts && decoded.caches == resolved.caches)
+        let metrics = try HTTPProbe.get(port: address.port, "/metrics").body
+        let expected: [(String, Double)] = [
+            ("conveyor_cache_hits_total{cache=\"squares\"}", 2), ("conveyor_cache_misses_total{cache=\"squares\"}", 3),
+            ("conveyor_cache_coalesced_total{cache=\"squares\"}", 0), ("conveyor_cache_evictions_total{cache=\"squares\"}", 1),
+            ("conveyor_cache_entries{cache=\"squares\"}", 2), ("conveyor_cache_bytes{cache=\"squares\"}", 16),
+            ("conveyor_cache_hit_ratio{cache=\"squares\"}", 0.4),
+            ("conveyor_scaler_observed_tasks_per_second{group=\"io\"}", 60),
+            ("conveyor_scaler_forecast_tasks_per_second{group=\"io\"}", forecast),
+            ("conveyor_scaler_decided_workers{group=\"io\"}", 1),
+            ("conveyor_scaler_decisions_total{group=\"io\",direction=\"in\",applied=\"true\"}", 1),
+            ("conveyor_scaler_decisions_total{group=\"io\",direction=\"out\",applied=\"true\"}", 0),
+            ("conveyor_alert_firing{rule=\"errors\",group=\"io\",severity=\"critical\"}", 0),
+            ("conveyor_alert_events_total{state=\"firing\"}", 1), ("conveyor_alert_events_total{state=\"resolved\"}", 1),
+        ]
+        for (series, value) in expected {
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+            #expect(line.flatMap { Double($0.dropFirst(series.count + 1)) } == value, "\(series): \(line ?? "missing")")
+        }
+        await dashboard.stop()
+        await conveyor.shutdown()
+    }
+
+    @Test("without a scaler, alerts or caches their sections are absent from the JSON, the metrics and the page")
+    func absentSections() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("cpu", minWorkers: 1)])
+        let dashboard = try Dashboard(conveyor: conveyor, configuration: .init(port: 0))
+        let address = try await dashboard.start()
+        dashboard.sampleNow()
+        let json = try HTTPProbe.get(port: address.port, "/api/snapshot").body
+        for key in ["\"scaling\"", "\"alerts\"", "\"caches\"", "\"load\""] { #expect(!json.contains(key), "\(key) present") }
+        let metrics = try HTTPProbe.get(port: address.port, "/metrics").body
+        #expect(!metrics.contains("conveyor_cache_") && !metrics.contains("conveyor_scaler_") && !metrics.contains("conveyor_alert_"))
+        let page = try HTTPProbe.get(port: address.port, "/").body
+        #expect(page.contains("<figure id=\"section-forecast\" hidden>"))
+        #expect(page.contains("id=\"section-alerts\" hidden>"))
+        await dashboard.stop()
         await conveyor.shutdown()
     }
 }

@@ -12,11 +12,13 @@ struct RunningDemo {
     let work: Task<Void, any Error>
 
     static func start(extraGroups: [String] = []) async throws -> RunningDemo {
-        var configuration = DemoWorkload.Configuration(trace: DemoCommandTrace.day, step: .milliseconds(500), baseRate: 600)
+        var configuration = DemoWorkload.Configuration(
+            trace: DemoCommandTrace.day, step: .milliseconds(500), baseRate: 600, incidentStart: .seconds(2),
+            incidentEvery: .seconds(8), incidentLength: .seconds(3))
         configuration.extraGroups = extraGroups
         let demo = try DemoWorkload(configuration: configuration)
         let dashboard = try Dashboard(
-            conveyor: demo.conveyor, configuration: .init(port: 0), sources: .init(load: { demo.load() }))
+            conveyor: demo.conveyor, configuration: .init(port: 0), sources: demo.dashboardSources)
         let address = try await dashboard.start()
         let work = Task { try await demo.run() }
         return RunningDemo(demo: demo, dashboard: dashboard, address: address, work: work)
@@ -152,6 +154,10 @@ struct RealClientsTests {
         #expect(try Self.query(prometheus: port, "up{job=\"conveyor-demo\"}") == 1)
         #expect(try Self.query(prometheus: port, "count(conveyor_tasks_completed_total)") == 3)
         #expect(try Self.query(prometheus: port, "count(conveyor_service_time_seconds_bucket{group=\"io\"})") ?? 0 >= 10)
+        // The scaler's, the cache's and the alerts' families reach Prometheus too.
+        #expect(try Self.query(prometheus: port, "count(conveyor_scaler_observed_tasks_per_second)") == 3)
+        #expect(try Self.query(prometheus: port, "sum(conveyor_cache_misses_total{cache=\"prices\"})") ?? 0 > 0)
+        #expect(try Self.query(prometheus: port, "count(conveyor_alert_events_total)") == 2)
     }
 
     @Test("headless Chromium: charts have data, the throughput figure moves without reload, <script> shows as text")
@@ -168,9 +174,19 @@ struct RealClientsTests {
         let line = result.output.split(separator: "\n").last.map(String.init) ?? ""
         let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "output: \(result.output)")
         let charts = try #require(json["charts"] as? [String: Int])
-        for chart in ["chart-throughput", "chart-queue", "chart-latency", "chart-histogram", "chart-workers", "chart-cpu", "chart-memory", "chart-load"] {
+        for chart in [
+            "chart-throughput", "chart-queue", "chart-latency", "chart-histogram", "chart-workers", "chart-cpu", "chart-memory", "chart-load",
+            "chart-forecast", "chart-cache",
+        ] {
             #expect((charts[chart] ?? 0) > 0, "\(chart) has no data: \(charts)")
         }
+        // The lists: the scaled groups, the scaler's decisions, alert events, the cache.
+        let rows = try #require(json["rows"] as? [String: Int])
+        #expect(rows["scaled-groups"] == 3, "rows: \(rows)")
+        #expect((rows["decisions"] ?? 0) > 0, "no scaler decision listed: \(rows)")
+        #expect((rows["alerts-recent"] ?? 0) > 0, "no alert event listed: \(rows)")
+        #expect(rows["caches"] == 1, "rows: \(rows)")
+        #expect((json["markers"] as? Int ?? 0) > 0, "no decision marker on the workers chart")
         let reads = try #require(json["reads"] as? [[Any]])
         let figures = reads.compactMap { $0.first as? String }
         let sequences = reads.compactMap { Int($0[1] as? String ?? "") }

@@ -54,6 +54,12 @@ public final class AlertMonitor: Sendable {
     private struct State {
         var rules: [Key: RuleState] = [:]
         var samplers: [String: (sampler: GroupSampler, time: Duration)] = [:]
+        /// The latest events, oldest first (``AlertMonitor/recentEventLimit``).
+        var recent: [AlertEvent] = []
+        /// The firing event of each alert firing now.
+        var active: [Key: AlertEvent] = [:]
+        var firedCount = 0
+        var resolvedCount = 0
     }
 
     /// Creates a monitor. `metricsFactory` receives the event counters (default: the global
@@ -98,6 +104,27 @@ public final class AlertMonitor: Sendable {
         self.state.withLock { state in
             state.rules.filter(\.value.firing).map { (self.rules[$0.key.rule].name, $0.key.group) }
                 .sorted { ($0.rule, $0.group) < ($1.rule, $1.group) }
+        }
+    }
+
+    /// How many events ``status`` keeps.
+    public static let recentEventLimit = 64
+
+    /// The alerts firing now (each one's firing event: when it fired, its value and message)
+    /// and the latest events, firing and resolved (see ``AlertStatus``). One lock; cheap
+    /// enough for a dashboard's timer.
+    ///
+    /// ```swift
+    /// let status = monitor.status
+    /// for alert in status.active { print(alert.rule, alert.group, status.now - alert.time, alert.message) }
+    /// ```
+    public var status: AlertStatus {
+        let now = self.clock.now
+        return self.state.withLock { state in
+            AlertStatus(
+                now: now,
+                active: state.active.values.sorted { ($0.time, $0.rule, $0.group) < ($1.time, $1.rule, $1.group) },
+                recent: state.recent, fired: state.firedCount, resolved: state.resolvedCount)
         }
     }
 
@@ -247,6 +274,22 @@ public final class AlertMonitor: Sendable {
     }
 
     private func publish(_ events: [AlertEvent]) {
+        guard !events.isEmpty else { return }
+        self.state.withLock { state in
+            for event in events {
+                let key = self.rules.firstIndex { $0.name == event.rule }.map { Key(rule: $0, group: event.group) }
+                switch event.state {
+                case .firing:
+                    state.firedCount += 1
+                    if let key { state.active[key] = event }
+                case .resolved:
+                    state.resolvedCount += 1
+                    if let key { state.active[key] = nil }
+                }
+                state.recent.append(event)
+            }
+            if state.recent.count > Self.recentEventLimit { state.recent.removeFirst(state.recent.count - Self.recentEventLimit) }
+        }
         for event in events {
             self.continuation.yield(event)
             Counter(

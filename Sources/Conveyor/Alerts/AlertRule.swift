@@ -132,3 +132,21 @@ public struct AlertSample: Sendable, Hashable {
         self.values = values
     }
 }
+
+/// The alerts of an ``AlertMonitor`` now, from ``AlertMonitor/status``.
+///
+/// ```swift
+/// let status = monitor.status
+/// print(status.active.map(\.rule), status.recent.filter { $0.state == .resolved }.count)
+/// ```
+public struct AlertStatus: Sendable, Hashable {
+    /// The monitor clock's reading when the status was taken (compare with ``AlertEvent/time``).
+    public var now: Duration
+    /// The firing event of each alert firing now, oldest first.
+    public var active: [AlertEvent]
+    /// The latest events, firing and resolved, oldest first (at most ``AlertMonitor/recentEventLimit``).
+    public var recent: [AlertEvent]
+    /// Alerts fired and resolved so far.
+    public var fired: Int
+    public var resolved: Int
+}

@@ -47,6 +47,10 @@ public final class PredictiveScaler: Sendable {
             /// active scaler applied (the group's count as far as the scaler is concerned: a
             /// custom `apply` may bring the workers in later, after a start delay).
             var shadowWorkers: Int?
+            /// The latest decisions, oldest first (``PredictiveScaler/recentDecisionLimit``).
+            var recent: [ScalingDecision] = []
+            /// Decisions per direction: (out, in, applied out, applied in).
+            var counts = (out: 0, in: 0, appliedOut: 0, appliedIn: 0)
         }
 
         let state: PThreadMutex<State>
@@ -128,6 +132,38 @@ public final class PredictiveScaler: Sendable {
         return try runtime.state.withLock { (state) throws(ScalingError) -> LoadPrediction in
             try state.planner.predictLoad(horizon: horizon)
         }
+    }
+
+    /// How many decisions per group ``status(for:)`` keeps.
+    public static let recentDecisionLimit = 32
+
+    /// A group's current state: mode, the last interval against its forecast, the next
+    /// forecast, the latest decisions (see ``ScalingStatus``). Takes the group's lock once and
+    /// never waits on the engine.
+    ///
+    /// - Throws: ``ScalingError/unknownGroup(name:)``.
+    public func status(for group: String) throws(ScalingError) -> ScalingStatus {
+        let runtime = try self.runtime(group)
+        let now = self.clock.now
+        return runtime.state.withLock { state in
+            let planner = state.planner
+            return ScalingStatus(
+                group: group, now: now, mode: state.mode, interval: planner.scaling.interval,
+                minWorkers: planner.scaling.minWorkers, maxWorkers: planner.scaling.maxWorkers,
+                intervals: planner.intervals, lastObserved: planner.lastObserved, lastForecast: planner.lastForecast,
+                next: (try? planner.forecaster.forecast(step: 1)).map {
+                    Forecast(step: 1, value: max(0, $0.value), lower: max(0, $0.lower), upper: max(0, $0.upper))
+                },
+                decidedWorkers: state.shadowWorkers, meanServiceTime: planner.meanServiceTime,
+                nextIntervalAccuracy: planner.nextIntervalAccuracy.value, recentDecisions: state.recent,
+                scaleOuts: state.counts.out, scaleIns: state.counts.in,
+                appliedScaleOuts: state.counts.appliedOut, appliedScaleIns: state.counts.appliedIn)
+        }
+    }
+
+    /// The statuses of every scaled group, in configuration order.
+    public var statuses: [ScalingStatus] {
+        self.order.compactMap { try? self.status(for: $0) }
     }
 
     /// Changes a group's mode at run time (for example from `forecastOnly` to `active`).
@@ -266,6 +302,17 @@ public final class PredictiveScaler: Sendable {
             time: now, group: group, from: plan.from, to: plan.to, reason: plan.reason,
             forecast: plan.forecast, observed: plan.observed, applied: applied)
         runtime.counters["\(plan.to > plan.from ? "out" : "in").\(applied)"]?.increment()
+        runtime.state.withLock { state in
+            state.recent.append(decision)
+            if state.recent.count > Self.recentDecisionLimit { state.recent.removeFirst(state.recent.count - Self.recentDecisionLimit) }
+            if plan.to > plan.from {
+                state.counts.out += 1
+                if applied { state.counts.appliedOut += 1 }
+            } else {
+                state.counts.in += 1
+                if applied { state.counts.appliedIn += 1 }
+            }
+        }
         self.continuation.yield(decision)
         self.logger.debug(
             "scaler decision",

@@ -60,6 +60,9 @@ public struct ScalingPlanner: Sendable {
     public private(set) var leadAccuracy: ForecastAccuracy
     /// 1 − WAPE of the one-interval-ahead forecasts.
     public private(set) var nextIntervalAccuracy: ForecastAccuracy
+    /// The one-interval-ahead forecast that was made for the interval recorded last (`nil`
+    /// before the forecaster could forecast): what to plot against ``lastObserved``.
+    public private(set) var lastForecast: Double?
 
     /// The last `memory` arrivals (NaN for gaps), oldest first once full.
     private var recent: [Double]
@@ -106,6 +109,7 @@ public struct ScalingPlanner: Sendable {
         self.nextLearning = 32
         self.pendingLead = []
         self.pendingNext = nil
+        self.lastForecast = nil
     }
 
     // MARK: Observing
@@ -115,6 +119,7 @@ public struct ScalingPlanner: Sendable {
     public mutating func record(_ sample: Sample) {
         let arrivals = sample.arrivals.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
         let index = self.intervals
+        self.lastForecast = self.pendingNext
         if let arrivals {
             if let next = self.pendingNext { self.nextIntervalAccuracy.record(actual: arrivals, predicted: next) }
             if let first = self.pendingLead.first, first.target == index {
