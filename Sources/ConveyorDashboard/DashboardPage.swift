@@ -62,7 +62,7 @@ enum DashboardPage {
     <svg class="chart" id="chart-load"></svg><div class="legend" id="legend-load"></div></figure>
   <figure id="section-forecast" hidden><figcaption>Scaler: forecast against actual arrivals <span class="dim">(tasks/s per group; dashed: forecast made one interval earlier)</span></figcaption>
     <svg class="chart" id="chart-forecast"></svg><div class="legend" id="legend-forecast"></div></figure>
-  <figure id="section-cache" hidden><figcaption>Result cache <span class="dim">(hit ratio per interval, %; lookups/s dashed, right scale in legend)</span></figcaption>
+  <figure id="section-cache" hidden><figcaption>Result cache <span class="dim">(hit ratio per interval, %; the legend: since start, lookups/s)</span></figcaption>
     <svg class="chart" id="chart-cache"></svg><div class="legend" id="legend-cache"></div></figure>
   <figure><figcaption>CPU <span class="dim">(% of one core)</span></figcaption>
     <svg class="chart" id="chart-cpu"></svg><div class="legend" id="legend-cpu"></div></figure>

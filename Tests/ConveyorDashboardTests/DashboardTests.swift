@@ -325,4 +325,29 @@ struct DashboardSectionTests {
         await dashboard.stop()
         await conveyor.shutdown()
     }
+
+    @Test("the demo warms its scaler on the trace rows before the start and schedules its incidents")
+    func demoParts() async throws {
+        let trace = (0..<96).map { 1 + 0.5 * sin(Double($0) / 48 * 2 * .pi) }
+        let demo = try DemoWorkload(configuration: .init(
+            trace: trace, step: .seconds(1), baseRate: 100, incidentStart: .seconds(2), incidentEvery: .seconds(10),
+            incidentLength: .seconds(3)))
+        let io = try demo.scaler.status(for: "io")
+        #expect(io.intervals == 95)
+        #expect(io.interval == .seconds(1))
+        // The forecast for the first interval follows the trace's last row (io's 40 % share).
+        let next = try #require(io.next)
+        let expected = trace[95] / (trace.reduce(0, +) / 96) * 100 * 0.4
+        #expect(abs(next.value - expected) < 0.25 * expected, "forecast \(next.value), trace \(expected)")
+        #expect(demo.dashboardSources.caches.map(\.name) == ["prices"])
+        let on = [0, 1.9, 2, 4.9, 5, 11.9, 12, 14.9, 15].map { demo.incident(at: .milliseconds(Int($0 * 1000))) }
+        #expect(on == [false, false, true, true, false, false, true, true, false])
+        // Rows longer than 5 s: the scaler's interval stays at 5 s and nothing is warmed.
+        let slow = try DemoWorkload(configuration: .init(trace: trace, step: .seconds(30)))
+        #expect(try slow.scaler.status(for: "cpu").intervals == 0)
+        #expect(try slow.scaler.status(for: "cpu").interval == .seconds(5))
+        await demo.shutdown()
+        await slow.shutdown()
+    }
 }
+
