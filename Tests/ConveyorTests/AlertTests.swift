@@ -154,6 +154,39 @@ struct AlertTests {
         #expect(throws: ConveyorError.self) { _ = try AlertMonitor(rules: [], cooldown: .seconds(-1)) }
     }
 
+    @Test("status lists the alerts firing now and the latest events, oldest first, at most 64")
+    func status() throws {
+        let clock = ManualScalingClock()
+        let monitor = try AlertMonitor(
+            rules: [AlertRule(name: "deep", severity: .critical, condition: .threshold(metric: .queueDepth, .above, 10, for: .zero))],
+            cooldown: .zero, clock: clock)
+        #expect(monitor.status.active.isEmpty && monitor.status.recent.isEmpty)
+        monitor.evaluate(self.sample([.queueDepth: 50], group: "io"))
+        clock.advance(by: .seconds(1))
+        monitor.evaluate(self.sample([.queueDepth: 20], group: "cpu"))
+        var status = monitor.status
+        #expect(status.active.map(\.group) == ["io", "cpu"])
+        #expect(status.active.map(\.value) == [50, 20])
+        #expect(status.active.allSatisfy { $0.state == .firing && $0.severity == .critical })
+        #expect(status.now == .seconds(1) && status.fired == 2 && status.resolved == 0)
+        clock.advance(by: .seconds(1))
+        monitor.evaluate(self.sample([.queueDepth: 0], group: "io"))
+        status = monitor.status
+        #expect(status.active.map(\.group) == ["cpu"])
+        #expect(status.recent.map(\.state) == [.firing, .firing, .resolved])
+        #expect(status.recent.last?.time == .seconds(2) && status.resolved == 1)
+        // 40 more flaps of io: 80 events, of which the latest 64 are kept.
+        for _ in 0..<40 {
+            clock.advance(by: .seconds(1))
+            monitor.evaluate(self.sample([.queueDepth: 50], group: "io"))
+            monitor.evaluate(self.sample([.queueDepth: 0], group: "io"))
+        }
+        status = monitor.status
+        #expect(status.recent.count == AlertMonitor.recentEventLimit)
+        #expect(status.recent.last?.state == .resolved && status.recent.last?.time == .seconds(42))
+        #expect(status.fired == 42 && status.resolved == 41 && status.active.map(\.group) == ["cpu"])
+    }
+
     @Test("evaluate(conveyor:) derives queue depth, throughput and error rate from the engine")
     func fromEngine() async throws {
         let conveyor = try Conveyor(groups: [ResourceGroup("io", minWorkers: 1, capacity: 1024, overflow: .spill(memoryLimit: 16 << 20))])

@@ -292,6 +292,41 @@ struct ScalerEngineTests {
         await conveyor.shutdown(drain: true)
     }
 
+    @Test("status(for:) reports the last interval against the forecast made for it, and keeps the decisions")
+    func status() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("g", minWorkers: 1, maxWorkers: 4, capacity: 1024, overflow: .spill(memoryLimit: 16 << 20))])
+        var configuration = GroupScaling(group: "g", minWorkers: 1, maxWorkers: 4)
+        configuration.mode = .forecastOnly
+        configuration.season = .fixed([24])
+        let clock = ManualScalingClock(start: .seconds(100))
+        let scaler = try PredictiveScaler(conveyor: conveyor, groups: [configuration], clock: clock)
+        #expect(throws: ScalingError.unknownGroup(name: "h")) { try scaler.status(for: "h") }
+        let fresh = try scaler.status(for: "g")
+        #expect(fresh.intervals == 0 && fresh.lastObserved == 0 && fresh.lastForecast == nil && fresh.next == nil)
+        #expect(fresh.decidedWorkers == nil && fresh.recentDecisions.isEmpty && fresh.mode == .forecastOnly)
+        // 48 intervals of 100 arrivals at 10 ms: the forecast for each is about 100.
+        try scaler.warm(group: "g", history: Array(repeating: 100, count: 48), meanServiceTime: .milliseconds(10))
+        let warmed = try scaler.status(for: "g")
+        #expect(warmed.intervals == 48 && warmed.lastObserved == 100)
+        #expect(abs(try #require(warmed.lastForecast) - 100) < 1)
+        #expect(abs(try #require(warmed.next).value - 100) < 1)
+        #expect(warmed.meanServiceTime == .milliseconds(10))
+        #expect(warmed.now == .seconds(100))
+        // The forecast needs 2 workers (1 busy at 80 %): one scale-out, decided but not applied.
+        await scaler.scalePreemptively()  // baseline
+        clock.advance(by: .seconds(1))
+        let made = await scaler.scalePreemptively()
+        #expect(made.map(\.to) == [2])
+        let decided = try scaler.status(for: "g")
+        #expect(decided.recentDecisions == made)
+        #expect(decided.recentDecisions.first?.time == .seconds(101) && decided.now == .seconds(101))
+        #expect(decided.decidedWorkers == 2 && decided.scaleOuts == 1 && decided.appliedScaleOuts == 0 && decided.scaleIns == 0)
+        #expect(decided.lastObserved == 0 && decided.intervals == 49)
+        #expect(try conveyor.statistics(for: "g").workers == 1)
+        #expect(scaler.statuses.map(\.group) == ["g"])
+        await conveyor.shutdown(drain: true)
+    }
+
     @Test("forecastOnly decides and reports but never resizes; bounds outside the group are rejected")
     func forecastOnly() async throws {
         let conveyor = try Conveyor(groups: [ResourceGroup("g", minWorkers: 1, maxWorkers: 4, capacity: 1024, overflow: .spill(memoryLimit: 16 << 20))])
