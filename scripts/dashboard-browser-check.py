@@ -102,7 +102,7 @@ def main():
         capabilities = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": browser,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,2000", "--user-data-dir=" + profile, "--no-first-run",
+                     "--window-size=1400,2500", "--user-data-dir=" + profile, "--no-first-run",
                      "--disable-background-networking", "--disable-extensions"]}}}}
         created = call(base, "POST", "/session", capabilities)
         session = created["sessionId"]

@@ -68,14 +68,14 @@ enum DashboardPage {
     <svg class="chart" id="chart-cpu"></svg><div class="legend" id="legend-cpu"></div></figure>
   <figure><figcaption>Memory <span class="dim">(MiB)</span></figcaption>
     <svg class="chart" id="chart-memory"></svg><div class="legend" id="legend-memory"></div></figure>
+  <figure class="wide" id="section-caches" hidden><figcaption>Caches</figcaption>
+    <table id="caches"><thead><tr><th>cache</th><th>hit ratio</th><th>interval</th><th>lookups/s</th><th>hits</th><th>misses</th><th>coalesced</th><th>evictions</th><th>expirations</th><th>rejections</th><th>entries</th><th>KiB</th></tr></thead><tbody></tbody></table></figure>
   <figure class="wide" id="section-alerts" hidden><figcaption>Alerts <span class="dim" id="alerts-summary"></span></figcaption>
     <table id="alerts-active"><thead><tr><th>active</th><th>severity</th><th>group</th><th>since</th><th>value</th><th class="message">message</th></tr></thead><tbody></tbody></table>
     <table id="alerts-recent"><thead><tr><th>recent events</th><th>state</th><th>severity</th><th>group</th><th>when</th><th>value</th><th class="message">message</th></tr></thead><tbody></tbody></table></figure>
   <figure class="wide" id="section-decisions" hidden><figcaption>Scaler decisions <span class="dim" id="scaler-summary"></span></figcaption>
     <table id="scaled-groups"><thead><tr><th>group</th><th>mode</th><th>workers</th><th>decided</th><th>range</th><th>arrivals/s</th><th>forecast/s</th><th>next/s</th><th>next upper/s</th><th>accuracy</th><th>out</th><th>in</th></tr></thead><tbody></tbody></table>
     <table id="decisions"><thead><tr><th>when</th><th>group</th><th>from → to</th><th>reason</th><th>provisioned/s</th><th>observed/s</th><th>applied</th></tr></thead><tbody></tbody></table></figure>
-  <figure class="wide" id="section-caches" hidden><figcaption>Caches</figcaption>
-    <table id="caches"><thead><tr><th>cache</th><th>hit ratio</th><th>interval</th><th>lookups/s</th><th>hits</th><th>misses</th><th>coalesced</th><th>evictions</th><th>expirations</th><th>rejections</th><th>entries</th><th>KiB</th></tr></thead><tbody></tbody></table></figure>
   <figure class="wide"><figcaption>Groups</figcaption>
     <table id="groups"><thead><tr><th>group</th><th>workers</th><th>range</th><th>queued</th><th>tasks/s</th>
       <th>completed</th><th>failed</th><th>cancelled</th><th>expired</th><th>wait p99</th><th>service p50</th><th>service p99</th></tr></thead><tbody></tbody></table></figure>

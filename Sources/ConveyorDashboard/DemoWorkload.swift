@@ -23,7 +23,8 @@ import Synchronization
 /// 0.5 % throw; during an incident 25 % throw and the rest sleep three times as long),
 /// `rows` (typed, submitted 16 at a time with `submit(_:contentsOf:)`, `batch`: spins
 /// 100–300 µs), `report` (awaited with `run`, `cpu`: 8 in flight at most) and `price`
-/// (cached in ``prices``: a lookup of one of 5000 skewed keys; a miss runs on `io` and sleeps 2 ms).
+/// (cached in ``prices``: pages of 8 concurrent lookups of skewed keys out of 5000; a miss runs
+/// on `io` and sleeps 2 ms, and a page asking twice for a key being computed waits for it).
 public final class DemoWorkload: Sendable {
     /// The load's shape and size.
     public struct Configuration: Sendable {
@@ -85,7 +86,7 @@ public final class DemoWorkload: Sendable {
     /// wait p99 above 50 ms for 1 s) and `capacity` (the forecast exceeds a group's capacity
     /// at its maximum workers); cooldown 5 s.
     public let alerts: AlertMonitor
-    /// The cache of the `price` kind: 1024 entries, fresh for 5 s, swept every 2 s.
+    /// The cache of the `price` kind: 256 entries, fresh for 5 s, swept every 2 s.
     public let prices: ResultCache<UInt32, UInt64>
     private let price: CachedTaskKind<UInt32, UInt64>
     private let lookupsInFlight = Atomic<Int>(0)
@@ -131,7 +132,7 @@ public final class DemoWorkload: Sendable {
         self.rows = try self.conveyor.register("rows", payload: Hash.self) { job in
             Self.spin(microseconds: job.microseconds, seed: job.seed)
         }
-        self.prices = try ResultCache(maxEntries: 1024, ttl: .seconds(5), reclaimInterval: .seconds(2), name: "prices")
+        self.prices = try ResultCache(maxEntries: 256, ttl: .seconds(5), reclaimInterval: .seconds(2), name: "prices")
         self.price = self.conveyor.cached(QueueTask(kind: "price", group: "io"), in: self.prices) { (key: UInt32) in
             usleep(2_000)
             return UInt64(key) &* 0x9E37_79B9_7F4A_7C15
@@ -264,8 +265,8 @@ public final class DemoWorkload: Sendable {
     }
 
     /// Submits at the trace's rate in 10 ms ticks: 40 % `hash`, 40 % `fetch`, 20 % `rows` in
-    /// batches of 16, plus `report` tasks awaited by child tasks and `price` lookups (a tenth
-    /// of the rate) in child tasks, at most 32 of them in flight.
+    /// batches of 16, plus `report` tasks awaited by child tasks and `price` lookups (a fifth
+    /// of the rate) in pages of 8 concurrent lookups, at most 32 pages in flight.
     private func generate(start: ContinuousClock.Instant, duration: Duration?) async {
         var random = SystemRandomNumberGenerator()
         var credit = 0.0
@@ -282,7 +283,7 @@ public final class DemoWorkload: Sendable {
                 let incident = self.incident(at: now - start)
                 let tickSeconds = Double(tick.components.seconds) + Double(tick.components.attoseconds) / 1e18
                 credit += rate * tickSeconds
-                lookupCredit += rate * 0.1 * tickSeconds
+                lookupCredit += rate * 0.2 * tickSeconds
                 var submitted = (cpu: 0, io: 0, batch: 0, rejected: 0)
                 while credit >= 1 {
                     credit -= 1
@@ -313,17 +314,20 @@ public final class DemoWorkload: Sendable {
                         submitted.rejected += 1
                     }
                 }
-                // Cache lookups: skewed keys (the cube of a uniform number), in a child task.
-                let lookups = Int(lookupCredit)
-                lookupCredit -= Double(lookups)
-                if lookups > 0, self.lookupsInFlight.load(ordering: .relaxed) < 32 {
+                // Cache lookups: a page needs 8 prices at once, of skewed keys (the cube of a
+                // uniform number: key 0 is 6 % of lookups), looked up concurrently.
+                while lookupCredit >= 8, self.lookupsInFlight.load(ordering: .relaxed) < 32 {
+                    lookupCredit -= 8
                     self.lookupsInFlight.add(1, ordering: .relaxed)
-                    let keys = (0..<lookups).map { _ in UInt32(pow(Double.random(in: 0..<1, using: &random), 3) * 5_000) }
+                    let keys = (0..<8).map { _ in UInt32(pow(Double.random(in: 0..<1, using: &random), 3) * 5_000) }
                     awaited.addTask {
-                        for key in keys { _ = try? await self.price(key) }
+                        await withTaskGroup(of: Void.self) { page in
+                            for key in keys { page.addTask { _ = try? await self.price(key) } }
+                        }
                         self.lookupsInFlight.subtract(1, ordering: .relaxed)
                     }
                 }
+                lookupCredit = min(lookupCredit, 64)
                 // Awaited tasks: one per tick while fewer than 8 are in flight.
                 if self.awaitedInFlight.load(ordering: .relaxed) < 8 {
                     self.awaitedInFlight.add(1, ordering: .relaxed)
