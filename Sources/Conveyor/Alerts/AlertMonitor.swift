@@ -176,6 +176,7 @@ public final class AlertMonitor: Sendable {
                 }
                 state.rules[key] = ruleState
             }
+            self.record(events, in: &state)
             return events
         }
         self.publish(events)
@@ -209,6 +210,7 @@ public final class AlertMonitor: Sendable {
                 }
                 state.rules[key] = ruleState
             }
+            self.record(events, in: &state)
             return events
         }
         self.publish(events)
@@ -273,23 +275,26 @@ public final class AlertMonitor: Sendable {
         return nil
     }
 
-    private func publish(_ events: [AlertEvent]) {
+    /// Keeps `events` for ``status``; called under the lock that made them, so the active set
+    /// follows the transitions in their order even with concurrent evaluations.
+    private func record(_ events: [AlertEvent], in state: inout State) {
         guard !events.isEmpty else { return }
-        self.state.withLock { state in
-            for event in events {
-                let key = self.rules.firstIndex { $0.name == event.rule }.map { Key(rule: $0, group: event.group) }
-                switch event.state {
-                case .firing:
-                    state.firedCount += 1
-                    if let key { state.active[key] = event }
-                case .resolved:
-                    state.resolvedCount += 1
-                    if let key { state.active[key] = nil }
-                }
-                state.recent.append(event)
+        for event in events {
+            let key = self.rules.firstIndex { $0.name == event.rule }.map { Key(rule: $0, group: event.group) }
+            switch event.state {
+            case .firing:
+                state.firedCount += 1
+                if let key { state.active[key] = event }
+            case .resolved:
+                state.resolvedCount += 1
+                if let key { state.active[key] = nil }
             }
-            if state.recent.count > Self.recentEventLimit { state.recent.removeFirst(state.recent.count - Self.recentEventLimit) }
+            state.recent.append(event)
         }
+        if state.recent.count > Self.recentEventLimit { state.recent.removeFirst(state.recent.count - Self.recentEventLimit) }
+    }
+
+    private func publish(_ events: [AlertEvent]) {
         for event in events {
             self.continuation.yield(event)
             Counter(
