@@ -234,7 +234,9 @@ size_t cnv_rt_drain(struct cnv_rt_table *table, uint64_t *out) {
     size_t count = 0;
     for (uint32_t index = 0; index < CNV_RT_STRIPES; index++) {
         struct cnv_rt_stripe *stripe = &table->stripes[index];
-        uint64_t written = atomic_load_explicit(&stripe->hits, memory_order_acquire);
+        uint64_t hits = atomic_load_explicit(&stripe->hits, memory_order_acquire);
+        // Records of hits 0, 2^shift, 2·2^shift, … below `hits`.
+        uint64_t written = (hits + (1u << CNV_RT_SAMPLE_SHIFT) - 1) >> CNV_RT_SAMPLE_SHIFT;
         // Relaxed: `drained` is written only by drainers, which hold the shard lock.
         uint64_t drained = atomic_load_explicit(&stripe->drained, memory_order_relaxed);
         if (written == drained) continue;

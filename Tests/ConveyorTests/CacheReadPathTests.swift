@@ -44,17 +44,18 @@ struct CacheReadPathTests {
         let cache = try ResultCache<Int, Int>(maxEntries: 3, policy: .lru, shards: 1)
         for key in 1...3 { try cache.insert(key, for: key) }
         #expect(try cache.cachedValue(for: 1) == 1)  // a lock-free hit: 1 is now the most recent
-        try cache.insert(4, for: 4)  // evicts the least recent: 2
+        try cache.insert(4, for: 4)  // evicts the least recent: 2 (3 without the hit's record)
         #expect(try cache.cachedValue(for: 2) == nil)
         #expect(try cache.cachedValue(for: 1) == 1)
         #expect(try cache.cachedValue(for: 3) == 3)
-        // Many hits between inserts (several drains) keep the order too.
+        // Many hits between inserts (several drains on the way) keep the order too.
         for _ in 0..<100 {
             _ = try cache.cachedValue(for: 3)
             _ = try cache.cachedValue(for: 4)
         }
         try cache.insert(5, for: 5)  // 1 is the least recent now
         #expect(try cache.cachedValue(for: 1) == nil)
+        #expect(try cache.cachedValue(for: 3) == 3)
         #expect(try cache.cachedValue(for: 4) == 4)
         #expect(cache.checkInvariants() == nil)
     }

@@ -36,6 +36,12 @@ extern "C" {
 /// Records per stripe (a power of two). A hit that finds this many undrained asks for a drain.
 #define CNV_RT_RECORDS 16u
 #define CNV_RT_DRAIN_AT 12u
+/// One hit in 2^CNV_RT_SAMPLE_SHIFT (per stripe) leaves a record for the policy; every hit
+/// is counted. 0: every hit is recorded. Sampling one in 8 cut the instructions per hit from
+/// ~860 to ~550 in CacheBench, but a fixed stride aliases with regular access patterns (in
+/// the scan-resistance test, half of the hot keys were never recorded, so the sketch could
+/// not tell them from scanned keys); see docs/Cache.md.
+#define CNV_RT_SAMPLE_SHIFT 0u
 /// Retired entries handed to one `call_rcu` callback.
 #define CNV_RT_BATCH 64u
 
@@ -59,12 +65,13 @@ _Static_assert(offsetof(struct cnv_rt_array, slots) == 16, "cnv_rt_array: header
 /// on the two lines after the header and the last line is padding, so the next stripe's
 /// header is 128 bytes away from these records (adjacent-line prefetch).
 struct cnv_rt_stripe {
-    /// Records ever written here = hits counted on this stripe.
+    /// Hits counted on this stripe (hit i leaves record i >> CNV_RT_SAMPLE_SHIFT when
+    /// i is a multiple of 2^CNV_RT_SAMPLE_SHIFT).
     _Atomic uint64_t hits;
     /// Records consumed (or skipped as overwritten) by drains.
     _Atomic uint64_t drained;
     uint8_t header_padding[CNV_CACHE_LINE - 2 * sizeof(uint64_t)];
-    /// (slot index << 32) | low 32 bits of the hash, by `hits % CNV_RT_RECORDS`.
+    /// (slot index << 32) | low 32 bits of the hash, by record number % CNV_RT_RECORDS.
     _Atomic uint64_t records[CNV_RT_RECORDS];
     uint8_t tail_padding[CNV_CACHE_LINE];
 };
@@ -164,8 +171,9 @@ static inline uintptr_t cnv_rt_next(const struct cnv_rt_array *array, uint64_t t
 extern _Thread_local uint32_t cnv_rt_thread_index __attribute__((tls_model("initial-exec")));
 uint32_t cnv_rt__assign_thread_index(void);
 
-/// Counts a hit on the calling thread's stripe and stores its record. Returns true when the
-/// stripe holds CNV_RT_DRAIN_AT or more undrained records (the caller should try to drain).
+/// Counts a hit on the calling thread's stripe and, for one hit in 2^CNV_RT_SAMPLE_SHIFT,
+/// stores its record. Returns true when the stripe holds CNV_RT_DRAIN_AT or more undrained
+/// records (the caller should try to drain).
 ///
 /// `hits` is a relaxed fetch-add: the count must be exact even when two threads share a
 /// stripe, and nothing is published through it. The record is a relaxed store: the drainer
@@ -176,10 +184,12 @@ static inline bool cnv_rt_record_hit(struct cnv_rt_table *table, uint64_t record
     uint32_t index = cnv_rt_thread_index;
     if (CNV_UNLIKELY(index == 0)) index = cnv_rt__assign_thread_index();
     struct cnv_rt_stripe *stripe = &table->stripes[(index - 1) & (CNV_RT_STRIPES - 1)];
-    uint64_t written = atomic_fetch_add_explicit(&stripe->hits, 1, memory_order_relaxed);
-    atomic_store_explicit(&stripe->records[written & (CNV_RT_RECORDS - 1)], record, memory_order_relaxed);
+    uint64_t hit = atomic_fetch_add_explicit(&stripe->hits, 1, memory_order_relaxed);
+    if ((hit & ((1u << CNV_RT_SAMPLE_SHIFT) - 1)) != 0) return false;
+    uint64_t number = hit >> CNV_RT_SAMPLE_SHIFT;
+    atomic_store_explicit(&stripe->records[number & (CNV_RT_RECORDS - 1)], record, memory_order_relaxed);
     uint64_t drained = atomic_load_explicit(&stripe->drained, memory_order_relaxed);
-    return written + 1 - drained >= CNV_RT_DRAIN_AT;
+    return number + 1 - drained >= CNV_RT_DRAIN_AT;
 }
 
 // ---- writer operations (under the owning shard's lock) ----------------------------------
