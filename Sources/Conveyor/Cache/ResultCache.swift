@@ -45,11 +45,6 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     public let cachesErrors: Bool
 
     @usableFromInline let shards: [CacheShard<Key, Value>]
-    /// The same shards, unretained (`shards` keeps them alive): the hit path reaches its
-    /// shard without a retain and release, atomic writes to the shard object's reference
-    /// count that every reader of that shard would share.
-    // nonisolated(unsafe): written once in init, then only read; the shards are Sendable.
-    @usableFromInline nonisolated(unsafe) let unretainedShards: UnsafeMutablePointer<Unmanaged<CacheShard<Key, Value>>>
     @usableFromInline let shardMask: Int
     private let size: @Sendable (Value) -> Int
     @usableFromInline let clock: any CacheClock
@@ -136,10 +131,6 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
             let entries = maxEntries / count + (shard < maxEntries % count ? 1 : 0)
             return CacheShard(capacity: entries, maxBytes: bytesPerShard, tinyLFU: policy == .windowTinyLFU)
         }
-        self.unretainedShards = .allocate(capacity: count)
-        for (index, shard) in self.shards.enumerated() {
-            (self.unretainedShards + index).initialize(to: Unmanaged.passUnretained(shard))
-        }
         self.sweeper = PThreadMutex(nil)
         if let reclaimInterval {
             let sweep = Task { [weak self] in
@@ -155,20 +146,14 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
 
     deinit {
         self.sweeper.withLock { $0?.cancel() }
-        self.unretainedShards.deallocate()
     }
 
     /// How many shards the table is split into.
     public var shardCount: Int { self.shards.count }
 
     @inlinable
-    func shardIndex(for key: EntryKey<Key>) -> Int {
-        Int(truncatingIfNeeded: UInt64(bitPattern: Int64(key.hash)) >> 40) & self.shardMask
-    }
-
-    @inlinable
     func shard(for key: EntryKey<Key>) -> CacheShard<Key, Value> {
-        self.shards[self.shardIndex(for: key)]
+        self.shards[Int(truncatingIfNeeded: UInt64(bitPattern: Int64(key.hash)) >> 40) & self.shardMask]
     }
 
     /// Nanoseconds on the cache clock, or 0 when nothing expires (no clock read).
@@ -199,13 +184,14 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         for key: Key, kind: String = "", compute: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         let entryKey = EntryKey(kind: kind, key: key)
-        if let stored = self.lookup(entryKey) {
+        let shard = self.shard(for: entryKey)
+        if let stored = self.lookup(entryKey, in: shard) {
             switch stored {
             case .value(let value): return value
             case .failure(let error): throw error
             }
         }
-        return try await self.wait(for: entryKey, in: self.shard(for: entryKey), compute: compute)
+        return try await self.wait(for: entryKey, in: shard, compute: compute)
     }
 
     /// The fresh cached value for `key` of `kind`, or `nil`; never computes. A hit counts
@@ -218,7 +204,7 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     @inlinable
     public func cachedValue(for key: Key, kind: String = "") throws -> Value? {
         let entryKey = EntryKey(kind: kind, key: key)
-        switch self.lookup(entryKey) {
+        switch self.lookup(entryKey, in: self.shard(for: entryKey)) {
         case .value(let value): return value
         case .failure(let error): throw error
         case nil: return nil
@@ -226,13 +212,11 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     }
 
     @inlinable
-    func lookup(_ key: EntryKey<Key>) -> CacheStore<Key, Value>.Stored? {
+    func lookup(_ key: EntryKey<Key>, in shard: CacheShard<Key, Value>) -> CacheStore<Key, Value>.Stored? {
         let now = self.now()
-        let index = self.shardIndex(for: key)
         if let profiler = self.profiler, profiler.isEnabled {
             let start = MonotonicClock.ticks()
-            let stored = self.unretainedShards[index]._withUnsafeGuaranteedRef { $0.readLookup(key, now: now) }
-                ?? self.shards[index].withLock { $0.lookup(key, now: now) }
+            let stored = shard.readLookup(key, now: now) ?? shard.withLock { $0.lookup(key, now: now) }
             if stored != nil {
                 profiler.record(nanoseconds: MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks()), context: self.hitContext)
             }
@@ -240,10 +224,8 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         }
         // The lock-free hit; on an absent or stale entry the locked lookup decides (it
         // counts the access in the sketch, and finds an entry published meanwhile).
-        if let stored = self.unretainedShards[index]._withUnsafeGuaranteedRef({ $0.readLookup(key, now: now) }) {
-            return stored
-        }
-        return self.shards[index].withLock { $0.lookup(key, now: now) }
+        if let stored = shard.readLookup(key, now: now) { return stored }
+        return shard.withLock { $0.lookup(key, now: now) }
     }
 
     /// The slow path: join the key's flight or lead a new one, registering the continuation
