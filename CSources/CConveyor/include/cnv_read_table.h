@@ -38,7 +38,7 @@ extern "C" {
 #define CNV_RT_DRAIN_AT 12u
 /// One hit in 2^CNV_RT_SAMPLE_SHIFT (per stripe) leaves a record for the policy; every hit
 /// is counted. 0: every hit is recorded. Sampling one in 8 cut the instructions per hit from
-/// ~860 to ~550 in CacheBench, but a fixed stride aliases with regular access patterns (in
+/// ~900 to ~550 in CacheBench, but a fixed stride aliases with regular access patterns (in
 /// the scan-resistance test, half of the hot keys were never recorded, so the sketch could
 /// not tell them from scanned keys); see docs/Cache.md.
 #define CNV_RT_SAMPLE_SHIFT 0u
