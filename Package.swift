@@ -74,7 +74,10 @@ var package = Package(
                 .enableWarning("all"),
                 .enableWarning("extra"),
                 .treatAllWarnings(as: .error),
-            ]
+            ],
+            // The ResultCache's read table (cnv_read_table.c) uses urcu-bp's read-side
+            // sections and call_rcu (LGPL-2.1, linked dynamically).
+            linkerSettings: [.linkedLibrary("urcu-bp")]
         ),
         .target(
             name: "Conveyor",

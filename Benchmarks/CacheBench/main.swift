@@ -176,7 +176,11 @@ final class Sink: Sendable {
     let value = Atomic<Int>(0)
 }
 
-// CACHEBENCH_LOOKUPS overrides the lookups per thread (small values for callgrind).
+// CACHEBENCH_LOOKUPS overrides the lookups per thread (small values for callgrind);
+// CACHEBENCH_PHASE=sharded|oneshard|mutex times only that one (instructions per hit are the
+// difference of two callgrind runs of one phase at two CACHEBENCH_LOOKUPS, over the extra hits).
+let phase = ProcessInfo.processInfo.environment["CACHEBENCH_PHASE"]
+func runs(_ name: String) -> Bool { phase == nil || phase == name }
 let lookupsPerThread = ProcessInfo.processInfo.environment["CACHEBENCH_LOOKUPS"].flatMap { Int($0) }
     ?? (options.quick ? 500_000 : 5_000_000)
 let readKeys: [Int] = {
@@ -195,17 +199,17 @@ for run in 0..<options.runs {
     for key in 0..<cacheSize { try oneShard.insert(key &* 3, for: key) }
     let dictionary = Mutex<[Int: Int]>(Dictionary(uniqueKeysWithValues: (0..<cacheSize).map { ($0, $0 &* 3) }))
     let keys = readKeys
-    let sharded = timeThreads(2) { thread in
+    let sharded = !runs("sharded") ? 1 : timeThreads(2) { thread in
         var sum = 0
         for index in 0..<keys.count { sum &+= (try? cache.cachedValue(for: keys[(index &+ thread &* 7777) % keys.count])) ?? 0 }
         sink.value.add(sum, ordering: .relaxed)
     }
-    let single = timeThreads(2) { thread in
+    let single = !runs("oneshard") ? 1 : timeThreads(2) { thread in
         var sum = 0
         for index in 0..<keys.count { sum &+= (try? oneShard.cachedValue(for: keys[(index &+ thread &* 7777) % keys.count])) ?? 0 }
         sink.value.add(sum, ordering: .relaxed)
     }
-    let locked = timeThreads(2) { thread in
+    let locked = !runs("mutex") ? 1 : timeThreads(2) { thread in
         var sum = 0
         for index in 0..<keys.count {
             let key = keys[(index &+ thread &* 7777) % keys.count]
@@ -217,7 +221,7 @@ for run in 0..<options.runs {
     cacheHitRates.append(total / sharded)
     oneShardHitRates.append(total / single)
     mutexHitRates.append(total / locked)
-    guard cache.statistics.hits == UInt64(keys.count * 2) else { fatalError("ResultCache missed a preloaded key") }
+    guard !runs("sharded") || cache.statistics.hits == UInt64(keys.count * 2) else { fatalError("ResultCache missed a preloaded key") }
     log("hits run \(run + 1): ResultCache \(Int(total / sharded)) /s (\(cache.shardCount) shards), 1 shard \(Int(total / single)) /s, Mutex<Dictionary> \(Int(total / locked)) /s")
 }
 

@@ -14,5 +14,6 @@
 #include "cnv_gate.h"
 #include "cnv_clock.h"
 #include "cnv_recorder.h"
+#include "cnv_read_table.h"
 
 #endif  // CCONVEYOR_H

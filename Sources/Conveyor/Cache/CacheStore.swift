@@ -1,4 +1,10 @@
+import CConveyor
+
 /// One shard's entries and eviction policy, always used under the shard's lock.
+///
+/// Every stored entry is also in the shard's read table (`table`, see ``CacheShard``), which
+/// hits probe without the lock; the store keeps the two in step (insert, replace, remove)
+/// and applies the hits that readers record there to the policy (`drainReads`).
 ///
 /// Entries live in `slots` (a free list recycles them) and on intrusive doubly linked lists
 /// by slot index: for W-TinyLFU the window (LRU, ~1 % of the capacity), then the main space
@@ -14,11 +20,9 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
 
     @usableFromInline
     struct Slot {
-        @usableFromInline var key: EntryKey<Key>?
-        @usableFromInline var stored: Stored?
+        /// The key, value and expiry (immutable; replaced as a whole).
+        @usableFromInline var entry: CacheEntry<Key, Value>?
         @usableFromInline var bytes: Int = 0
-        /// Nanoseconds on the cache clock after which the entry is stale (`Int64.max`: never).
-        @usableFromInline var expiresAt: Int64 = .max
         @usableFromInline var prev: Int32 = -1
         @usableFromInline var next: Int32 = -1
         @usableFromInline var list: UInt8 = 0
@@ -35,6 +39,9 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
     @usableFromInline var tails: [Int32] = [-1, -1, -1]
     @usableFromInline var counts: [Int] = [0, 0, 0]
     @usableFromInline var sketch: FrequencySketch
+    /// The read table (owned by the shard) and room for one drain's records.
+    @usableFromInline let table: UnsafeMutablePointer<cnv_rt_table>
+    @usableFromInline let drained: UnsafeMutablePointer<UInt64>
 
     @usableFromInline let tinyLFU: Bool
     let capacity: Int
@@ -42,6 +49,10 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
     @usableFromInline let protectedCapacity: Int
     let maxBytes: Int
     private(set) var bytes = 0
+    /// Bytes of entries removed or replaced since the read table last handed its retired
+    /// entries to reclamation. Past 1/8 of `maxBytes` they are handed over at once, so that
+    /// values waiting for a grace period never hold much memory beyond the byte bound.
+    private var retiredBytes = 0
 
     // Counters, merged by ResultCache.statistics.
     @usableFromInline var hits: UInt64 = 0
@@ -54,7 +65,9 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
     /// Computations in flight, by key (single-flight).
     var flights: [EntryKey<Key>: Flight<Value>] = [:]
 
-    init(capacity: Int, maxBytes: Int, tinyLFU: Bool) {
+    init(capacity: Int, maxBytes: Int, tinyLFU: Bool, table: UnsafeMutablePointer<cnv_rt_table>) {
+        self.table = table
+        self.drained = .allocate(capacity: Int(CNV_RT_STRIPES * CNV_RT_RECORDS))
         self.capacity = capacity
         self.maxBytes = maxBytes
         self.tinyLFU = tinyLFU
@@ -72,25 +85,52 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
 
     var count: Int { self.index.count }
 
+    /// Frees the drain buffer (the shard's deinit).
+    func releaseBuffers() {
+        self.drained.deallocate()
+    }
+
+    /// Hits counted: those of the locked path and those readers recorded in the table.
+    var totalHits: UInt64 { self.hits &+ cnv_rt_hits(self.table) }
+
+    // MARK: buffered hits
+
+    /// Applies the hits readers recorded without the lock: each counts in the sketch and
+    /// touches its entry, as a locked hit would have. A record whose slot no longer holds
+    /// an entry with that hash (removed or reused since) is skipped.
+    @inlinable
+    mutating func drainReads() {
+        let count = cnv_rt_drain(self.table, self.drained)
+        for index in 0..<count {
+            let record = self.drained[index]
+            let slot = Int(truncatingIfNeeded: record >> 32)
+            guard slot < self.slots.count, let entry = self.slots[slot].entry,
+                UInt32(truncatingIfNeeded: entry.key.hash) == UInt32(truncatingIfNeeded: record)
+            else { continue }
+            if self.tinyLFU { self.sketch.increment(entry.key.hash) }
+            self.touch(Int32(slot))
+        }
+    }
+
     // MARK: lookups
 
     /// Looks `key` up at `now` (nanoseconds; ignored when nothing expires). Counts a hit and
     /// updates recency and frequency when a fresh entry is found.
     @inlinable
     mutating func lookup(_ key: EntryKey<Key>, now: Int64) -> Stored? {
+        self.drainReads()
         if self.tinyLFU { self.sketch.increment(key.hash) }
-        guard let slot = self.index[key] else { return nil }
-        let position = Int(slot)
-        if self.slots[position].expiresAt <= now { return nil }  // stale: a miss, reclaimed later
+        guard let slot = self.index[key], let entry = self.slots[Int(slot)].entry else { return nil }
+        if entry.expiresAt <= now { return nil }  // stale: a miss, reclaimed later
         self.touch(slot)
         self.hits &+= 1
-        return self.slots[position].stored
+        return entry.stored
     }
 
     /// Whether a fresh entry exists, without counting or touching it.
     func contains(_ key: EntryKey<Key>, now: Int64) -> Bool {
-        guard let slot = self.index[key] else { return false }
-        return self.slots[Int(slot)].expiresAt > now
+        guard let slot = self.index[key], let entry = self.slots[Int(slot)].entry else { return false }
+        return entry.expiresAt > now
     }
 
     // MARK: insertion and eviction
@@ -99,12 +139,22 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
     /// shard is within its capacities. An entry larger than the shard's byte capacity is not
     /// stored (counted as a rejection).
     mutating func insert(_ key: EntryKey<Key>, _ stored: Stored, bytes: Int, expiresAt: Int64) {
+        self.drainReads()
         if let slot = self.index[key] {
             let position = Int(slot)
             self.bytes += bytes - self.slots[position].bytes
-            self.slots[position].stored = stored
+            let entry = CacheEntry(key: key, stored: stored, expiresAt: expiresAt, slot: slot)
+            let old = self.slots[position].entry
+            let oldBytes = self.slots[position].bytes
+            self.slots[position].entry = entry
             self.slots[position].bytes = bytes
-            self.slots[position].expiresAt = expiresAt
+            let published = Unmanaged.passRetained(entry).toOpaque()
+            if let old {
+                cnv_rt_replace(self.table, entry.tag, Unmanaged.passUnretained(old).toOpaque(), published)
+                self.retired(bytes: oldBytes)
+            } else {
+                cnv_rt_insert(self.table, entry.tag, published)
+            }
             self.touch(slot)
             self.evictOverBytes()
             return
@@ -116,11 +166,14 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
         let slot: Int32
         if let recycled = self.free.popLast() {
             slot = recycled
-            self.slots[Int(slot)] = Slot(key: key, stored: stored, bytes: bytes, expiresAt: expiresAt)
         } else {
             slot = Int32(self.slots.count)
-            self.slots.append(Slot(key: key, stored: stored, bytes: bytes, expiresAt: expiresAt))
+            self.slots.append(Slot())
         }
+        let entry = CacheEntry(key: key, stored: stored, expiresAt: expiresAt, slot: slot)
+        self.slots[Int(slot)] = Slot(entry: entry, bytes: bytes)
+        // The table's reference; released after a grace period once the entry leaves it.
+        cnv_rt_insert(self.table, entry.tag, Unmanaged.passRetained(entry).toOpaque())
         self.index[key] = slot
         self.bytes += bytes
         if self.tinyLFU {
@@ -154,8 +207,8 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
                 self.evict(candidate)
                 continue
             }
-            let candidateHash = self.slots[Int(candidate)].key!.hash
-            let victimHash = self.slots[Int(victim)].key!.hash
+            let candidateHash = self.slots[Int(candidate)].entry!.key.hash
+            let victimHash = self.slots[Int(victim)].entry!.key.hash
             if self.sketch.frequency(candidateHash) > self.sketch.frequency(victimHash) {
                 self.evict(victim)
                 self.pushFront(candidate, list: Self.probation)
@@ -186,10 +239,29 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
     private mutating func remove(_ slot: Int32) {
         let position = Int(slot)
         self.unlink(slot)
-        if let key = self.slots[position].key { self.index.removeValue(forKey: key) }
+        if let entry = self.slots[position].entry {
+            self.index.removeValue(forKey: entry.key)
+            cnv_rt_remove(self.table, entry.tag, Unmanaged.passUnretained(entry).toOpaque())
+            self.retired(bytes: self.slots[position].bytes)
+        }
         self.bytes -= self.slots[position].bytes
         self.slots[position] = Slot()
         self.free.append(slot)
+    }
+
+    /// Hands the retired entries not yet in a full batch to reclamation.
+    mutating func flushRetired() {
+        cnv_rt_flush(self.table)
+        self.retiredBytes = 0
+    }
+
+    private mutating func retired(bytes: Int) {
+        guard self.maxBytes != .max else { return }
+        self.retiredBytes += bytes
+        if self.retiredBytes > self.maxBytes / 8 {
+            cnv_rt_flush(self.table)
+            self.retiredBytes = 0
+        }
     }
 
     // MARK: invalidation and reclamation
@@ -207,14 +279,16 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
         var doomed: [Int32] = []
         for (key, slot) in self.index where predicate(key) { doomed.append(slot) }
         for slot in doomed { self.remove(slot) }
+        cnv_rt_flush(self.table)  // hand the removed entries to reclamation now
         return doomed.count
     }
 
     /// Removes the entries stale at `now`. Returns how many.
     mutating func reclaimExpired(now: Int64) -> Int {
         var doomed: [Int32] = []
-        for slot in self.index.values where self.slots[Int(slot)].expiresAt <= now { doomed.append(slot) }
+        for slot in self.index.values where (self.slots[Int(slot)].entry?.expiresAt ?? .max) <= now { doomed.append(slot) }
         for slot in doomed { self.remove(slot) }
+        if !doomed.isEmpty { cnv_rt_flush(self.table) }
         self.expirations &+= UInt64(doomed.count)
         return doomed.count
     }
@@ -279,7 +353,11 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
                 let entry = self.slots[Int(slot)]
                 if entry.prev != previous { return "list \(list): broken prev link at \(slot)" }
                 if Int(entry.list) != list { return "list \(list): slot \(slot) says list \(entry.list)" }
-                guard let key = entry.key, self.index[key] == slot else { return "list \(list): slot \(slot) not indexed" }
+                guard let stored = entry.entry, self.index[stored.key] == slot else { return "list \(list): slot \(slot) not indexed" }
+                if stored.slot != slot { return "list \(list): slot \(slot) holds the entry of slot \(stored.slot)" }
+                if !cnv_rt_contains(self.table, stored.tag, Unmanaged.passUnretained(stored).toOpaque()) {
+                    return "list \(list): slot \(slot) missing from the read table"
+                }
                 previous = slot
                 slot = entry.next
                 length += 1
@@ -290,6 +368,7 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
             seen += length
         }
         if seen != self.index.count { return "\(seen) linked but \(self.index.count) indexed" }
+        if cnv_rt_live(self.table) != UInt64(self.index.count) { return "read table holds \(cnv_rt_live(self.table)) of \(self.index.count)" }
         if self.index.count > self.capacity { return "\(self.index.count) entries over capacity \(self.capacity)" }
         if self.bytes > self.maxBytes { return "\(self.bytes) bytes over \(self.maxBytes)" }
         if self.tinyLFU && self.counts[Self.window] > self.windowCapacity { return "window over capacity" }

@@ -16,9 +16,11 @@
 /// With the engine, ``Conveyor/cached(_:in:_:)`` opts one task kind in: its results are
 /// looked up before a task is queued, and computed on the kind's group on a miss.
 ///
-/// Reads are sharded: the key's hash picks one of `shards` independent tables, each behind
-/// its own lock, so readers on different shards never contend. Within a shard a hit updates
-/// the frequency sketch and the recency lists under that lock.
+/// Hits take no lock: the key's hash picks one of `shards`, whose lock-free read table
+/// (userspace RCU, liburcu's `urcu-bp` flavour) is probed; the hit is recorded on the calling
+/// thread's own stripe and applied to the frequency sketch and recency lists later, under
+/// the shard's lock, by whichever operation drains the stripes next. Misses, inserts and
+/// invalidations take the shard's lock.
 public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// How entries are chosen for eviction.
     public enum Policy: Sendable, Hashable {
@@ -214,12 +216,15 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         let now = self.now()
         if let profiler = self.profiler, profiler.isEnabled {
             let start = MonotonicClock.ticks()
-            let stored = shard.withLock { $0.lookup(key, now: now) }
+            let stored = shard.readLookup(key, now: now) ?? shard.withLock { $0.lookup(key, now: now) }
             if stored != nil {
                 profiler.record(nanoseconds: MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks()), context: self.hitContext)
             }
             return stored
         }
+        // The lock-free hit; on an absent or stale entry the locked lookup decides (it
+        // counts the access in the sketch, and finds an entry published meanwhile).
+        if let stored = shard.readLookup(key, now: now) { return stored }
         return shard.withLock { $0.lookup(key, now: now) }
     }
 
@@ -393,18 +398,21 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     }
 
     /// Removes the entries whose TTL has passed, one shard at a time (reads skip stale
-    /// entries without removing them, so this work stays off the read path). Returns how
-    /// many were removed.
+    /// entries without removing them, so this work stays off the read path), and hands the
+    /// entries removed since the last batch to reclamation (they are released after readers
+    /// that may still see them are done). Returns how many were removed.
     ///
     /// ```swift
     /// let removed = cache.reclaimExpired()
     /// ```
     @discardableResult
     public func reclaimExpired() -> Int {
-        guard self.ttl != nil else { return 0 }
-        return self.shards.reduce(0) { total, shard in
+        self.shards.reduce(0) { total, shard in
             let now = self.now()
-            return total + shard.withLock { $0.reclaimExpired(now: now) }
+            return total + shard.withLock { store in
+                defer { store.flushRetired() }
+                return self.ttl == nil ? 0 : store.reclaimExpired(now: now)
+            }
         }
     }
 
@@ -416,7 +424,7 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
             hits: 0, misses: 0, coalesced: 0, evictions: 0, expirations: 0, rejections: 0, entries: 0, bytes: 0)
         for shard in self.shards {
             shard.withLock { store in
-                total.hits += store.hits
+                total.hits += store.totalHits
                 total.misses += store.misses
                 total.coalesced += store.coalesced
                 total.evictions += store.evictions

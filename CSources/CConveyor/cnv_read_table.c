@@ -1,0 +1,258 @@
+// The ResultCache's lock-free read side: writer operations, drains and reclamation.
+// See include/cnv_read_table.h for the design. _LGPL_SOURCE stays undefined: liburcu is
+// LGPL-2.1 and linked dynamically, so urcu-bp's functions are called, never inlined.
+#include "cnv_read_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-bp.h>
+
+_Thread_local uint32_t cnv_rt_thread_index __attribute__((tls_model("initial-exec")));
+
+#ifdef CNV_RT_TSAN
+char cnv_rt_tsan_grace;
+#endif
+
+/// Threads get consecutive stripe numbers in the order they first hit, so a few threads
+/// land on distinct stripes. Relaxed: the number only has to be unique-ish, it publishes
+/// nothing.
+static _Atomic uint32_t next_thread_index;
+
+uint32_t cnv_rt__assign_thread_index(void) {
+    uint32_t index = atomic_fetch_add_explicit(&next_thread_index, 1, memory_order_relaxed) + 1;
+    if (index == 0) index = 1;  // wrapped: 0 means unassigned
+    cnv_rt_thread_index = index;
+    return index;
+}
+
+/// An array with its RCU head in front (the callback frees the whole block).
+struct cnv_rt_array_block {
+    struct rcu_head rcu;
+    struct cnv_rt_array array;  // flexible: must stay last
+};
+
+/// Retired entries released together after one grace period.
+struct cnv_rt_batch {
+    struct rcu_head rcu;
+    void (*release)(void *entry);
+    uint32_t count;
+    void *entries[CNV_RT_BATCH];
+};
+
+static struct cnv_rt_array *array_create(uint64_t capacity) {
+    struct cnv_rt_array_block *block =
+        calloc(1, sizeof(struct cnv_rt_array_block) + capacity * sizeof(struct cnv_rt_slot));
+    if (block == NULL) return NULL;
+    block->array.mask = capacity - 1;
+    block->array.capacity = capacity;
+    return &block->array;
+}
+
+static struct cnv_rt_array_block *block_of(struct cnv_rt_array *array) {
+    return (struct cnv_rt_array_block *)((char *)array - offsetof(struct cnv_rt_array_block, array));
+}
+
+static void free_array_after_grace(struct rcu_head *head) {
+#ifdef CNV_RT_TSAN
+    __tsan_acquire(&cnv_rt_tsan_grace);
+#endif
+    free(head);  // rcu is the block's first member
+}
+
+static void release_batch_after_grace(struct rcu_head *head) {
+#ifdef CNV_RT_TSAN
+    __tsan_acquire(&cnv_rt_tsan_grace);
+#endif
+    struct cnv_rt_batch *batch = (struct cnv_rt_batch *)head;
+    for (uint32_t index = 0; index < batch->count; index++) batch->release(batch->entries[index]);
+    free(batch);
+}
+
+struct cnv_rt_table *cnv_rt_create(uint64_t capacity, void (*release)(void *entry)) {
+    uint64_t slots = 16;
+    while (slots < 2 * (capacity + 1)) slots <<= 1;
+    struct cnv_rt_table *table = cnv__aligned_zeroed(sizeof(struct cnv_rt_table));
+    if (table == NULL) return NULL;
+    struct cnv_rt_array *array = array_create(slots);
+    if (array == NULL) {
+        free(table);
+        return NULL;
+    }
+    table->minimum_capacity = slots;
+    table->release = release;
+    // Relaxed: the table is not shared yet; whoever receives its pointer synchronizes with us.
+    atomic_store_explicit(&table->array, array, memory_order_relaxed);
+    return table;
+}
+
+void cnv_rt_destroy(struct cnv_rt_table *table) {
+    if (table == NULL) return;
+    // No reader can reach the table any more (its owner is gone), so the live entries and
+    // the current array are released at once.
+    struct cnv_rt_array *array = atomic_load_explicit(&table->array, memory_order_relaxed);
+    for (uint64_t index = 0; index < array->capacity; index++) {
+        uintptr_t entry = atomic_load_explicit(&array->slots[index].entry, memory_order_relaxed);
+        if (entry > CNV_RT_TOMBSTONE) table->release((void *)entry);
+    }
+    free(block_of(array));
+    // Entries retired earlier keep their grace period: the pending batch goes to call_rcu
+    // like every other (it refers to the release function, not to the table).
+    cnv_rt_flush(table);
+    free(table);
+}
+
+/// Writer's probe for a free slot (empty or tombstone) from `tag`.
+static uint64_t find_free(const struct cnv_rt_array *array, uint64_t tag) {
+    uint64_t index = tag & array->mask;
+    for (;;) {
+        uintptr_t entry = atomic_load_explicit(&array->slots[index].entry, memory_order_relaxed);
+        if (entry <= CNV_RT_TOMBSTONE) return index;
+        index = (index + 1) & array->mask;
+    }
+}
+
+/// Writer's probe for `entry` by identity from `tag`; capacity when absent.
+static uint64_t find_entry(const struct cnv_rt_array *array, uint64_t tag, uintptr_t entry) {
+    uint64_t index = tag & array->mask;
+    for (uint64_t probes = 0; probes < array->capacity; probes++) {
+        // Relaxed: only the writer (this thread, under the shard lock) stores slots.
+        uintptr_t seen = atomic_load_explicit(&array->slots[index].entry, memory_order_relaxed);
+        if (seen == CNV_RT_EMPTY) break;
+        if (seen == entry) return index;
+        index = (index + 1) & array->mask;
+    }
+    return array->capacity;
+}
+
+/// Copies the live entries into a fresh array of `capacity` slots and publishes it; the old
+/// array is freed after a grace period (readers may still be probing it).
+static int rebuild(struct cnv_rt_table *table, uint64_t capacity) {
+    struct cnv_rt_array *old = atomic_load_explicit(&table->array, memory_order_relaxed);
+    struct cnv_rt_array *fresh = array_create(capacity);
+    if (fresh == NULL) return CNV_ENOMEM;
+    for (uint64_t index = 0; index < old->capacity; index++) {
+        uintptr_t entry = atomic_load_explicit(&old->slots[index].entry, memory_order_relaxed);
+        if (entry <= CNV_RT_TOMBSTONE) continue;
+        uint64_t tag = atomic_load_explicit(&old->slots[index].tag, memory_order_relaxed);
+        uint64_t slot = find_free(fresh, tag);
+        // Relaxed: `fresh` is unpublished; the release store of `array` below publishes it all.
+        atomic_store_explicit(&fresh->slots[slot].tag, tag, memory_order_relaxed);
+        atomic_store_explicit(&fresh->slots[slot].entry, entry, memory_order_relaxed);
+    }
+    // Release: a reader that acquires the new array sees every slot written above.
+    atomic_store_explicit(&table->array, fresh, memory_order_release);
+    table->tombstones = 0;
+#ifdef CNV_RT_TSAN
+    __tsan_release(&cnv_rt_tsan_grace);  // this thread's writes happen before the callback
+#endif
+    urcu_bp_call_rcu(&block_of(old)->rcu, free_array_after_grace);
+    return CNV_OK;
+}
+
+static void retire(struct cnv_rt_table *table, void *entry) {
+    struct cnv_rt_batch *batch = table->pending;
+    if (batch == NULL) {
+        batch = malloc(sizeof(*batch));
+        if (batch == NULL) {
+            // No memory for the batch: wait for the grace period here (slow, but safe).
+            urcu_bp_synchronize_rcu();
+#ifdef CNV_RT_TSAN
+            __tsan_acquire(&cnv_rt_tsan_grace);
+#endif
+            table->release(entry);
+            return;
+        }
+        batch->release = table->release;
+        batch->count = 0;
+        table->pending = batch;
+    }
+    batch->entries[batch->count++] = entry;
+    if (batch->count == CNV_RT_BATCH) cnv_rt_flush(table);
+}
+
+void cnv_rt_flush(struct cnv_rt_table *table) {
+    struct cnv_rt_batch *batch = table->pending;
+    if (batch == NULL) return;
+    table->pending = NULL;
+#ifdef CNV_RT_TSAN
+    __tsan_release(&cnv_rt_tsan_grace);  // this thread's writes happen before the callback
+#endif
+    urcu_bp_call_rcu(&batch->rcu, release_batch_after_grace);
+}
+
+int cnv_rt_insert(struct cnv_rt_table *table, uint64_t tag, void *entry) {
+    struct cnv_rt_array *array = atomic_load_explicit(&table->array, memory_order_relaxed);
+    if ((table->live + table->tombstones + 1) * 4 > array->capacity * 3) {
+        // Grow when live entries alone pass half; otherwise compact the tombstones away.
+        uint64_t capacity = array->capacity;
+        while ((table->live + 1) * 2 > capacity) capacity <<= 1;
+        if (rebuild(table, capacity) != CNV_OK) {
+            table->release(entry);  // never published
+            return CNV_ENOMEM;
+        }
+        array = atomic_load_explicit(&table->array, memory_order_relaxed);
+    }
+    uint64_t slot = find_free(array, tag);
+    if (atomic_load_explicit(&array->slots[slot].entry, memory_order_relaxed) == CNV_RT_TOMBSTONE) table->tombstones--;
+    // The tag first (relaxed), then the entry with release: a reader that acquires the
+    // entry sees the object's fields and this tag.
+    atomic_store_explicit(&array->slots[slot].tag, tag, memory_order_relaxed);
+    atomic_store_explicit(&array->slots[slot].entry, (uintptr_t)entry, memory_order_release);
+    table->live++;
+    return CNV_OK;
+}
+
+int cnv_rt_replace(struct cnv_rt_table *table, uint64_t tag, void *old, void *entry) {
+    struct cnv_rt_array *array = atomic_load_explicit(&table->array, memory_order_relaxed);
+    uint64_t slot = find_entry(array, tag, (uintptr_t)old);
+    if (slot == array->capacity) return cnv_rt_insert(table, tag, entry);
+    // Release: publishes the new object's fields (same tag, so no tag store).
+    atomic_store_explicit(&array->slots[slot].entry, (uintptr_t)entry, memory_order_release);
+    retire(table, old);
+    return CNV_OK;
+}
+
+bool cnv_rt_remove(struct cnv_rt_table *table, uint64_t tag, void *entry) {
+    struct cnv_rt_array *array = atomic_load_explicit(&table->array, memory_order_relaxed);
+    uint64_t slot = find_entry(array, tag, (uintptr_t)entry);
+    if (slot == array->capacity) return false;
+    // Relaxed: a tombstone publishes nothing; readers that still see the old entry may use
+    // it until their section ends, which the grace period before its release waits for.
+    atomic_store_explicit(&array->slots[slot].entry, CNV_RT_TOMBSTONE, memory_order_relaxed);
+    table->live--;
+    table->tombstones++;
+    retire(table, entry);
+    return true;
+}
+
+bool cnv_rt_contains(const struct cnv_rt_table *table, uint64_t tag, const void *entry) {
+    const struct cnv_rt_array *array = atomic_load_explicit(&((struct cnv_rt_table *)table)->array, memory_order_relaxed);
+    return find_entry(array, tag, (uintptr_t)entry) != array->capacity;
+}
+
+size_t cnv_rt_drain(struct cnv_rt_table *table, uint64_t *out) {
+    size_t count = 0;
+    for (uint32_t index = 0; index < CNV_RT_STRIPES; index++) {
+        struct cnv_rt_stripe *stripe = &table->stripes[index];
+        uint64_t hits = atomic_load_explicit(&stripe->hits, memory_order_acquire);
+        // Records of hits 0, 2^shift, 2·2^shift, … below `hits`.
+        uint64_t written = (hits + (1u << CNV_RT_SAMPLE_SHIFT) - 1) >> CNV_RT_SAMPLE_SHIFT;
+        // Relaxed: `drained` is written only by drainers, which hold the shard lock.
+        uint64_t drained = atomic_load_explicit(&stripe->drained, memory_order_relaxed);
+        if (written == drained) continue;
+        if (written - drained > CNV_RT_RECORDS) drained = written - CNV_RT_RECORDS;  // overwritten: lost
+        for (uint64_t record = drained; record < written; record++) {
+            out[count++] = atomic_load_explicit(&stripe->records[record & (CNV_RT_RECORDS - 1)], memory_order_relaxed);
+        }
+        atomic_store_explicit(&stripe->drained, written, memory_order_relaxed);
+    }
+    return count;
+}
+
+uint64_t cnv_rt_hits(const struct cnv_rt_table *table) {
+    uint64_t total = 0;
+    for (uint32_t index = 0; index < CNV_RT_STRIPES; index++) {
+        total += atomic_load_explicit(&((struct cnv_rt_table *)table)->stripes[index].hits, memory_order_relaxed);
+    }
+    return total;
+}

@@ -1,0 +1,243 @@
+// Conveyor C core: the ResultCache's lock-free read side.
+//
+// A `cnv_rt_table` mirrors one cache shard's entries for readers that take no lock:
+//
+// - an open-addressing array of (tag, entry) slots, linear probing, where `tag` is the
+//   entry's 64-bit hash and `entry` an opaque pointer to an immutable Swift object that
+//   holds the key, the value and its expiry (the table owns one reference to it). Only the
+//   shard's writer changes it, under the shard's lock; readers probe it with atomic loads.
+// - reclamation by userspace RCU, the `urcu-bp` flavour: a reader brackets its probe with
+//   `cnv_rcu_read_lock/unlock` (no registration, any thread); an entry removed or replaced by
+//   the writer, and an array replaced by a rebuild, are released only after a grace period
+//   (`call_rcu`), so a reader never touches freed memory. liburcu is LGPL-2.1: it is linked
+//   dynamically and its exported functions are called (`_LGPL_SOURCE` is never defined).
+// - per-thread stripes of hit records (Caffeine's read buffer): a hit writes its record into
+//   the calling thread's stripe, a line no other thread writes in the steady state, and the
+//   shard's writer applies the records to the eviction policy under its lock ("drain").
+//   The buffer is lossy by design: records that a stripe overwrites before a drain are
+//   dropped (the policy loses a few recency updates; hit counts stay exact).
+//
+// The layout is C's (atomics and over-alignment are not importable); Swift sees
+// `OpaquePointer`s and calls the static inline accessors below.
+#ifndef CNV_READ_TABLE_H
+#define CNV_READ_TABLE_H
+
+#include "cnv_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Slot states in `entry` besides a pointer (objects are at least 16-byte aligned).
+#define CNV_RT_EMPTY ((uintptr_t)0)
+#define CNV_RT_TOMBSTONE ((uintptr_t)1)
+/// Stripes of hit records per table (a power of two); a thread uses stripe `index % stripes`.
+#define CNV_RT_STRIPES 8u
+/// Records per stripe (a power of two). A hit that finds this many undrained asks for a drain.
+#define CNV_RT_RECORDS 16u
+#define CNV_RT_DRAIN_AT 12u
+/// One hit in 2^CNV_RT_SAMPLE_SHIFT (per stripe) leaves a record for the policy; every hit
+/// is counted. 0: every hit is recorded. Sampling one in 8 cut the instructions per hit from
+/// ~900 to ~550 in CacheBench, but a fixed stride aliases with regular access patterns (in
+/// the scan-resistance test, half of the hot keys were never recorded, so the sketch could
+/// not tell them from scanned keys); see docs/Cache.md.
+#define CNV_RT_SAMPLE_SHIFT 0u
+/// Retired entries handed to one `call_rcu` callback.
+#define CNV_RT_BATCH 64u
+
+/// One slot: the entry's hash and the entry (EMPTY, TOMBSTONE or a pointer).
+struct cnv_rt_slot {
+    _Atomic uint64_t tag;
+    _Atomic uintptr_t entry;
+};
+_Static_assert(sizeof(struct cnv_rt_slot) == 16, "cnv_rt_slot: tag + entry, four to a cache line");
+
+/// The slots readers probe. Replaced as a whole by a rebuild (never resized in place).
+struct cnv_rt_array {
+    uint64_t mask;  // capacity - 1; the capacity is a power of two
+    uint64_t capacity;
+    struct cnv_rt_slot slots[];
+};
+_Static_assert(offsetof(struct cnv_rt_array, slots) == 16, "cnv_rt_array: header of two words");
+
+/// One thread's hit records. `hits` is written by the threads mapped to this stripe (one in
+/// the steady state), `drained` by the shard's drainer under the shard lock; the records sit
+/// on the two lines after the header and the last line is padding, so the next stripe's
+/// header is 128 bytes away from these records (adjacent-line prefetch).
+struct cnv_rt_stripe {
+    /// Hits counted on this stripe (hit i leaves record i >> CNV_RT_SAMPLE_SHIFT when
+    /// i is a multiple of 2^CNV_RT_SAMPLE_SHIFT).
+    _Atomic uint64_t hits;
+    /// Records consumed (or skipped as overwritten) by drains.
+    _Atomic uint64_t drained;
+    uint8_t header_padding[CNV_CACHE_LINE - 2 * sizeof(uint64_t)];
+    /// (slot index << 32) | low 32 bits of the hash, by record number % CNV_RT_RECORDS.
+    _Atomic uint64_t records[CNV_RT_RECORDS];
+    uint8_t tail_padding[CNV_CACHE_LINE];
+};
+_Static_assert(sizeof(struct cnv_rt_stripe) == 256, "cnv_rt_stripe: header line, two record lines, a padding line");
+_Static_assert(offsetof(struct cnv_rt_stripe, records) == CNV_CACHE_LINE, "records start on the second line");
+
+struct cnv_rt_batch;
+
+struct cnv_rt_table {
+    /// The current slots. Readers load it with acquire (pairs with the writer's release
+    /// store after a rebuild filled the new array), inside an RCU read-side section.
+    _Atomic(struct cnv_rt_array *) array;
+    uint8_t reader_padding[CNV_FALSE_SHARING_RANGE - sizeof(void *)];
+    // Writer-only fields (under the shard's lock).
+    uint64_t live;
+    uint64_t tombstones;
+    uint64_t minimum_capacity;
+    struct cnv_rt_batch *pending;  // retired entries waiting for a full batch
+    void (*release)(void *entry);   // drops the table's reference to an entry
+    uint8_t writer_padding[CNV_FALSE_SHARING_RANGE - 3 * sizeof(uint64_t) - 2 * sizeof(void *)];
+    struct cnv_rt_stripe stripes[CNV_RT_STRIPES];
+};
+_Static_assert(offsetof(struct cnv_rt_table, live) == CNV_FALSE_SHARING_RANGE, "writer fields 128 bytes from the array pointer");
+_Static_assert(offsetof(struct cnv_rt_table, stripes) == 2 * CNV_FALSE_SHARING_RANGE, "stripes after the writer block");
+
+// ---- RCU read side (urcu-bp, called through its exported functions) ----------------------
+
+void urcu_bp_read_lock(void);
+void urcu_bp_read_unlock(void);
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CNV_RT_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CNV_RT_TSAN 1
+#endif
+#ifdef CNV_RT_TSAN
+// ThreadSanitizer cannot see liburcu's grace periods (liburcu is not instrumented). Each
+// read-side section ends with a release on this address and each reclamation callback starts
+// with an acquire on it, which is the happens-before edge a grace period provides.
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+extern char cnv_rt_tsan_grace;
+#endif
+
+/// Enters an RCU read-side section: entries and arrays seen until the matching unlock stay
+/// allocated. Nests. Any thread; liburcu-bp registers the thread on its first use.
+static inline void cnv_rcu_read_lock(void) {
+    urcu_bp_read_lock();
+}
+
+static inline void cnv_rcu_read_unlock(void) {
+#ifdef CNV_RT_TSAN
+    __tsan_release(&cnv_rt_tsan_grace);
+#endif
+    urcu_bp_read_unlock();
+}
+
+// ---- reader operations (inside cnv_rcu_read_lock) ---------------------------------------
+
+/// The table's current array. Acquire: pairs with the release store that published it, so
+/// the slots a rebuild wrote before publishing are visible.
+static inline const struct cnv_rt_array *cnv_rt_array_acquire(const struct cnv_rt_table *table) {
+    return atomic_load_explicit(&((struct cnv_rt_table *)table)->array, memory_order_acquire);
+}
+
+/// Probes from `*cursor` (start it at the hash) for the next entry whose tag is `tag`;
+/// returns it, or 0 at the first empty slot (the key is not in the table). `*cursor` moves
+/// past the returned slot, so a caller whose key check fails calls again.
+///
+/// The entry is loaded with acquire, pairing with the writer's release store of it: the
+/// object's fields (written before it was published) are visible. The tag is loaded after
+/// it, relaxed; a tag that belongs to a newer entry of the slot only makes this probe skip
+/// or return an entry whose key the caller then rejects, never a wrong answer.
+static inline uintptr_t cnv_rt_next(const struct cnv_rt_array *array, uint64_t tag, uint64_t *cursor) {
+    struct cnv_rt_slot *slots = (struct cnv_rt_slot *)array->slots;
+    uint64_t index = *cursor & array->mask;
+    for (;;) {
+        uintptr_t entry = atomic_load_explicit(&slots[index].entry, memory_order_acquire);
+        if (entry == CNV_RT_EMPTY) {
+            *cursor = index;
+            return 0;
+        }
+        uint64_t slot_tag = atomic_load_explicit(&slots[index].tag, memory_order_relaxed);
+        index = (index + 1) & array->mask;
+        if (entry != CNV_RT_TOMBSTONE && slot_tag == tag) {
+            *cursor = index;
+            return entry;
+        }
+    }
+}
+
+/// The calling thread's stripe number + 1 (0 until assigned). initial-exec: one %fs-relative
+/// load on the hit path.
+extern _Thread_local uint32_t cnv_rt_thread_index __attribute__((tls_model("initial-exec")));
+uint32_t cnv_rt__assign_thread_index(void);
+
+/// Counts a hit on the calling thread's stripe and, for one hit in 2^CNV_RT_SAMPLE_SHIFT,
+/// stores its record. Returns true when the stripe holds CNV_RT_DRAIN_AT or more undrained
+/// records (the caller should try to drain).
+///
+/// `hits` is a relaxed fetch-add: the count must be exact even when two threads share a
+/// stripe, and nothing is published through it. The record is a relaxed store: the drainer
+/// may read a slot before its store lands and then applies the older record of that slot
+/// (a lost recency update, which the lossy buffer allows). `drained` is read relaxed: a
+/// stale value only moves the moment a drain is asked for.
+static inline bool cnv_rt_record_hit(struct cnv_rt_table *table, uint64_t record) {
+    uint32_t index = cnv_rt_thread_index;
+    if (CNV_UNLIKELY(index == 0)) index = cnv_rt__assign_thread_index();
+    struct cnv_rt_stripe *stripe = &table->stripes[(index - 1) & (CNV_RT_STRIPES - 1)];
+    uint64_t hit = atomic_fetch_add_explicit(&stripe->hits, 1, memory_order_relaxed);
+    if ((hit & ((1u << CNV_RT_SAMPLE_SHIFT) - 1)) != 0) return false;
+    uint64_t number = hit >> CNV_RT_SAMPLE_SHIFT;
+    atomic_store_explicit(&stripe->records[number & (CNV_RT_RECORDS - 1)], record, memory_order_relaxed);
+    uint64_t drained = atomic_load_explicit(&stripe->drained, memory_order_relaxed);
+    return number + 1 - drained >= CNV_RT_DRAIN_AT;
+}
+
+// ---- writer operations (under the owning shard's lock) ----------------------------------
+
+/// A table for a shard of `capacity` entries (the array keeps at least twice that many
+/// slots, so probes stay short and always meet an empty slot). `release` drops the table's
+/// reference to an entry; it runs on liburcu's call_rcu thread after a grace period, or on
+/// the caller's thread in `cnv_rt_destroy`. NULL when out of memory.
+struct cnv_rt_table *cnv_rt_create(uint64_t capacity, void (*release)(void *entry));
+
+/// Releases every entry and the table. No reader may use the table any more.
+void cnv_rt_destroy(struct cnv_rt_table *table);
+
+/// Adds `entry` (the table takes over one reference) under `tag`. Rebuilds the array first
+/// when live entries and tombstones would exceed 3/4 of it. CNV_ENOMEM if a needed rebuild
+/// could not allocate: the entry is then released at once and readers do not see it (they
+/// fall back to the locked path, which still finds it).
+int cnv_rt_insert(struct cnv_rt_table *table, uint64_t tag, void *entry);
+
+/// Replaces `old` (found by identity under `tag`) with `entry`; `old` is retired. When `old`
+/// is not in the table, `entry` is inserted.
+int cnv_rt_replace(struct cnv_rt_table *table, uint64_t tag, void *old, void *entry);
+
+/// Removes `entry` (by identity under `tag`) and retires it. Returns whether it was found.
+bool cnv_rt_remove(struct cnv_rt_table *table, uint64_t tag, void *entry);
+
+/// Hands the retired entries not yet in a full batch to call_rcu now (after bulk removals).
+void cnv_rt_flush(struct cnv_rt_table *table);
+
+/// Whether `entry` is in the table under `tag` (invariant checks in tests).
+bool cnv_rt_contains(const struct cnv_rt_table *table, uint64_t tag, const void *entry);
+
+/// Live entries (writer's count).
+static inline uint64_t cnv_rt_live(const struct cnv_rt_table *table) {
+    return table->live;
+}
+
+/// Copies the undrained records of every stripe into `out` (room for CNV_RT_STRIPES ×
+/// CNV_RT_RECORDS) and marks them drained; returns how many. Records a stripe overwrote
+/// before this drain are skipped (lost). `hits` is read with acquire so that the records
+/// stored before a thread's previous fetch-add on this stripe are seen when possible.
+size_t cnv_rt_drain(struct cnv_rt_table *table, uint64_t *out);
+
+/// Hits counted on the stripes (exact once the counting threads are quiescent).
+uint64_t cnv_rt_hits(const struct cnv_rt_table *table);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // CNV_READ_TABLE_H
