@@ -165,7 +165,13 @@ struct PostgresBenchCommand: AsyncParsableCommand {
         try await queue.start()
         await queue.shutdown(drain: true)
         let runTime = clock.now - runStart
-        let completed = try await queue.counts().first { $0.group == "bench" }?.counts[.completed] ?? 0
+        let completed = try await connection(url) { connection in
+            let rows = try await connection.query(
+                "SELECT count(*)::bigint FROM conveyor_jobs WHERE grp = 'bench' AND state = 'completed'", logger: Self.logger)
+            var count = 0
+            for try await value in rows.decode(Int64.self) { count = Int(value) }
+            return count
+        }
         guard completed == jobs, done.count.load(ordering: .relaxed) == jobs else {
             throw PostgresCommandError(description: "batched run completed \(completed) rows, ran \(done.count.load(ordering: .relaxed)) of \(jobs)")
         }

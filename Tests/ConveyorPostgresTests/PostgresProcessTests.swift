@@ -65,17 +65,22 @@ struct PostgresProcessTests {
                 "--group", "audit", "--workers", "8", "--batch", "8", "--until-empty", "--poll-ms", "100",
                 "--heartbeat-ms", "100", "--rescue-after-ms", "800", "--maintenance-ms", "100",
             ]
+            // The victim works alone until it has finished some jobs and holds others; it is
+            // killed at once, with jobs still available, and the survivors start after it died:
+            // they find its jobs running with a stale heartbeat, and one of them rescues them.
             let victim = try ConveyorBinary.work(url, arguments)
             try await TestServer.eventually(.seconds(30), "the victim runs jobs") {
                 let running = try await TestServer.scalar(url, "SELECT count(*) FROM conveyor_jobs WHERE state = 'running'")
                 let completed = try await TestServer.scalar(url, "SELECT count(*) FROM conveyor_jobs WHERE state = 'completed'")
                 return running >= 4 && completed >= 16
             }
-            let survivors = try (0..<2).map { _ in try ConveyorBinary.work(url, arguments) }
-            try await Task.sleep(for: .milliseconds(150))
             kill(victim.0.processIdentifier, SIGKILL)
             victim.0.waitUntilExit()
             #expect(victim.0.terminationReason == .uncaughtSignal)
+            let orphaned = try await TestServer.scalar(url, "SELECT count(*) FROM conveyor_jobs WHERE state = 'running'")
+            #expect(orphaned >= 1)
+            #expect(try await TestServer.scalar(url, "SELECT count(*) FROM conveyor_jobs WHERE state = 'available'") >= 1)
+            let survivors = try (0..<2).map { _ in try ConveyorBinary.work(url, arguments) }
             for (process, pipe) in survivors {
                 let output = try await ConveyorBinary.finish(process, pipe, timeout: .seconds(90))
                 #expect(process.terminationStatus == 0, "\(output)")
@@ -83,11 +88,13 @@ struct PostgresProcessTests {
             #expect(try await TestServer.scalar(url, "SELECT count(*) FROM conveyor_jobs WHERE state = 'completed'") == count)
             let rescued = try await TestServer.scalar(
                 url, "SELECT count(*) FROM conveyor_jobs WHERE attempt >= 2 AND errors[1] LIKE '%rescued%'")
-            #expect(rescued >= 1, "the victim's claimed jobs were retried with a higher attempt")
+            // Its running jobs were rescued (a statement it sent just before dying may still have
+            // committed some completions after we counted, hence ≤).
+            #expect(rescued >= 1 && rescued <= orphaned, "rescued \(rescued) of \(orphaned) orphaned jobs")
             let seen = try await Self.seenCounts(url)
             #expect(seen.jobs == count && seen.min == 1)
             // Runs beyond one are exactly the rescued attempts that had started (at-least-once).
-            #expect(seen.once >= count - rescued)
+            #expect(seen.once >= count - rescued && seen.max <= 2)
             await queue.shutdown()
         }
     }
