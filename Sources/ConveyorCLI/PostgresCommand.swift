@@ -92,7 +92,11 @@ struct AuditJob: Codable, Sendable {
 /// Registers the built-in kinds: `pg.noop` (does nothing) and `pg.audit` (records each run in
 /// `conveyor_audit_seen` and the concurrency of its group in `conveyor_audit_gauge`).
 func registerBuiltInKinds(_ queue: PostgresQueue, group: String) async throws {
+    // CREATE TABLE IF NOT EXISTS races between processes starting together (a duplicate key in
+    // pg_type): serialize it with a transaction advisory lock.
     try await queue.withConnection { connection in
+        try await connection.query("BEGIN", logger: queue.queueLogger)
+        try await connection.query("SELECT pg_advisory_xact_lock(4242017)", logger: queue.queueLogger)
         try await connection.query(
             "CREATE TABLE IF NOT EXISTS conveyor_audit_seen (n bigint NOT NULL, job bigint NOT NULL, attempt int NOT NULL, worker text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())",
             logger: queue.queueLogger)
@@ -101,6 +105,7 @@ func registerBuiltInKinds(_ queue: PostgresQueue, group: String) async throws {
             logger: queue.queueLogger)
         try await connection.query(
             "INSERT INTO conveyor_audit_gauge (grp) VALUES (\(group)) ON CONFLICT DO NOTHING", logger: queue.queueLogger)
+        try await connection.query("COMMIT", logger: queue.queueLogger)
     }
     _ = try queue.register("pg.noop", payload: AuditJob.self, group: group) { _, _ in }
     _ = try queue.register("pg.audit", payload: AuditJob.self, group: group) { job, context in

@@ -149,7 +149,10 @@ extension PostgresQueue {
         if let connection { try? await connection.close() }
     }
 
-    /// One claim query (two statements in a transaction for a group with a global limit).
+    /// One claim query (two statements in a transaction for a group with a global limit). The
+    /// locked ids are collected with `ARRAY(SELECT … FOR UPDATE SKIP LOCKED)` so the update
+    /// reaches them by primary key: written as a join, the planner scanned the whole table
+    /// per claim (a hash join), which made each claim cost O(table).
     /// Nil when the database failed (the connection is dropped and reopened next time).
     func claim(_ group: DurableGroup, names: [String], want: Int, _ connection: inout PostgresConnection?) async -> [ClaimedJob]? {
         guard want > 0 else { return [] }
@@ -174,14 +177,14 @@ extension PostgresQueue {
                         """
                         UPDATE conveyor_jobs j SET state = 'running', attempt = j.attempt + 1, started_at = now(),
                                heartbeat_at = now(), worker = \(worker)
-                        FROM (SELECT id FROM conveyor_jobs
+                        WHERE j.id = ANY(ARRAY(
+                              SELECT id FROM conveyor_jobs
                               WHERE state = 'available' AND grp = \(group.name) AND run_at <= now() AND kind = ANY(\(names))
                               ORDER BY priority, run_at, id
                               LIMIT GREATEST(0, LEAST(\(limit),
                                     coalesce((SELECT concurrency_limit FROM conveyor_groups WHERE name = \(group.name)), \(limit))
                                     - (SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND grp = \(group.name))))
-                              FOR UPDATE SKIP LOCKED) c
-                        WHERE j.id = c.id
+                              FOR UPDATE SKIP LOCKED))
                         RETURNING j.id, j.kind, j.priority, j.payload, j.attempt, j.max_attempts,
                                   (j.deadline IS NOT NULL AND j.deadline < now())
                         """, logger: logger)
@@ -197,10 +200,10 @@ extension PostgresQueue {
                 """
                 UPDATE conveyor_jobs j SET state = 'running', attempt = j.attempt + 1, started_at = now(),
                        heartbeat_at = now(), worker = \(worker)
-                FROM (SELECT id FROM conveyor_jobs
+                WHERE j.id = ANY(ARRAY(
+                      SELECT id FROM conveyor_jobs
                       WHERE state = 'available' AND grp = \(group.name) AND run_at <= now() AND kind = ANY(\(names))
-                      ORDER BY priority, run_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED) c
-                WHERE j.id = c.id
+                      ORDER BY priority, run_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED))
                 RETURNING j.id, j.kind, j.priority, j.payload, j.attempt, j.max_attempts,
                           (j.deadline IS NOT NULL AND j.deadline < now())
                 """, logger: logger)
@@ -279,7 +282,7 @@ extension PostgresQueue {
                              run_at = CASE WHEN o.st = 'available' THEN now() + o.delay_ms * interval '1 millisecond' ELSE j.run_at END,
                              errors = CASE WHEN o.err = '' THEN j.errors ELSE j.errors || o.err END,
                              heartbeat_at = NULL
-                      FROM o WHERE j.id = o.id AND j.attempt = o.attempt AND j.state = 'running'
+                      FROM o WHERE j.id = ANY(\(ids)::bigint[]) AND j.id = o.id AND j.attempt = o.attempt AND j.state = 'running'
                       RETURNING j.id, j.notify_done, o.st)
                 SELECT (SELECT count(*) FROM u)::bigint,
                        (SELECT count(*) FROM (SELECT pg_notify('conveyor_done', u.id::text) FROM u
