@@ -3,6 +3,8 @@
 #                (bench-allocators alone: glibc, jemalloc, mimalloc, tcmalloc, slab pool)
 #   make test    the test suite (jemalloc on, then off; the dashboard's tests in the first only),
 #                then the Benchmarks package's tests
+#   make test-postgres   the ConveyorPostgres suites alone, against a throw-away PostgreSQL server
+#   make bench-postgres  the durable queue's throughput and latency (docs/Postgres.md)
 #   make tsan    the tests under ThreadSanitizer (jemalloc off, smaller stress sizes)
 #   make asan    the tests under AddressSanitizer (jemalloc off, smaller stress sizes)
 #   make soak    a compressed day of mixed load, memory growth after warm-up (DURATION=10m)
@@ -35,7 +37,7 @@ BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks
 BENCH_BUILD = $(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build
 BENCH_BIN = Benchmarks/.build/release
 
-.PHONY: dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
+.PHONY: postgres-deps test-postgres bench-postgres dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
 
 all: build
 
@@ -45,6 +47,11 @@ deps:
 # Chromium, chromedriver and Prometheus for the dashboard's tests with real clients.
 dashboard-deps: deps
 	@./scripts/install-dashboard-deps.sh
+
+# The PostgreSQL server (Debian's postgresql) the ConveyorPostgres tests and bench start on
+# 127.0.0.1 in a temporary directory (scripts/postgres-run.sh), and stop.
+postgres-deps: deps
+	@./scripts/install-postgres-deps.sh
 
 # CONVEYOR_CORE_ONLY=1 leaves the dashboard (Hummingbird, SwiftNIO, swift-prometheus) out of
 # the build (see Package.swift): it is built and tested once, in test-jemalloc, not in the
@@ -59,8 +66,16 @@ test: test-jemalloc test-no-jemalloc test-benchmarks
 # Default build: jemalloc linked, slabs from a dedicated jemalloc arena.
 # --no-parallel: the stress tests run their own threads; suites run one after another so
 # they do not starve each other (or the Swift cooperative pool) on a 2-core machine.
-test-jemalloc: deps dashboard-deps
-	$(SWIFT) test --no-parallel
+# The ConveyorPostgres suites run here (only): scripts/postgres-run.sh starts a server, exports
+# CONVEYOR_PG_URL and stops it whatever the outcome; they spawn the `conveyor` executable as
+# worker processes, hence the build first.
+test-jemalloc: deps dashboard-deps postgres-deps
+	$(SWIFT) build --build-tests
+	./scripts/postgres-run.sh $(SWIFT) test --skip-build --no-parallel
+
+test-postgres: deps postgres-deps
+	$(SWIFT) build --build-tests
+	./scripts/postgres-run.sh $(SWIFT) test --skip-build --no-parallel --filter ConveyorPostgresTests
 
 # The Jemalloc trait off: slabs from mmap, the same API and tests.
 test-no-jemalloc: deps
@@ -103,7 +118,7 @@ soak: deps
 # then the report (`conveyor report`): bench-report/report.html (SVG charts), report.json
 # (every figure), summary.md. Each part writes its document to
 # bench-report/parts/; `bench-report` merges what exists.
-bench: bench-core bench-malloc bench-engine bench-allocators bench-cache bench-soak bench-simulate
+bench: bench-core bench-malloc bench-engine bench-allocators bench-cache bench-soak bench-simulate bench-postgres
 	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
@@ -153,6 +168,17 @@ bench-simulate: deps
 	@mkdir -p bench-report/parts
 	.build/release/conveyor simulate --trace $(SIMULATE_TRACE) --with-replay --replay-rows $(SIMULATE_REPLAY_ROWS) --speedup $(SIMULATE_SPEEDUP) \
 		--json bench-report/simulate.json --document bench-report/parts/simulate.json
+
+# The durable queue (docs/Postgres.md): `conveyor pg bench` (batched queue ÷ a naive
+# one-job-per-query loop, bulk insert, submit → start latency, 3 processes ÷ 1) against a
+# throw-away server, into bench-report/postgres.md. Optional in `make bench`: when PostgreSQL
+# cannot be installed or started it says so and the bench goes on without these rows.
+PG_BENCH_RUNS ?= 3
+bench-postgres: deps
+	$(SWIFT) build -c release --product conveyor
+	@mkdir -p bench-report
+	@./scripts/postgres-run.sh .build/release/conveyor pg bench --runs $(PG_BENCH_RUNS) --markdown bench-report/postgres.md; \
+	rc=$$?; if [ $$rc -eq 3 ]; then echo "bench-postgres SKIPPED: no PostgreSQL server could be started (see above); install Debian's postgresql (scripts/install-postgres-deps.sh)"; exit 0; fi; exit $$rc
 
 bench-report:
 	$(SWIFT) build -c release --product conveyor

@@ -179,3 +179,32 @@ if !coreOnly {
         cli.dependencies.append("ConveyorDashboard")
     }
 }
+
+// Durable tasks on PostgreSQL (docs/Postgres.md): a product of its own on postgres-nio, never a
+// dependency of `Conveyor`. Dropped with the dashboard under CONVEYOR_CORE_ONLY=1: its tests need
+// a running server (make test-postgres starts one) and say nothing about the lock-free core.
+if !coreOnly {
+    package.products.append(.library(name: "ConveyorPostgres", targets: ["ConveyorPostgres"]))
+    package.dependencies.append(.package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"))
+    package.targets += [
+        .target(
+            name: "ConveyorPostgres",
+            dependencies: [
+                "Conveyor",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ConveyorPostgresTests",
+            dependencies: [
+                "ConveyorPostgres", "Conveyor", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+    if let cli = package.targets.first(where: { $0.name == "ConveyorCLI" }) {
+        cli.dependencies += ["ConveyorPostgres", .product(name: "PostgresNIO", package: "postgres-nio")]
+    }
+}

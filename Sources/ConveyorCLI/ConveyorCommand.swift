@@ -8,6 +8,6 @@ struct ConveyorCommand: AsyncParsableCommand {
         commandName: "conveyor",
         abstract: "Tools for the Conveyor task queue.",
         subcommands: [ForecastCommand.self, SimulateCommand.self, ReportCommand.self]
-            + dashboardCommands
+            + dashboardCommands + postgresCommands
     )
 }
