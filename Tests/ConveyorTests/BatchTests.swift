@@ -346,6 +346,26 @@ struct BatchTests {
         #expect(abs(decision.fixedCost.batchTestSeconds - f) / f < 0.05 && abs(decision.perItemCost.batchTestSeconds - c) / c < 0.05)
         await conveyor.shutdown(drain: true)
     }
+
+    @Test("Statistics reach the PerformanceProfiler: batches per second, size histogram, added wait, as interval deltas")
+    func profiler() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("batch")])
+        let kind = try conveyor.registerBatch("p", payload: BatchItem.self, options: BatchOptions(maxBatchSize: 10, maxWaitTime: .seconds(10))) { _ in }
+        let profiler = try PerformanceProfiler(conveyor: conveyor)
+        for id in 0..<30 { try conveyor.submit(kind, BatchItem(id: Int64(id), key: 0)) }
+        #expect(eventually { (try? conveyor.batchStatistics(for: kind).batches) == 3 })
+        let first = try #require(profiler.metrics().batches?.first { $0.kind == "p" })
+        #expect(first.batches == 3 && first.tasks == 30 && first.sizeHistogram == [10: 3] && first.addedWait.count == 30)
+        #expect(first.batchesPerSecond > 0 && first.meanBatchSize == 10 && first.maxBatchSize == 10)
+        profiler.resetMetrics()
+        for id in 0..<10 { try conveyor.submit(kind, BatchItem(id: Int64(id), key: 0)) }
+        #expect(eventually { (try? conveyor.batchStatistics(for: kind).batches) == 4 })
+        let second = try #require(profiler.metrics().batches?.first { $0.kind == "p" })
+        #expect(second.batches == 1 && second.tasks == 10 && second.sizeHistogram == [10: 1])
+        let figures = try conveyor.batchStatistics(for: kind)
+        #expect(figures.sizeHistogram == [10: 4] && figures.addedWait.count == 40 && figures.handlerTime.count == 4)
+        await conveyor.shutdown(drain: true)
+    }
 }
 
 extension Duration {
