@@ -186,7 +186,7 @@ var saturatedWaits: [LatencyHistogram] = []
 var pacedWaits: [LatencyHistogram] = []
 var sparseWaits: [LatencyHistogram] = []
 var nextID: Int64 = 0
-func row() -> Row {
+@MainActor func row() -> Row {
     nextID += 1
     return Row(id: nextID, value: Double(nextID) * 0.5, payload: nextID &* 31)
 }
@@ -293,7 +293,6 @@ let synthetic = try engine.registerBatch(
     while nowNanoseconds() < until {}
     syntheticDone.add(items.count)
 }
-let optimizer = try engine.optimizeBatchSize(for: synthetic, target: BatchSizeTarget(addedWaitP95: waitTarget, sizes: 1...1000))
 let analytic: Double = {
     let bound = Double(waitTarget.components.attoseconds) / 1e18 + Double(waitTarget.components.seconds)
     return (1 + bound / (0.95 / arrivalRate + perItemCost / 1e9)).rounded(.down)
@@ -303,7 +302,7 @@ var optimizedP95: [Double] = []
 let syntheticSeconds = options.quick ? 2.0 : 4.0
 for run in 0..<options.runs {
     let count = Int(arrivalRate * syntheticSeconds)
-    var generator = SplitMix64(seed: UInt64(run + 1))
+    var generator = SplitMix64(state: UInt64(run + 1))
     var arrivals: [UInt64] = []
     var clock = 0.0
     for _ in 0..<count {
@@ -311,7 +310,10 @@ for run in 0..<options.runs {
         arrivals.append(UInt64(clock))
     }
     syntheticDone.reset(expecting: count)
+    // A fresh optimizer per run (no step across the pause between runs).
+    let optimizer = try engine.optimizeBatchSize(for: synthetic, target: BatchSizeTarget(addedWaitP95: waitTarget, sizes: 1...1000))
     optimizer.start(every: .milliseconds(200))
+    var sizesSeen: [Double] = []
     let begin = nowNanoseconds()
     var lastHalf = LatencyHistogram()
     var marked = false
@@ -320,6 +322,7 @@ for run in 0..<options.runs {
             marked = true
             lastHalf = try engine.batchStatistics(for: synthetic).addedWait
         }
+        if marked, index % 2_000 == 0 { sizesSeen.append(Double(synthetic.maxBatchSize)) }
         let due = begin + offset
         if nowNanoseconds() < due { sleep(untilNanoseconds: due) }
         try engine.submit(synthetic, UInt64(index))
@@ -327,9 +330,10 @@ for run in 0..<options.runs {
     syntheticDone.wait()
     optimizer.stop()
     let waits = try engine.batchStatistics(for: synthetic).addedWait.subtracting(lastHalf)
-    chosenSizes.append(Double(synthetic.maxBatchSize))
+    // The size in force through the second half of the arrivals (sampled every 2000 tasks).
+    chosenSizes.append(median(sizesSeen))
     optimizedP95.append(milliseconds(waits.p95))
-    log("optimizer run \(run + 1): size \(synthetic.maxBatchSize) (analytic \(Int(analytic))), p95 added wait \(String(format: "%.2f", milliseconds(waits.p95))) ms; \(optimizer.lastDecision.map(String.init(describing:)) ?? "-")")
+    log("optimizer run \(run + 1): size \(median(sizesSeen)) (analytic \(Int(analytic))), p95 added wait \(String(format: "%.2f", milliseconds(waits.p95))) ms; \(optimizer.lastDecision.map(String.init(describing:)) ?? "-")")
 }
 await engine.shutdown(drain: true)
 
@@ -384,7 +388,7 @@ for run in 0..<options.runs {
 func merged(_ histograms: [LatencyHistogram]) -> LatencyHistogram { histograms.reduce(LatencyHistogram()) { $0.merging($1) } }
 let sqliteRatio = zip(batchedRates, singleRates).map { $0 / $1 }
 let sumRatio = zip(sumRates, typedRates).map { $0 / $1 }
-let allWaits = merged(saturatedWaits + pacedWaits + sparseWaits)
+let worstRegimeP99 = [saturatedWaits, pacedWaits, sparseWaits].map { merged($0).p99 }.max() ?? 0
 let waitLimit = milliseconds(UInt64(maxWait.components.seconds) * 1_000_000_000 + UInt64(maxWait.components.attoseconds / 1_000_000_000)) + 5
 let sizeError = chosenSizes.map { abs($0 - analytic) / analytic }
 
@@ -398,7 +402,7 @@ var figures: [BenchFigure] = [
     BenchFigure(key: "batch.sum.typed", label: "typed single tasks (one add each)", unit: "tasks/s", runs: typedRates),
     BenchFigure(key: "batch.sum.batched", label: "batch handler summing its items", unit: "tasks/s", runs: sumRates),
     BenchFigure(key: "batch.sum.batched/typed", label: "summing batch × typed single tasks", unit: "×", runs: sumRatio),
-    BenchFigure(key: "batch.optimizer.size", label: "optimizer's batch size", unit: "items", runs: chosenSizes),
+    BenchFigure(key: "batch.optimizer.size", label: "optimizer's batch size (median through the second half)", unit: "items", runs: chosenSizes),
     BenchFigure(key: "batch.optimizer.p95", label: "p95 added wait at the optimizer's size (second half)", unit: "ms", runs: optimizedP95),
     BenchFigure(key: "pipeline.one", label: "pipeline, 1 trivial stage", unit: "items/s", runs: oneStageRates),
     BenchFigure(key: "pipeline.three", label: "pipeline, 3 trivial stages", unit: "items/s", runs: threeStageRates),
@@ -413,8 +417,8 @@ let threeRatio = zip(threeStageRates, oneStageRates).map { $0 / $1 }
 let slowRatio = zip(slowPipelineRates, slowAloneRates).map { $0 / $1 }
 let aims = [
     Aim("SQLite batched ≥ 20× one transaction per task (throughput)", atLeast: 20).judge(median(sqliteRatio)) { String(format: "%.1f×", $0) }.benchAim,
-    Aim("SQLite added wait p99 ≤ maxWaitTime + 5 ms (all runs: saturated, 2000 rows/s, lone tasks)", atMost: waitLimit)
-        .judge(milliseconds(allWaits.p99)) { String(format: "%.1f ms", $0) }.benchAim,
+    Aim("SQLite added wait p99 ≤ maxWaitTime + 5 ms (worst of saturated, 2000 rows/s and lone tasks, each over all runs)", atMost: waitLimit)
+        .judge(milliseconds(worstRegimeP99)) { String(format: "%.1f ms", $0) }.benchAim,
     Aim("summing batch handler ≥ 2× typed single-task throughput, same engine", atLeast: 2).judge(median(sumRatio)) { String(format: "%.2f×", $0) }.benchAim,
     Aim("optimizer within 10 % of the analytic optimum (\(Int(analytic)); real clock, Poisson arrivals)", atMost: 0.10)
         .judge(median(sizeError)) { String(format: "%.1f %%", $0 * 100) }.benchAim,
@@ -451,7 +455,7 @@ let tables = [
     BenchTable(
         title: "optimizeBatchSize on fixed \(Int(fixedCost / 1000)) µs + \(Int(perItemCost / 1000)) µs per item, \(Int(arrivalRate)) tasks/s, p95 target \(waitTarget)",
         note: "Analytic optimum: the largest n with (n − 1)(0.95 / rate + per item) ≤ target, i.e. \(Int(analytic)).",
-        header: ["run", "size chosen", "p95 added wait (ms, second half)"],
+        header: ["run", "size chosen (median, second half)", "p95 added wait (ms, second half)"],
         rows: zip(chosenSizes, optimizedP95).enumerated().map { ["\($0.offset + 1)", "\(Int($0.element.0))", String(format: "%.2f", $0.element.1)] }),
 ]
 let method = "release build; medians of \(options.runs) runs, interleaved; SQLite \(sqlite3_libversion().map { String(cString: $0) } ?? "?") "

@@ -30,7 +30,8 @@ public struct BatchSizeDecision: Sendable, CustomStringConvertible {
     /// Fitted handler cost per call (the intercept) and per item (the slope).
     public var fixedCost: Duration
     public var perItemCost: Duration
-    /// Tasks per second through the kind since the previous step, on the kind's clock.
+    /// Tasks per second arriving (through the kind, plus the growth of what waits), on the
+    /// kind's clock, smoothed over steps (half the weight on the newest).
     public var arrivalRate: Double
     /// The predicted p95 added wait at `size`: 0.95 (size − 1) / rate + (size − 1) × perItemCost.
     public var predictedAddedWaitP95: Duration
@@ -47,7 +48,8 @@ public struct BatchSizeDecision: Sendable, CustomStringConvertible {
 
 /// Adapts one batch kind's `maxBatchSize` from measurement, off the hot path: it fits the
 /// handler time per call as `fixed + perItem × size` (least squares over the latest 256
-/// calls), measures the arrival rate between steps, and picks the largest size whose
+/// calls), measures the arrival rate between steps (tasks through the kind plus the growth of
+/// its group's queue and its accumulators, so a kind should have its group to itself), and picks the largest size whose
 /// predicted p95 added wait is within the target, raised if the workers would not keep up.
 /// All times come from the kind's clock (``BatchOptions/clock``), so tests can drive it.
 ///
@@ -59,19 +61,25 @@ public final class BatchSizeOptimizer: Sendable {
     private let core: BatchCoreBase
     private let target: BatchSizeTarget
     private let workers: @Sendable () -> Int
+    /// Tasks waiting now: the group's queue and the kind's accumulators.
+    private let backlog: @Sendable () -> Int
     private let state = PThreadMutex<State>(State())
 
     struct State: Sendable {
         var lastTime: Duration?
         var lastTasks = 0
+        var lastBacklog = 0
+        /// Arrival rate, smoothed over steps (half the weight on the newest).
+        var rate: Double?
         var last: BatchSizeDecision?
         var loop: Task<Void, Never>?
     }
 
-    init(core: BatchCoreBase, target: BatchSizeTarget, workers: @escaping @Sendable () -> Int) {
+    init(core: BatchCoreBase, target: BatchSizeTarget, workers: @escaping @Sendable () -> Int, backlog: @escaping @Sendable () -> Int) {
         self.core = core
         self.target = target
         self.workers = workers
+        self.backlog = backlog
     }
 
     deinit {
@@ -87,17 +95,27 @@ public final class BatchSizeOptimizer: Sendable {
     public func step() -> BatchSizeDecision? {
         let now = self.core.clock.now()
         let (tasks, samples) = self.core.stats.withLock { ($0.tasks, $0.samples) }
-        let previous = self.state.withLock { state -> (Duration?, Int) in
+        let backlog = self.backlog()
+        let previous = self.state.withLock { state -> (time: Duration?, tasks: Int, backlog: Int) in
             defer {
                 state.lastTime = now
                 state.lastTasks = tasks
+                state.lastBacklog = backlog
             }
-            return (state.lastTime, state.lastTasks)
+            return (state.lastTime, state.lastTasks, state.lastBacklog)
         }
-        guard let since = previous.0 else { return nil }
+        guard let since = previous.time else { return nil }
         let seconds = Double((now - since).cacheNanoseconds) / 1e9
-        guard seconds > 0, tasks > previous.1 else { return nil }
-        let rate = Double(tasks - previous.1) / seconds
+        // Arrivals = tasks that went through + growth of what waits (a backlog draining after
+        // an overload would otherwise look like a higher arrival rate).
+        let arrived = tasks - previous.tasks + backlog - previous.backlog
+        guard seconds > 0, tasks > previous.tasks, arrived > 0 else { return nil }
+        let measured = Double(arrived) / seconds
+        let rate = self.state.withLock { state -> Double in
+            let smoothed = state.rate.map { 0.5 * $0 + 0.5 * measured } ?? measured
+            state.rate = smoothed
+            return smoothed
+        }
         let decision = self.decide(rate: rate, samples: samples)
         self.core.maxBatchSize.store(decision.size, ordering: .relaxed)
         self.state.withLock { $0.last = decision }
@@ -200,6 +218,7 @@ extension Conveyor {
                 reason: "BatchSizeTarget.utilisation \(target.utilisation) must be in (0, 1]; 0.8 is the default")
         }
         let group = self.groups[kind.core.groupIndex]
-        return BatchSizeOptimizer(core: kind.core, target: target, workers: { group.workerCount })
+        let core = kind.core
+        return BatchSizeOptimizer(core: core, target: target, workers: { group.workerCount }, backlog: { group.queuedCount + core.pendingCount })
     }
 }
