@@ -203,8 +203,8 @@ struct PipelineTests {
                 usleep(200)
             }
         }
-        // Each worker holds a take of 1...16 besides the two full rings.
-        #expect((34...64).contains(accepted), "accepted \(accepted)")
+        // The two full rings, and each worker's take (0...16: a worker may not have woken yet).
+        #expect((32...64).contains(accepted), "accepted \(accepted)")
         let stopping = Task { await pipeline.shutdown(drain: false) }
         try await Task.sleep(for: .milliseconds(20))
         gate.store(true, ordering: .releasing)
@@ -213,7 +213,8 @@ struct PipelineTests {
         #expect(outputs.count == accepted, "every accepted item delivered once (\(outputs.count) of \(accepted))")
         #expect(outputs.failures.count == total)
         #expect(outputs.failures.allSatisfy { ($0.underlying as? ConveyorError) == .notStarted(kind: $0.stage) })
-        #expect((report.inFlight["first"] ?? 0) >= 15 && (report.inFlight["blocked"] ?? 0) >= 15, "\(report)")
-        #expect(outputs.successes.count == accepted - total)
+        // The blocked stage's ring stayed full (only its stuck worker drains it): ≥ 16 there.
+        #expect((report.inFlight["blocked"] ?? 0) >= 16 && report.inFlight["first"] != nil, "\(report)")
+        #expect(outputs.successes.count == accepted - total && outputs.successes.count <= 1)
     }
 }
