@@ -37,7 +37,7 @@ BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks
 BENCH_BUILD = $(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build
 BENCH_BIN = Benchmarks/.build/release
 
-.PHONY: postgres-deps test-postgres bench-postgres dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
+.PHONY: postgres-deps test-postgres bench-postgres dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache bench-batch clean
 
 all: build
 
@@ -118,7 +118,7 @@ soak: deps
 # then the report (`conveyor report`): bench-report/report.html (SVG charts), report.json
 # (every figure), summary.md. Each part writes its document to
 # bench-report/parts/; `bench-report` merges what exists.
-bench: bench-core bench-malloc bench-engine bench-allocators bench-cache bench-soak bench-simulate bench-postgres
+bench: bench-core bench-malloc bench-engine bench-allocators bench-cache bench-batch bench-soak bench-simulate bench-postgres
 	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
@@ -155,6 +155,16 @@ bench-cache: deps
 	Benchmarks/.build/release/conveyor-cachebench --runs $(BENCH_RUNS) --revision "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --markdown bench-report/cache.md --json bench-report/parts/cache.json
 	@echo "The tables as Markdown: bench-report/cache.md"
 
+# BatchProcessor (SQLite inserts batched against one transaction per task, through the system
+# libsqlite3; a summing batch handler against typed single tasks; the batch-size optimizer) and
+# pipelines (3 trivial stages against one, a slow stage against its own rate, RSS);
+# docs/Batching.md, docs/Pipelines.md.
+bench-batch: deps
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-batchbench
+	@mkdir -p bench-report/parts
+	Benchmarks/.build/release/conveyor-batchbench --runs $(BENCH_RUNS) --revision "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --markdown bench-report/batch.md --json bench-report/parts/batch.json
+	@echo "The tables as Markdown: bench-report/batch.md"
+
 # Memory over time for the report; growth is reported, not judged (that is `make soak`).
 bench-soak: deps
 	$(BENCH_BUILD) --product conveyor-soak
@@ -183,7 +193,7 @@ bench-postgres: deps
 bench-report:
 	$(SWIFT) build -c release --product conveyor
 	.build/release/conveyor report --skip-missing \
-		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/soak.json \
+		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/batch.json bench-report/parts/soak.json \
 		bench-report/parts/simulate.json
 
 bench-malloc: deps

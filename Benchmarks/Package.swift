@@ -15,6 +15,9 @@
 //   conveyor-allocators  (AllocatorBench) glibc, jemalloc, mimalloc, tcmalloc and the slab
 //       pool, one child process per run. Build it with the `Jemalloc` trait OFF (see below).
 //   conveyor-soak        (Soak) a compressed day of mixed load, memory growth after warm-up.
+//   conveyor-batchbench  (BatchBench) BatchProcessor: SQLite inserts batched against one
+//       transaction per task (system libsqlite3, CSQLite), a summing batch handler against typed
+//       single tasks, the batch-size optimizer on a synthetic fixed + per-item cost.
 //   CoreBenchmarks       ordo-one/benchmark suite (single-thread ring and allocator workloads,
 //       the engine's typed path) with `.mallocCountTotal`, for allocation counts and the
 //       regression baseline: `swift package --package-path Benchmarks benchmark --target CoreBenchmarks`.
@@ -52,6 +55,8 @@ let package = Package(
         .executable(name: "conveyor-soak", targets: ["Soak"]),
         // ResultCache and StreamProcessor against their peers (`make bench-cache`).
         .executable(name: "conveyor-cachebench", targets: ["CacheBench"]),
+        // BatchProcessor (SQLite through the system libsqlite3, sums, the optimizer) (`make bench-batch`).
+        .executable(name: "conveyor-batchbench", targets: ["BatchBench"]),
     ],
     traits: [
         .trait(
@@ -90,6 +95,9 @@ let package = Package(
         runner("AllocatorBench", also: [argumentParser]),
         runner("Soak", also: [argumentParser, .product(name: "Logging", package: "swift-log")]),
         runner("CacheBench", also: []),
+        // The system SQLite (apt libsqlite3-dev), linked by conveyor-batchbench only.
+        .systemLibrary(name: "CSQLite", path: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        runner("BatchBench", also: ["CSQLite"]),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [.product(name: "Benchmark", package: "benchmark"), conveyor],

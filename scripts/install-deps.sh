@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system libraries Conveyor builds against, when pkg-config cannot find them:
-# liburcu (wfcqueue) and jemalloc. Debian/Ubuntu only (apt-get). Extra package names may be
+# liburcu (wfcqueue) and jemalloc; libsqlite3-dev for the Benchmarks package. Debian/Ubuntu only (apt-get). Extra package names may be
 # passed as arguments; they are installed when `dpkg -s` does not know them.
 set -euo pipefail
 
@@ -9,8 +9,10 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if command -v pkg-config >/dev/null 2>&1; then
     pkg-config --exists liburcu-cds || missing+=(liburcu-dev)
     pkg-config --exists jemalloc || missing+=(libjemalloc-dev)
+    # SQLite: only the Benchmarks package links it (conveyor-batchbench), never the library.
+    pkg-config --exists sqlite3 || missing+=(libsqlite3-dev)
 else
-    missing+=(liburcu-dev libjemalloc-dev)
+    missing+=(liburcu-dev libjemalloc-dev libsqlite3-dev)
 fi
 for package in "$@"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

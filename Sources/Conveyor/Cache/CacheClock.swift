@@ -1,3 +1,6 @@
+// CConveyor too: its headers include <time.h>, and when this file shares a compiler job with
+// files that import CConveyor, `timespec` resolves through it (an @inlinable body must import it).
+import CConveyor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

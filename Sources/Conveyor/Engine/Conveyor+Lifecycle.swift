@@ -38,6 +38,7 @@ extension Conveyor {
         for group in self.groups {
             self.sweep(group, run: drain)
         }
+        self.settlePendingBatches(run: drain)  // batching hook: flush or fail what accumulators hold
         self.configuration.logger.debug(
             "conveyor stopped",
             metadata: [
@@ -86,7 +87,8 @@ extension Conveyor {
             }
             if taken == 0 { return }
             for address in buffer[0..<taken] {
-                if run {
+                // Batch tasks go through execute either way: the batching hook fails them when stopping.
+                if run || Self.isBatchRecord(address) {
                     self.execute(address, group: group, worker: worker)
                 } else {
                     self.failUnstarted(address, group: group, worker: worker)

@@ -344,7 +344,7 @@ extension Conveyor {
 
     /// Queues a prepared record; on failure the record is still the caller's.
     @inline(__always)
-    private func enqueue(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
+    func enqueue(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
         let shard = cnv_gate_enter(self.gate)
         guard shard >= 0 else { throw ConveyorError.shutDown }
         defer { cnv_gate_leave(self.gate, shard) }
@@ -361,7 +361,7 @@ extension Conveyor {
     /// Queues a record; under the `.wait` policy a full ring blocks this (non-worker) thread
     /// until there is room or the timeout passed. On failure the record is freed.
     @inline(__always)
-    private func enqueueOrFree(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
+    func enqueueOrFree(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
         do {
             return try self.enqueue(record, level: level, group: index)
         } catch ConveyorError.queueFull(_, _, .ring) where self.groups[index].waitTimeout != nil {
@@ -414,7 +414,7 @@ extension Conveyor {
 
     /// Queues a record, waiting (with a growing sleep, never blocking a thread) for room when
     /// the group's policy is `.wait`. Workers never wait: they could be waiting for themselves.
-    private func enqueueWaiting(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) async throws
+    func enqueueWaiting(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) async throws
         -> TaskTicket
     {
         let group = self.groups[index]

@@ -144,7 +144,11 @@ extension Conveyor {
                 ranSinceIdle &+= taken
                 continue
             }
-            if mode == .draining && !hot.hasQueuedWork { return }
+            if mode == .draining && !hot.hasQueuedWork {
+                // Batching hook: a draining worker flushes its group's unflushed batches.
+                if self.flushPendingBatches(of: group, worker: worker) { continue }
+                return
+            }
             if !searching {
                 searching = true
                 cnv_parker_begin_search(parker)
@@ -269,6 +273,11 @@ extension Conveyor {
     /// Runs (or settles) one task record, then frees it.
     func execute(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
+        // Batching hook: a batch kind's task goes to its accumulator (Batching/), which settles it.
+        if record.pointee.flags & BatchFlags.task != 0 {
+            self.acceptBatchTask(record, group: group, worker: worker)
+            return
+        }
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
         let retained = record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0
         defer {

@@ -40,6 +40,8 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
     case cancelled(kind: String)
     /// The engine stopped (`shutdown(drain: false)`) before the task started.
     case notStarted(kind: String)
+    /// A batch handler returned `got` results for a batch of `expected` tasks.
+    case batchResultCount(kind: String, expected: Int, got: Int)
     /// ``PerformanceProfiler/stopProfiling()`` was called with no profiling interval running.
     case profilerNotStarted
     /// The profiler has recorded nothing under this context name (and no baseline holds it).
@@ -67,6 +69,9 @@ public enum ConveyorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .deadlineExceeded(let kind): "task \"\(kind)\" did not start before its deadline"
         case .cancelled(let kind): "task \"\(kind)\" was cancelled before it started"
         case .notStarted(let kind): "task \"\(kind)\" never started: the Conveyor was shut down without draining"
+        case .batchResultCount(let kind, let expected, let got):
+            "the batch handler of \"\(kind)\" returned \(got) results for a batch of \(expected) tasks; "
+                + "return exactly one result per item, in the items' order (or throw to fail the whole batch)"
         case .profilerNotStarted:
             "the profiler is not profiling: call startProfiling() before stopProfiling(), or read metrics() for the figures so far"
         case .unknownContext(let name):

@@ -34,6 +34,10 @@ public struct PerformanceMetrics: Sendable, Equatable, Codable, CustomStringConv
     public var kinds: [KindFigures]
     /// Per-context figures from ``PerformanceProfiler/profile(_:context:)``, by name.
     public var contexts: [ContextSummary]
+    /// Per batch kind (``Conveyor/registerBatch(_:payload:options:groupBy:handler:)``): batches
+    /// per second, the batch-size histogram and the added wait, over the interval; nil in
+    /// metrics saved before batching existed.
+    public var batches: [BatchFigures]? = nil
 
     /// Tasks run (completed + failed) in the interval, over all groups.
     public var tasks: UInt64 { self.groups.reduce(0) { $0 &+ $1.completed &+ $1.failed } }

@@ -18,6 +18,8 @@ struct ProfilerSample: Sendable {
     var kinds: [String: KindTotals]
     var contexts: [String: RecorderSnapshot]
     var memory: MemoryUsage
+    /// Batch kinds' statistics by kind (Batching/).
+    var batches: [String: BatchStatistics] = [:]
 
     /// Reads the engine (if any), the contexts and the process now.
     static func take(conveyor: Conveyor?, contexts: ProfilerContexts) -> ProfilerSample {
@@ -30,7 +32,8 @@ struct ProfilerSample: Sendable {
             userSeconds: times.user, systemSeconds: times.system,
             groups: groups ?? [], kinds: conveyor?.kindStatistics ?? [:],
             contexts: contexts.snapshots(),
-            memory: MemoryUsage.current(external: conveyor?.reservedBytes ?? 0))
+            memory: MemoryUsage.current(external: conveyor?.reservedBytes ?? 0),
+            batches: conveyor?.batchStatistics ?? [:])
     }
 }
 
@@ -88,6 +91,7 @@ extension PerformanceMetrics {
                 systemSeconds: max(0, later.systemSeconds - earlier.systemSeconds),
                 percentOfCore: seconds > 0 ? max(0, cpuSeconds) / seconds * 100 : 0),
             queueDepths: Dictionary(uniqueKeysWithValues: later.groups.map { ($0.name, $0.queued) }),
-            groups: groups, kinds: kinds, contexts: contexts)
+            groups: groups, kinds: kinds, contexts: contexts,
+            batches: later.batches.keys.sorted().map { BatchFigures(from: earlier.batches[$0], to: later.batches[$0]!, seconds: seconds) })
     }
 }
