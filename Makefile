@@ -35,7 +35,7 @@ BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks
 BENCH_BUILD = $(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build
 BENCH_BIN = Benchmarks/.build/release
 
-.PHONY: dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
+.PHONY: dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-engine-counts bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache clean
 
 all: build
 
@@ -103,7 +103,7 @@ soak: deps
 # then the report (`conveyor report`): bench-report/report.html (SVG charts), report.json
 # (every figure), summary.md. Each part writes its document to
 # bench-report/parts/; `bench-report` merges what exists.
-bench: bench-core bench-malloc bench-engine bench-allocators bench-cache bench-soak bench-simulate
+bench: bench-core bench-malloc bench-engine bench-engine-counts bench-allocators bench-cache bench-soak bench-simulate
 	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
@@ -117,6 +117,14 @@ bench-engine: deps
 	@mkdir -p bench-report/parts
 	$(BENCH_BIN)/conveyor-enginebench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json --document bench-report/parts/engine.json
 	@echo "The table as Markdown: bench-report/engine.md"
+
+# Instructions per task (callgrind, a 3×10⁵- minus a 10⁵-task run) and futex calls per task
+# (strace -f -c, 2×10⁶ tasks, 2 workers): counts that do not rest on wall clock. ~3 minutes.
+bench-engine-counts:
+	@./scripts/install-deps.sh valgrind strace
+	$(BENCH_BUILD) --product conveyor-enginebench
+	@mkdir -p bench-report/parts
+	$(BENCH_BIN)/conveyor-enginebench --counts --markdown bench-report/engine-counts.md --json bench-report/engine-counts.json --document bench-report/parts/engine-counts.json
 
 # glibc, jemalloc, mimalloc, tcmalloc and the slab pool, each run in child processes of its
 # own (LD_PRELOAD). The binary must not link jemalloc (it would serve malloc in every child).
@@ -157,7 +165,7 @@ bench-simulate: deps
 bench-report:
 	$(SWIFT) build -c release --product conveyor
 	.build/release/conveyor report --skip-missing \
-		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/soak.json \
+		bench-report/parts/engine.json bench-report/parts/engine-counts.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/soak.json \
 		bench-report/parts/simulate.json
 
 bench-malloc: deps
