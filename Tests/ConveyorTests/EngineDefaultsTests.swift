@@ -198,3 +198,22 @@ struct EngineSamplingTests {
         await conveyor.shutdown(drain: true)
     }
 }
+
+@Suite("Engine: the idle estimate does not feed on its own wake-ups")
+struct EngineIdleEstimateTests {
+    @Test("A park a wake ended within a few park costs makes the next idle moments spin; long or timed-out parks do not")
+    func shortWokenParkSpins() {
+        var fresh = IdleEstimator()
+        let short = fresh.spins  // starts as "sparse": a short spin, then park
+        #expect(short < 100)
+        fresh.parked(nanoseconds: 20_000, woken: true)
+        #expect(fresh.spins > short, "a park woken after 20 µs should make the worker spin next time")
+
+        var long = IdleEstimator()
+        long.parked(nanoseconds: 1_000_000, woken: true)
+        #expect(long.spins == short, "a 1 ms park is a real gap")
+        var timedOut = IdleEstimator()
+        timedOut.parked(nanoseconds: 20_000, woken: false)
+        #expect(timedOut.spins == short, "a timeout is no evidence of arrivals")
+    }
+}

@@ -45,6 +45,19 @@ struct IdleEstimator {
         let gap = elapsed / Double(max(tasks, 1))
         self.averageGap = 0.75 * self.averageGap + 0.25 * gap
     }
+
+    /// Call after a park, with how long it lasted and whether a wake (not the timeout) ended
+    /// it. A park that a submitter ended within a few park costs was a loss: spinning would
+    /// have caught that task without the submitter's wake system call. Without this, the
+    /// estimate feeds on itself: each wake system call (~20 µs) slows the submitter, which
+    /// spaces the arrivals, which keeps the estimate "sparse" and the worker parking — seen
+    /// as a park and a wake per few tasks (7 130 futex calls per 10⁶ tasks, strace) in the
+    /// bench's priorities + routing + timing row. Ending the loop: such a park makes the
+    /// expected gap at most half the time parked, so the next idle moments spin.
+    mutating func parked(nanoseconds: UInt64, woken: Bool) {
+        guard woken, Double(nanoseconds) < 4 * Self.parkCostNanoseconds else { return }
+        self.averageGap = min(self.averageGap, Double(nanoseconds) / 2)
+    }
 }
 
 /// What one worker thread owns: its recorder, the service-time samples it has not yet
@@ -170,7 +183,9 @@ extension Conveyor {
             if ready() {
                 cnv_parker_cancel(parker)
             } else {
-                _ = cnv_parker_park(parker, epoch, 1_000_000_000)
+                let parkedAt = MonotonicClock.ticks()
+                let woken = cnv_parker_park(parker, epoch, 1_000_000_000)
+                idle.parked(nanoseconds: MonotonicClock.nanoseconds(from: parkedAt, to: MonotonicClock.ticks()), woken: woken)
             }
             searching = true
             cnv_parker_begin_search(parker)
