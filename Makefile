@@ -37,7 +37,7 @@ BENCHMARK = $(SWIFT) package --package-path Benchmarks --scratch-path Benchmarks
 BENCH_BUILD = $(SWIFT) build -c release --package-path Benchmarks --scratch-path Benchmarks/.build
 BENCH_BIN = Benchmarks/.build/release
 
-.PHONY: postgres-deps test-postgres bench-postgres dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache bench-batch clean
+.PHONY: postgres-deps test-postgres bench-postgres dashboard-deps fuzz model-check fault-injection all deps build test test-jemalloc test-no-jemalloc test-benchmarks tsan asan soak bench bench-core bench-malloc bench-engine bench-engine-counts bench-soak bench-simulate bench-report bench-check bench-baseline bench-allocators bench-cache bench-batch clean
 
 all: build
 
@@ -118,7 +118,7 @@ soak: deps
 # then the report (`conveyor report`): bench-report/report.html (SVG charts), report.json
 # (every figure), summary.md. Each part writes its document to
 # bench-report/parts/; `bench-report` merges what exists.
-bench: bench-core bench-malloc bench-engine bench-allocators bench-cache bench-batch bench-soak bench-simulate bench-postgres
+bench: bench-core bench-malloc bench-engine bench-engine-counts bench-allocators bench-cache bench-batch bench-soak bench-simulate bench-postgres
 	@$(MAKE) --no-print-directory bench-report
 
 bench-core: deps
@@ -132,6 +132,14 @@ bench-engine: deps
 	@mkdir -p bench-report/parts
 	$(BENCH_BIN)/conveyor-enginebench --runs $(BENCH_RUNS) --markdown bench-report/engine.md --json bench-report/engine.json --document bench-report/parts/engine.json
 	@echo "The table as Markdown: bench-report/engine.md"
+
+# Instructions per task (callgrind, a 3×10⁵- minus a 10⁵-task run) and futex calls per task
+# (strace -f -c, 2×10⁶ tasks, 2 workers): counts that do not rest on wall clock. ~3 minutes.
+bench-engine-counts:
+	@./scripts/install-deps.sh valgrind strace
+	$(BENCH_BUILD) --product conveyor-enginebench
+	@mkdir -p bench-report/parts
+	$(BENCH_BIN)/conveyor-enginebench --counts --markdown bench-report/engine-counts.md --json bench-report/engine-counts.json --document bench-report/parts/engine-counts.json
 
 # glibc, jemalloc, mimalloc, tcmalloc and the slab pool, each run in child processes of its
 # own (LD_PRELOAD). The binary must not link jemalloc (it would serve malloc in every child).
@@ -193,7 +201,7 @@ bench-postgres: deps
 bench-report:
 	$(SWIFT) build -c release --product conveyor
 	.build/release/conveyor report --skip-missing \
-		bench-report/parts/engine.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/batch.json bench-report/parts/soak.json \
+		bench-report/parts/engine.json bench-report/parts/engine-counts.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/batch.json bench-report/parts/soak.json \
 		bench-report/parts/simulate.json
 
 bench-malloc: deps

@@ -28,6 +28,15 @@ struct EngineBenchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Throughput rows to run (comma-separated keys), for profiling.", visibility: .hidden))
     var rows: String?
 
+    @Flag(name: .long, help: "Instead of the table: instructions per task (callgrind) and futex calls per task (strace), each from probe runs of this executable under the tool.")
+    var counts = false
+
+    @Option(name: .long, help: ArgumentHelp("Run one probe workload (\(CountProbe.allCases.map(\.rawValue).joined(separator: ", "))) of --tasks tasks and exit (what --counts runs under the tools).", visibility: .hidden))
+    var probe: String?
+
+    @Option(name: .long, help: ArgumentHelp("Tasks of a --probe run.", visibility: .hidden))
+    var tasks: Int = 100_000
+
     func validate() throws {
         _ = try self.parts()
     }
@@ -43,6 +52,25 @@ struct EngineBenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let name = self.probe {
+            guard let probe = CountProbe(rawValue: name) else { throw ValidationError("--probe: unknown probe \"\(name)\"") }
+            try probe.run(tasks: self.tasks)
+            Foundation.exit(0)  // the engine's workers are not joined
+        }
+        if self.counts {
+            let machine = machineDescription()
+            let date = utcTimestamp()
+            let results = try Counts.measure(quick: self.measurement.quick)
+            let table = Counts.markdown(results)
+            print(table)
+            if let path = self.measurement.markdown { try writeOutput(table, to: path) }
+            if let path = self.measurement.json { try writeJSON(results, to: path) }
+            if let path = self.report.document {
+                try Counts.document(results, machine: machine, date: date, revision: gitRevision()).write(to: path)
+                printError("Report document written to \(path)\n")
+            }
+            return
+        }
         let (runs, quick) = (self.measurement.runs, self.measurement.quick)
         let sizes = BenchSizes(quick: quick)
         let machine = machineDescription()
@@ -145,6 +173,8 @@ enum ThroughputRow: String, CaseIterable {
     case typed = "conveyor.typed"
     case closure = "conveyor.closure"
     case everythingOn = "conveyor.typed.everything-on"
+    /// Everything on, with the histograms fed by one task in 64 (`timingSampleInterval`).
+    case everythingSampled = "conveyor.typed.everything-on.sampled-64"
     case typedTwoWorkers = "conveyor.typed.2-workers"
     case bulk = "conveyor.typed.bulk"
     case dispatchConcurrent = "dispatch.concurrent"
@@ -158,6 +188,8 @@ struct BenchSuite {
     let sizes: BenchSizes
     let plain: ThroughputEngine
     let everythingOn: ThroughputEngine
+    /// The same with `timingSampleInterval: 64` (only when its row is measured).
+    let everythingSampled: ThroughputEngine?
     let twoWorkers: ThroughputEngine
     let latencyEngine: Conveyor
     let conveyorLatency: ConveyorLatency
@@ -176,7 +208,8 @@ struct BenchSuite {
 
     var engines: [Conveyor] {
         [self.plain.conveyor, self.everythingOn.conveyor, self.twoWorkers.conveyor, self.latencyEngine,
-         self.allocations.engine.conveyor] + (self.overhead?.engines ?? [])
+         self.allocations.engine.conveyor] + (self.everythingSampled.map { [$0.conveyor] } ?? [])
+            + (self.overhead?.engines ?? [])
     }
     var engineCount: Int { self.engines.count }
     /// Worker threads of all engines alive in the process (for the idle figure).
@@ -188,28 +221,10 @@ struct BenchSuite {
         self.sizes = sizes
         self.parts = parts
         self.rows = ThroughputRow.allCases.filter { rows?.contains($0) ?? true }
-        let capacity = 1 << 20  // rings never fill: every submit takes the plain path
-        // Everything off: one priority level, no routes, timing off; 1 worker (the submitter
-        // needs the other core).
-        self.plain = try ThroughputEngine(
-            Conveyor.Configuration(
-                groups: [ResourceGroup("bench", minWorkers: 1, capacity: capacity, priorityLevels: 1)], timing: false),
-            kindName: "bench.typed", tasks: nil)
-        // Everything on: 3 priority levels used round-robin, a route by kind to a group that is
-        // not the default one, timing on.
-        self.everythingOn = try ThroughputEngine(
-            Conveyor.Configuration(
-                groups: [
-                    ResourceGroup("other", minWorkers: 1, capacity: 1024, priorityLevels: 1),
-                    ResourceGroup("bench", minWorkers: 1, capacity: capacity / 2, priorityLevels: 3),
-                ],
-                routes: ["bench.typed": "bench"], timing: true),
-            kindName: "bench.typed",
-            tasks: [.high, .normal, .low].map { QueueTask(kind: "bench.typed", priority: $0) })
-        self.twoWorkers = try ThroughputEngine(
-            Conveyor.Configuration(
-                groups: [ResourceGroup("bench", minWorkers: 2, capacity: capacity, priorityLevels: 1)], timing: false),
-            kindName: "bench.typed", tasks: nil)
+        self.plain = try BenchEngines.plain()
+        self.everythingOn = try BenchEngines.everythingOn()
+        self.everythingSampled = rows?.contains(.everythingSampled) ?? true ? try BenchEngines.everythingOn(sampleInterval: 64) : nil
+        self.twoWorkers = try BenchEngines.twoWorkers()
         // Latency: a group with the default settings (3 priority levels, timing on), spilling
         // instead of rejecting if the generator outruns the worker.
         self.schedules = zip(sizes.latencyRates, sizes.latencySeconds).enumerated().map { position, pair in
@@ -242,6 +257,7 @@ struct BenchSuite {
         case .typed: ThroughputRuns.conveyorTyped(self.plain, count: count)
         case .closure: ThroughputRuns.conveyorClosure(self.plain, count: count)
         case .everythingOn: ThroughputRuns.conveyorTyped(self.everythingOn, count: count)
+        case .everythingSampled: ThroughputRuns.conveyorTyped(self.everythingSampled!, count: count)
         case .typedTwoWorkers: ThroughputRuns.conveyorTyped(self.twoWorkers, count: count)
         case .bulk: ThroughputRuns.conveyorBulk(self.plain, count: count)
         case .dispatchConcurrent: ThroughputRuns.dispatch(self.concurrent, count: count)

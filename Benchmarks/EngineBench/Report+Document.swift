@@ -7,6 +7,7 @@ extension BenchReport {
         (.typed, "Conveyor typed"),
         (.closure, "Conveyor closure"),
         (.everythingOn, "Conveyor typed, everything on"),
+        (.everythingSampled, "Conveyor typed, everything on, timing 1 in 64"),
         (.typedTwoWorkers, "Conveyor typed, 2 workers"),
         (.bulk, "Conveyor typed, bulk submit"),
         (.dispatchConcurrent, "Dispatch concurrent"),

@@ -112,6 +112,8 @@ struct BenchReport {
                 (.everythingOn,
                  "Conveyor typed, priorities + routing + timing on (3 levels round-robin, `routes` by kind, `timing: true`; 1 worker)",
                  "typed tasks with priorities"),
+                (.everythingSampled,
+                 "Conveyor typed, the same with `timingSampleInterval: 64` (histograms from 1 task in 64; extra)", ""),
                 (.typedTwoWorkers, "Conveyor typed, 2 workers (else as the first row; submitter shares the 2 cores)", ""),
                 (.bulk, "Conveyor typed, bulk `submit(kind, contentsOf:)` (extra; first row's engine)", ""),
                 (.dispatchConcurrent, "`DispatchQueue` concurrent, `async(group:)`", ""),

@@ -37,31 +37,37 @@ final class ThroughputEngine: @unchecked Sendable {
 
     var completed: Int { self.conveyor.statistics.reduce(0) { $0 + $1.completed } }
 
-    /// Polls the engine's counters (sleeping ~20 µs between reads) until `target` completed.
-    func waitForCompleted(_ target: Int) {
-        while self.completed < target { sleep(nanoseconds: 20_000) }
+    /// Polls the engine's counters (sleeping ~20 µs, or `poll` ns, between reads) until
+    /// `target` completed.
+    func waitForCompleted(_ target: Int, poll: UInt64 = 20_000) {
+        while self.completed < target { sleep(nanoseconds: poll) }
     }
 }
 
 enum ThroughputRuns {
     /// Plain typed `submit` per task, or round-robin over the engine's QueueTasks.
-    static func conveyorTyped(_ engine: ThroughputEngine, count: Int) -> UInt64 {
+    static func conveyorTyped(_ engine: ThroughputEngine, count: Int, pollNanoseconds: UInt64 = 20_000) -> UInt64 {
         let base = engine.completed
         let kind = engine.kind
         let conveyor = engine.conveyor
         let start = nowNanoseconds()
         if let tasks = engine.tasks {
-            var next = 0
-            for index in 0..<count {
-                retrying { try conveyor.submit(kind, Tiny(value: UInt64(index)), tasks[next]) }
-                next = next == tasks.count - 1 ? 0 : next + 1
+            // Borrowed from the buffer: `tasks[next]` copied the QueueTask out of the array
+            // (retaining and releasing its strings and tag set, ~110 instructions per task in
+            // callgrind): the harness's cost, not the engine's.
+            tasks.withUnsafeBufferPointer { tasks in
+                var next = 0
+                for index in 0..<count {
+                    retrying { try conveyor.submit(kind, Tiny(value: UInt64(index)), tasks[next]) }
+                    next = next == tasks.count - 1 ? 0 : next + 1
+                }
             }
         } else {
             for index in 0..<count {
                 retrying { try conveyor.submit(kind, Tiny(value: UInt64(index))) }
             }
         }
-        engine.waitForCompleted(base + count)
+        engine.waitForCompleted(base + count, poll: pollNanoseconds)
         return nowNanoseconds() - start
     }
 
@@ -129,5 +135,41 @@ enum ThroughputRuns {
             await consumer.value
             return nowNanoseconds() - start
         }
+    }
+}
+
+/// The throughput engines of the table (also the probes of `--counts`).
+enum BenchEngines {
+    /// Rings never fill: every submit takes the plain path.
+    static let capacity = 1 << 20
+
+    /// Everything off: one priority level, no routes, timing off; 1 worker (the submitter
+    /// needs the other core).
+    static func plain() throws -> ThroughputEngine {
+        try ThroughputEngine(
+            Conveyor.Configuration(
+                groups: [ResourceGroup("bench", minWorkers: 1, capacity: capacity, priorityLevels: 1)], timing: false),
+            kindName: "bench.typed", tasks: nil)
+    }
+
+    /// Everything on: 3 priority levels used round-robin, a route by kind to a group that is
+    /// not the default one, timing on (every task timed unless `sampleInterval` says otherwise).
+    static func everythingOn(sampleInterval: Int = 1) throws -> ThroughputEngine {
+        try ThroughputEngine(
+            Conveyor.Configuration(
+                groups: [
+                    ResourceGroup("other", minWorkers: 1, capacity: 1024, priorityLevels: 1),
+                    ResourceGroup("bench", minWorkers: 1, capacity: capacity / 2, priorityLevels: 3),
+                ],
+                routes: ["bench.typed": "bench"], timing: true, timingSampleInterval: sampleInterval),
+            kindName: "bench.typed",
+            tasks: [.high, .normal, .low].map { QueueTask(kind: "bench.typed", priority: $0) })
+    }
+
+    static func twoWorkers() throws -> ThroughputEngine {
+        try ThroughputEngine(
+            Conveyor.Configuration(
+                groups: [ResourceGroup("bench", minWorkers: 2, capacity: capacity, priorityLevels: 1)], timing: false),
+            kindName: "bench.typed", tasks: nil)
     }
 }

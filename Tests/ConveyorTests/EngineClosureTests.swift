@@ -16,7 +16,7 @@ struct EngineClosureTests {
     func capturesReleased() async throws {
         let deinits = SharedCounter()
         let ran = SharedCounter()
-        let conveyor = try Conveyor(groups: [ResourceGroup("a", capacity: 64, priorityLevels: 1)])
+        let conveyor = try Conveyor(groups: [ResourceGroup("a", capacity: 64, priorityLevels: 1, overflow: .reject)])
         let hold = Gate(value: 0)
         try conveyor.submit { hold.wait() }
         #expect(eventually { (try? conveyor.statistics(for: "a").queued) == 0 })

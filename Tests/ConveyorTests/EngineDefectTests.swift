@@ -195,7 +195,7 @@ struct EngineDefectTests {
     @Test("queueFull says what is exhausted and what to change, per policy")
     func queueFullMessages() async throws {
         let conveyor = try Conveyor(groups: [
-            ResourceGroup("r", capacity: 2, priorityLevels: 1),
+            ResourceGroup("r", capacity: 2, priorityLevels: 1, overflow: .reject),
             ResourceGroup("s", capacity: 2, priorityLevels: 1, overflow: .spill(memoryLimit: 4_096)),
             ResourceGroup("w", capacity: 2, priorityLevels: 1, overflow: .wait(timeout: .milliseconds(30))),
         ])

@@ -260,7 +260,7 @@ struct EngineSchedulingTests {
 struct EngineOverflowTests {
     @Test("reject: a full lane refuses at once with queueFull")
     func reject() async throws {
-        let conveyor = try Conveyor(groups: [ResourceGroup("r", capacity: 2)])
+        let conveyor = try Conveyor(groups: [ResourceGroup("r", capacity: 2, overflow: .reject)])
         let hold = Gate(value: 0)
         try conveyor.submit { hold.wait() }
         #expect(eventually { (try? conveyor.statistics(for: "r").queued) == 0 })

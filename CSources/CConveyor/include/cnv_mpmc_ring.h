@@ -86,6 +86,20 @@ static inline uint64_t cnv_mpmc_ring_count(struct cnv_mpmc_ring *ring) {
     return count > ring->capacity ? ring->capacity : count;
 }
 
+/// Whether the entry at the head may be ready: a consumer-side emptiness test that reads the
+/// head and one slot, not the producers' `tail` line (which `cnv_mpmc_ring_count` reads, and
+/// which a busy producer keeps in its own cache, so reading it costs a cross-core transfer).
+/// False means the ring was empty at some moment during the call (the slot at the head was
+/// not yet published); true means it was not, or that another consumer moved past `head`
+/// meanwhile (a stale head: the caller's dequeue then finds out). Relaxed: a snapshot; a
+/// dequeue that follows synchronizes through the slot's sequence as always.
+static inline bool cnv_mpmc_ring_may_have_entries(struct cnv_mpmc_ring *ring) {
+    uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
+    uint64_t sequence = atomic_load_explicit(&ring->slots[head & ring->mask].sequence, memory_order_relaxed);
+    // sequence == head + 1: published; greater: head was stale; smaller: not yet published.
+    return (int64_t)(sequence - (head + 1)) >= 0;
+}
+
 /// Enqueues up to `count` values (`exact`: all of them or none). Returns how many.
 static inline size_t cnv_mpmc__enqueue(struct cnv_mpmc_ring *ring, const uintptr_t *values,
                                        size_t count, bool exact) {

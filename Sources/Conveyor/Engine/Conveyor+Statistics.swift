@@ -17,6 +17,11 @@ extension Conveyor {
         public var queueWait: LatencyHistogram
         /// Handler start to end.
         public var serviceTime: LatencyHistogram
+        /// Tasks each recorded one of `queueWait` and `serviceTime` stands for: 1 when every
+        /// task is timed, N under ``Configuration/timingSampleInterval`` (rounded up to a power
+        /// of two), 0 with timing off. Percentiles are those of the sample; counts × this
+        /// approximate the tasks that ran.
+        public var timingSampleInterval: Int
         /// Wake system calls (futex) made so far to wake this group's parked workers: submitters
         /// make one only when no worker of the group is searching for work and one sleeps.
         public var wakeSystemCalls: Int
@@ -36,6 +41,7 @@ extension Conveyor {
                 expired: Int(recorders.counter(RecorderLayout.Tasks.expired)),
                 queueWait: recorders.histogram(RecorderLayout.Tasks.queueWait),
                 serviceTime: recorders.histogram(RecorderLayout.Tasks.service),
+                timingSampleInterval: Int(clamping: cnv_recorder_set_timing_period(recorders.set)),
                 wakeSystemCalls: group.parker.wakeSystemCalls)
         }
     }

@@ -45,6 +45,19 @@ struct IdleEstimator {
         let gap = elapsed / Double(max(tasks, 1))
         self.averageGap = 0.75 * self.averageGap + 0.25 * gap
     }
+
+    /// Call after a park, with how long it lasted and whether a wake (not the timeout) ended
+    /// it. A park that a submitter ended within a few park costs was a loss: spinning would
+    /// have caught that task without the submitter's wake system call. Without this, the
+    /// estimate feeds on itself: each wake system call (~20 µs) slows the submitter, which
+    /// spaces the arrivals, which keeps the estimate "sparse" and the worker parking — seen
+    /// as a park and a wake per few tasks (7 130 futex calls per 10⁶ tasks, strace) in the
+    /// bench's priorities + routing + timing row. Ending the loop: such a park makes the
+    /// expected gap at most half the time parked, so the next idle moments spin.
+    mutating func parked(nanoseconds: UInt64, woken: Bool) {
+        guard woken, Double(nanoseconds) < 4 * Self.parkCostNanoseconds else { return }
+        self.averageGap = min(self.averageGap, Double(nanoseconds) / 2)
+    }
 }
 
 /// What one worker thread owns: its recorder, the service-time samples it has not yet
@@ -174,7 +187,9 @@ extension Conveyor {
             if ready() {
                 cnv_parker_cancel(parker)
             } else {
-                _ = cnv_parker_park(parker, epoch, 1_000_000_000)
+                let parkedAt = MonotonicClock.ticks()
+                let woken = cnv_parker_park(parker, epoch, 1_000_000_000)
+                idle.parked(nanoseconds: MonotonicClock.nanoseconds(from: parkedAt, to: MonotonicClock.ticks()), woken: woken)
             }
             searching = true
             cnv_parker_begin_search(parker)
@@ -199,11 +214,16 @@ extension Conveyor {
         let hot = group.hot
         let ring = hot.rings[lane]
         var want = batch.count
-        if workers > 1, want > 1 {
-            let share = (Int(cnv_mpmc_ring_count(ring)) + workers - 1) / workers
-            want = max(1, min(want, share))
+        var taken = 0
+        // The fair share needs the count, which reads the producers' line: only for a lane
+        // that is not empty by the consumer-side test.
+        if cnv_mpmc_ring_may_have_entries(ring) {
+            if workers > 1, want > 1 {
+                let share = (Int(cnv_mpmc_ring_count(ring)) + workers - 1) / workers
+                want = max(1, min(want, share))
+            }
+            taken = cnv_mpmc_dequeue_burst(ring, batch.baseAddress!, want)
         }
-        let taken = cnv_mpmc_dequeue_burst(ring, batch.baseAddress!, want)
         if taken > 0 || !hot.hasSpilled(lane) { return taken }
         var drained = 0
         _ = cnv_overflow_queue_drain(hot.overflows[lane]!, batch.baseAddress!, batch.count, &drained)
@@ -234,17 +254,15 @@ extension Conveyor {
         let now = MonotonicClock.ticks()
         var starving = -1
         var oldestService = UInt64.max
-        var sawWork = false
-        for lane in 0..<hot.laneCount {
+        // Aging: only a lower lane whose service clock is older than half the bound is looked
+        // at (most batches read no lane's state here). Lane 0 is served first anyway.
+        for lane in 1..<hot.laneCount {
             let served = cnv_load_relaxed_u64(hot.lastServed + lane)
-            if cnv_mpmc_ring_count(hot.rings[lane]) == 0 && !hot.hasSpilled(lane) {
-                // An empty lane is not starving: keep its clock near now (written rarely), so
-                // the aging bound counts from when its tasks arrive.
-                if now &- served > hot.agingTicks / 2 { cnv_store_relaxed_u64(hot.lastServed + lane, now) }
-                continue
-            }
-            if !sawWork {
-                sawWork = true
+            guard now &- served > hot.agingTicks / 2 else { continue }
+            if !cnv_mpmc_ring_may_have_entries(hot.rings[lane]) && !hot.hasSpilled(lane) {
+                // An empty lane is not starving: keep its clock near now (written at most
+                // once per half bound), so the aging bound counts from when its tasks arrive.
+                cnv_store_relaxed_u64(hot.lastServed + lane, now)
                 continue
             }
             if now &- served > hot.agingTicks, served < oldestService {
@@ -252,7 +270,6 @@ extension Conveyor {
                 oldestService = served
             }
         }
-        if !sawWork { return 0 }
         if starving >= 0 {
             let taken = self.take(lane: starving, of: group, workers: workers, into: batch)
             if taken > 0 {
@@ -260,10 +277,12 @@ extension Conveyor {
                 return taken
             }
         }
+        // The highest lane that is not empty (tested from the consumers' side: an empty lane
+        // costs a read of its head and one slot, not of the producers' line).
         for lane in 0..<hot.laneCount {
             let taken = self.take(lane: lane, of: group, workers: workers, into: batch)
             if taken > 0 {
-                cnv_store_relaxed_u64(hot.lastServed + lane, now)
+                if lane > 0 { cnv_store_relaxed_u64(hot.lastServed + lane, now) }
                 return taken
             }
         }
@@ -308,23 +327,31 @@ extension Conveyor {
                 // Closure tasks carry their kind in the payload, which `run` consumes.
                 let kind = task.kindPerTask ? task.kindName(record) : task.kind
                 let submitted = record.pointee.submit_ticks
-                let timed = submitted != 0 || self.learnsServiceTime
+                let counting = self.countsKinds.load(ordering: .relaxed)
+                // Sampled timing (Configuration.timingSampleInterval): the histograms get one
+                // task in N of this worker's, a uniform sample. `run` tasks (retained
+                // handlers, whose result carries the timings), kind counting and learned
+                // routes still time every task, without recording the unsampled ones.
+                let sampled = submitted != 0 && recorder.shouldTime()
+                let timed =
+                    sampled || self.learnsServiceTime
+                    || (submitted != 0 && (counting || record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0))
                 let start = timed ? MonotonicClock.ticks() : 0
-                let queueWait = submitted != 0 ? MonotonicClock.nanoseconds(from: submitted, to: start) : 0
-                if submitted != 0 { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
+                let queueWait = submitted != 0 && timed ? MonotonicClock.nanoseconds(from: submitted, to: start) : 0
+                if sampled { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
                 let outcome = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
                 let failed: Bool
                 if case .completed = outcome { failed = false } else { failed = true }
                 var service: UInt64 = 0
                 if timed {
                     service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
-                    if submitted != 0 { recorder.record(service, in: RecorderLayout.Tasks.service) }
+                    if sampled { recorder.record(service, in: RecorderLayout.Tasks.service) }
                     if self.learnsServiceTime {
                         worker.samples.pointee.record(kind: kind, nanoseconds: Double(service))
                         if worker.samples.pointee.count >= Self.samplesPerPublish { self.publishSamples(worker) }
                     }
                 }
-                if self.countsKinds.load(ordering: .relaxed) {
+                if counting {
                     worker.kinds.pointee.record(kind: kind, failed: failed, serviceNanoseconds: service)
                     if worker.kinds.pointee.pending >= Self.samplesPerPublish { worker.kinds.pointee.fold(into: self.kindCounters) }
                 }

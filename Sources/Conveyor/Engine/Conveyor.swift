@@ -49,6 +49,20 @@ public final class Conveyor: @unchecked Sendable {
         public var hysteresis: Router.Hysteresis
         /// Record submit and start times (for `run` results, queue-wait statistics and deadlines).
         public var timing: Bool
+        /// With `timing` on, how many tasks share one timed task in the queue-wait and service
+        /// histograms: 1 (the default) times every task; N (rounded up to a power of two, at
+        /// most 65 536) makes each worker time one task in N of those it runs, saving two
+        /// clock reads and two histogram records on the others. Every task is still stamped
+        /// at submit (one time-stamp-counter read, for the idle estimate) and counted;
+        /// `run` tasks are always timed (their ``TaskResult`` carries the figures), and so is
+        /// every task while kind counting is on or a rule routes on learned service time.
+        /// The histograms' counts are then samples: ``GroupStatistics/timingSampleInterval``
+        /// says how many tasks each one stands for.
+        ///
+        /// ```swift
+        /// Conveyor.Configuration(groups: [ResourceGroup("cpu", minWorkers: 2)], timingSampleInterval: 64)
+        /// ```
+        public var timingSampleInterval: Int
         /// Where task records come from: the slab pool (default) or, for comparisons, jemalloc,
         /// glibc or `.process` (plain `malloc`, e.g. an allocator chosen with `LD_PRELOAD`).
         public var recordAllocator: FixedSizeAllocator.Kind
@@ -70,6 +84,7 @@ public final class Conveyor: @unchecked Sendable {
             coldStart: Router.ColdStart = .init(),
             hysteresis: Router.Hysteresis = .init(),
             timing: Bool = true,
+            timingSampleInterval: Int = 1,
             recordAllocator: FixedSizeAllocator.Kind = .slabPool,
             onFailure: (@Sendable (TaskFailure) -> Void)? = nil,
             failureBufferSize: Int = 10_000,
@@ -82,6 +97,7 @@ public final class Conveyor: @unchecked Sendable {
             self.coldStart = coldStart
             self.hysteresis = hysteresis
             self.timing = timing
+            self.timingSampleInterval = timingSampleInterval
             self.recordAllocator = recordAllocator
             self.onFailure = onFailure
             self.failureBufferSize = failureBufferSize
@@ -90,6 +106,9 @@ public final class Conveyor: @unchecked Sendable {
     }
 
     public let configuration: Configuration
+
+    /// The largest ``Configuration/timingSampleInterval``.
+    static let longestTimingSampleInterval = 1 << 16
 
     /// Bytes of one task record: the block ``Configuration/recordAllocator`` hands out for
     /// every task (header, timestamps and the inline payload).
@@ -160,6 +179,11 @@ public final class Conveyor: @unchecked Sendable {
         guard configuration.failureBufferSize >= 0 else {
             throw ConveyorError.invalidConfiguration(reason: "failureBufferSize must not be negative")
         }
+        guard (1...Self.longestTimingSampleInterval).contains(configuration.timingSampleInterval) else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "timingSampleInterval \(configuration.timingSampleInterval) must be from 1 (time every task) to "
+                    + "\(Self.longestTimingSampleInterval) (one task in that many)")
+        }
         var index: [String: Int] = [:]
         for (position, group) in configuration.groups.enumerated() {
             try group.validate()
@@ -201,7 +225,8 @@ public final class Conveyor: @unchecked Sendable {
             of: TaskFailure.self, bufferingPolicy: .bufferingNewest(configuration.failureBufferSize))
         do {
             self.groups = try configuration.groups.map {
-                try GroupRuntime(configuration: $0, timing: configuration.timing)
+                try GroupRuntime(
+                    configuration: $0, timing: configuration.timing, sampleInterval: configuration.timingSampleInterval)
             }
         } catch {
             cnv_gate_destroy(gate)
@@ -274,9 +299,14 @@ public final class Conveyor: @unchecked Sendable {
             kinds.handlers.append(handler)
             return kinds.handlers.count - 1
         }
+        // Routing resolved once: the kind's router slot (created now), whose word holds the
+        // group for every task of the kind when its rules do not look at the task.
+        let routeSlot =
+            self.router.rules.isEmpty
+            ? 0 : UInt(bitPattern: Unmanaged.passUnretained(self.router.slot(forKind: name)).toOpaque())
         return TaskKind(
             name: name, index: index, handlerAddress: UInt(bitPattern: Unmanaged.passUnretained(handler).toOpaque()),
-            engine: ObjectIdentifier(self))
+            engine: ObjectIdentifier(self), routeSlot: routeSlot)
     }
 
     // MARK: Routing
@@ -296,6 +326,31 @@ public final class Conveyor: @unchecked Sendable {
     func route(kind: String) throws -> Int {
         if self.router.rules.isEmpty { return self.defaultGroupIndex }
         return try self.router.route(kind: kind)
+    }
+
+    /// The group of a task of a registered kind that only has its kind: the decision cached
+    /// in the kind's router slot (`slot`, from ``TaskKind/routeSlot``) when its rules decide
+    /// without looking at the task, otherwise the router's full path.
+    @inline(__always)
+    func route(kind: String, slot: UInt) throws -> Int {
+        if self.router.rules.isEmpty { return self.defaultGroupIndex }
+        if let pointer = UnsafeRawPointer(bitPattern: slot),
+            let cached = Unmanaged<KindSlot>.fromOpaque(pointer)._withUnsafeGuaranteedRef({ self.router.cachedDecision(slot: $0) })
+        {
+            return cached
+        }
+        return try self.router.route(kind: kind)
+    }
+
+    /// The group of a typed task of a registered kind: `task` routed by the kind's cached
+    /// decision when it names no group, tags or cost estimate and its kind is the registered
+    /// one (the common case), otherwise by the full path.
+    @inline(__always)
+    func route(_ task: QueueTask, kind: String, slot: UInt) throws -> Int {
+        if task.group == nil, task.costEstimate == nil, task.tags.isEmpty, task.kind == kind {
+            return try self.route(kind: kind, slot: slot)
+        }
+        return try self.route(task)
     }
 }
 

@@ -90,7 +90,7 @@ final class GroupRuntime: @unchecked Sendable {
     private let lock = NSLock()
     private var liveWorkers = 0
 
-    init(configuration: ResourceGroup, timing: Bool) throws {
+    init(configuration: ResourceGroup, timing: Bool, sampleInterval: Int = 1) throws {
         self.configuration = configuration
         if case .wait(let timeout) = configuration.overflow {
             self.waitTimeout = timeout.clampedForEngine
@@ -122,7 +122,7 @@ final class GroupRuntime: @unchecked Sendable {
             agingTicks: UInt64(min(Double(UInt64.max >> 1), max(1, Double(self.agingNanoseconds) * ticksPerNanosecond))))
         // Workers, plus the threads that settle tasks during shutdown.
         self.recorders = try RecorderSet(layout: .tasks, capacity: configuration.maxWorkers + 8)
-        self.recorders.timing = timing ? .everyTask : .off
+        self.recorders.timing = !timing ? .off : sampleInterval <= 1 ? .everyTask : .sampled(oneIn: sampleInterval)
     }
 
     deinit {

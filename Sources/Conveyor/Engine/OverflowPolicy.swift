@@ -24,6 +24,23 @@ public enum OverflowPolicy: Sendable, Hashable {
     /// While a lane has spilled tasks, new tasks of that lane spill too, so each submitting
     /// thread's tasks still leave the lane in order.
     case spill(memoryLimit: Int)
+
+    /// The policy of a ``ResourceGroup`` that names none: `.wait(timeout: .seconds(10))`.
+    ///
+    /// A tight loop of synchronous submits from one (non-worker) thread then runs at the
+    /// workers' pace: each submit that finds the ring full blocks the *calling* thread (never
+    /// a worker) until a worker makes room, so every task is accepted, none is lost, and the
+    /// memory held stays the ring's (fixed at creation). A submitter blocked for 10 s is told
+    /// so (``ConveyorError/Exhausted/waitTimeout(_:)``) instead of hanging. A submit from a
+    /// worker thread refuses at once (``ConveyorError/Exhausted/waitOnWorkerThread``); bulk
+    /// `submit(contentsOf:)` returns how many it queued. Choose `.reject` to refuse at once, or
+    /// `.spill(memoryLimit:)` to queue beyond the ring.
+    ///
+    /// ```swift
+    /// let conveyor = try Conveyor(groups: [ResourceGroup("cpu")])   // overflow: .defaultPolicy
+    /// for index in 0..<1_000_000 { try conveyor.submit { work(index) } }  // blocks when full, loses none
+    /// ```
+    public static let defaultPolicy = OverflowPolicy.wait(timeout: .seconds(10))
 }
 
 extension ConveyorError {

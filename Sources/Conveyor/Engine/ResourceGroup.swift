@@ -26,6 +26,10 @@ public struct ResourceGroup: Sendable, Hashable {
     public var capacity: Int
     /// Number of priority levels (lane 0 is the highest).
     public var priorityLevels: Int
+    /// What a submit does when its lane's ring is full. The default,
+    /// ``OverflowPolicy/defaultPolicy`` (`.wait(timeout: .seconds(10))`), makes the obvious
+    /// loop of synchronous submits from one thread block until the workers make room, so it
+    /// neither loses work nor grows memory; `.reject` refuses at once instead.
     public var overflow: OverflowPolicy
     /// A non-empty lower-priority lane is served at least once per `agingBound`, however
     /// busy the higher lanes are. Must be positive; bounds beyond ``Conveyor/longestDuration``
@@ -43,7 +47,7 @@ public struct ResourceGroup: Sendable, Hashable {
         initialWorkers: Int? = nil,
         capacity: Int = 4096,
         priorityLevels: Int = 3,
-        overflow: OverflowPolicy = .reject,
+        overflow: OverflowPolicy = .defaultPolicy,
         agingBound: Duration = .milliseconds(20),
         batchSize: Int = 32
     ) {

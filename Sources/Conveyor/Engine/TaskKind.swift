@@ -24,6 +24,10 @@ public struct TaskKind<Payload: BitwiseCopyable & Sendable>: Sendable {
     @usableFromInline let handlerAddress: UInt
     /// The engine that registered the kind (a kind works only with its own engine).
     @usableFromInline let engine: ObjectIdentifier
+    /// The router's slot for this kind, as an opaque address (0 when the engine has no
+    /// routing rules): routing resolved at registration, so a typed submit reads the kind's
+    /// cached decision instead of hashing its name. The router keeps the slot alive.
+    @usableFromInline let routeSlot: UInt
 
     var handlerPointer: UnsafeMutableRawPointer {
         UnsafeMutableRawPointer(bitPattern: self.handlerAddress).unsafelyUnwrapped

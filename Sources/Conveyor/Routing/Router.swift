@@ -194,6 +194,26 @@ public final class Router: Sendable {
         return RouteWord(sides: learning.sides, isWarm: learning.isWarm, cachedGroup: cached)
     }
 
+    /// The slot of `kind`, added now when the kind is new: for a caller that routes many
+    /// tasks of one kind (a registered `TaskKind`), so that each of them reads the slot's
+    /// word directly instead of hashing the name and probing the table (see
+    /// ``cachedDecision(slot:)``). Slots are never removed while the router lives.
+    func slot(forKind kind: String) -> KindSlot {
+        let hash = kind.hashValue
+        let table = KindTable(bitPattern: self.currentTable.load(ordering: .acquiring))
+        if let slot = table.find(kind, hash: hash) { return slot.takeUnretainedValue() }
+        return self.slot(forNewKind: kind, hash: hash)
+    }
+
+    /// The group of every task of the kind in `slot` that names no group, has no tags and
+    /// no cost estimate, when the kind's rules decide it without looking at the task (the
+    /// cached decision in its word, kept current by workers' publishes); `nil` otherwise.
+    @inline(__always)
+    func cachedDecision(slot: KindSlot) -> Int? {
+        // Relaxed, as in `decide`: the word is self-contained.
+        RouteWord(rawValue: slot.word.load(ordering: .relaxed)).cachedGroup
+    }
+
     /// The slow path for the first task of a kind: adds the kind under the lock.
     private func slot(forNewKind kind: String, hash: Int) -> KindSlot {
         self.state.withLock { state in
