@@ -52,6 +52,8 @@ let package = Package(
         .executable(name: "conveyor-soak", targets: ["Soak"]),
         // ResultCache and StreamProcessor against their peers (`make bench-cache`).
         .executable(name: "conveyor-cachebench", targets: ["CacheBench"]),
+        // `run`, async handlers and results streams against TaskGroup (issue 11).
+        .executable(name: "conveyor-concurrencybench", targets: ["ConcurrencyBench"]),
     ],
     traits: [
         .trait(
@@ -90,6 +92,7 @@ let package = Package(
         runner("AllocatorBench", also: [argumentParser]),
         runner("Soak", also: [argumentParser, .product(name: "Logging", package: "swift-log")]),
         runner("CacheBench", also: []),
+        runner("ConcurrencyBench", also: []),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [.product(name: "Benchmark", package: "benchmark"), conveyor],

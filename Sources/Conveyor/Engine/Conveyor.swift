@@ -298,29 +298,3 @@ public final class Conveyor: @unchecked Sendable {
         return try self.router.route(kind: kind)
     }
 }
-
-/// The ticket of a `run` task, shared between the submitting task and its cancellation handler.
-final class PendingTicket: Sendable {
-    private let state = PThreadMutex<PendingState>(PendingState())
-
-    struct PendingState: Sendable {
-        var ticket: TaskTicket?
-        var cancelRequested = false
-    }
-
-    /// Stores the ticket; returns true when cancellation was already requested.
-    func publish(_ ticket: TaskTicket) -> Bool {
-        self.state.withLock {
-            $0.ticket = ticket
-            return $0.cancelRequested
-        }
-    }
-
-    /// Marks cancellation; returns the ticket if it is known already.
-    func requestCancel() -> TaskTicket? {
-        self.state.withLock {
-            $0.cancelRequested = true
-            return $0.ticket
-        }
-    }
-}
