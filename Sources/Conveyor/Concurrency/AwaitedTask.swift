@@ -42,10 +42,12 @@ class AwaitedTask: TaskHandler, @unchecked Sendable {
     @usableFromInline final var group = ""
     @usableFromInline final var queueWaitNanoseconds: UInt64 = 0
     @usableFromInline final var serviceNanoseconds: UInt64 = 0
+    /// An async `run` body's group, from its start until it ended (it holds an async slot).
+    final var runtime: GroupRuntime?
 
     @usableFromInline
-    override init(kind: String, kindPerTask: Bool = false) {
-        super.init(kind: kind, kindPerTask: kindPerTask)
+    init(kind: String, isAsync: Bool = false) {
+        super.init(kind: kind, isAsync: isAsync)
     }
 
     /// Claims the right to resume the caller; true exactly once. acq_rel: the claimer sees
@@ -96,6 +98,15 @@ class AwaitedTask: TaskHandler, @unchecked Sendable {
     func invoke() -> Bool { false }
 
     override final func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
+        if self.isAsync {
+            // An async body runs in the caller's task: hand it the slot and resume it. The
+            // worker won the start transition, so the claim succeeds (nobody else resumes).
+            self.runtime = context.group
+            self.group = context.group.name
+            self.queueWaitNanoseconds = context.queueWaitNanoseconds
+            if self.claim() { self.resumeClaimed() }
+            return .startedAsync
+        }
         let start = cnv_monotonic_ns()
         let threw = self.invoke()
         let end = cnv_monotonic_ns()

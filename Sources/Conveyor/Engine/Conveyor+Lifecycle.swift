@@ -27,6 +27,9 @@ extension Conveyor {
                 continuation.resume()
             }
         }
+        // Async tasks end off the workers and may pass their slot to a parked task that needs
+        // a worker: let them all end while the workers still run.
+        if drain { await self.waitForAsyncTasks(includingQueued: true) }
         let mode: GroupRuntime.Mode = drain ? .draining : .stopping
         for group in self.groups {
             group.mode.store(mode.rawValue, ordering: .releasing)
@@ -38,6 +41,11 @@ extension Conveyor {
         for group in self.groups {
             self.sweep(group, run: drain)
         }
+        // Not draining: async tasks waiting for a slot fail as not started; those running end.
+        for group in self.groups {
+            for address in group.admission.takeParked() { self.failParked(address, group: group) }
+        }
+        await self.waitForAsyncTasks(includingQueued: false)
         self.configuration.logger.debug(
             "conveyor stopped",
             metadata: [
@@ -95,7 +103,7 @@ extension Conveyor {
         }
     }
 
-    private func failUnstarted(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
+    func failUnstarted(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let state = cnv_task_state_word(record)
         let queued = state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue)
@@ -108,6 +116,7 @@ extension Conveyor {
         let task = handler.takeUnretainedValue()
         let kind = task.kindPerTask ? task.kindName(record) : task.kind
         task.dispose(record)
+        self.releaseAsyncSlot(record, group: group)
         self.notStarted.add(1, ordering: .relaxed)
         if !task.abandon(.notStarted(kind: kind)) {
             self.report(TaskFailure(kind: kind, group: group.name, error: ConveyorError.notStarted(kind: kind)))

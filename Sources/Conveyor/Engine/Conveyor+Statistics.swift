@@ -20,6 +20,10 @@ extension Conveyor {
         /// Wake system calls (futex) made so far to wake this group's parked workers: submitters
         /// make one only when no worker of the group is searching for work and one sleeps.
         public var wakeSystemCalls: Int
+        /// Async tasks in flight now (suspended ones included) and at most so far, against
+        /// ``ResourceGroup/asyncLimit``.
+        public var asyncInFlight: Int
+        public var asyncPeakInFlight: Int
     }
 
     /// Statistics of every group, in configuration order.
@@ -30,13 +34,15 @@ extension Conveyor {
                 group: group.name,
                 workers: group.workerCount,
                 queued: group.queuedCount,
-                completed: Int(recorders.counter(RecorderLayout.Tasks.completed)),
-                failed: Int(recorders.counter(RecorderLayout.Tasks.failed)),
+                completed: Int(recorders.counter(RecorderLayout.Tasks.completed))
+                    + group.admission.completed.load(ordering: .relaxed),
+                failed: Int(recorders.counter(RecorderLayout.Tasks.failed)) + group.admission.failed.load(ordering: .relaxed),
                 cancelled: Int(recorders.counter(RecorderLayout.Tasks.cancelled)),
                 expired: Int(recorders.counter(RecorderLayout.Tasks.expired)),
                 queueWait: recorders.histogram(RecorderLayout.Tasks.queueWait),
                 serviceTime: recorders.histogram(RecorderLayout.Tasks.service),
-                wakeSystemCalls: group.parker.wakeSystemCalls)
+                wakeSystemCalls: group.parker.wakeSystemCalls,
+                asyncInFlight: group.admission.inFlight, asyncPeakInFlight: group.admission.peakInFlight)
         }
     }
 

@@ -252,6 +252,11 @@ public final class Conveyor: @unchecked Sendable {
         payload: Payload.Type = Payload.self,
         handler: @escaping @Sendable (Payload) throws -> Void
     ) throws -> TaskKind<Payload> {
+        try self.addKind(name, TypedKindHandler(kind: name, handler: handler))
+    }
+
+    /// Validates `name` and `Payload` and appends `handler` to the kind table.
+    func addKind<Payload: BitwiseCopyable & Sendable>(_ name: String, _ handler: TaskHandler) throws -> TaskKind<Payload> {
         guard name.contains(where: { !$0.isWhitespace }) else {
             throw ConveyorError.invalidConfiguration(
                 reason: "a task kind needs a name with at least one visible character (got \"\(name)\")")
@@ -263,7 +268,6 @@ public final class Conveyor: @unchecked Sendable {
                     + "(alignment \(MemoryLayout<Payload>.alignment)); inline payloads hold at most \(capacity) "
                     + "bytes aligned to 16: store larger data elsewhere and pass an index or use a closure task")
         }
-        let handler = TypedKindHandler(kind: name, handler: handler)
         let index = try self.registeredKinds.withLock { kinds -> Int in
             guard kinds.indexByName[name] == nil else {
                 throw ConveyorError.invalidConfiguration(

@@ -10,11 +10,15 @@ class TaskHandler: @unchecked Sendable {
     /// Whether each task carries its own kind name in its record (closure tasks); otherwise
     /// every task of this handler has `kind`.
     let kindPerTask: Bool
+    /// Whether the task runs asynchronously (async kinds and async `run` bodies): a worker
+    /// admits it against the group's async limit first (see `AsyncAdmission`).
+    let isAsync: Bool
 
     @usableFromInline
-    init(kind: String, kindPerTask: Bool = false) {
+    init(kind: String, kindPerTask: Bool = false, isAsync: Bool = false) {
         self.kind = kind
         self.kindPerTask = kindPerTask
+        self.isAsync = isAsync
     }
 
     /// The kind name of the task in `record` (read before `run`, which may consume the payload).
@@ -45,6 +49,8 @@ enum TaskOutcome {
     case failed(any Error)
     /// The handler threw and its `run` caller was given the error.
     case failedAndDelivered
+    /// An async task started; it ends (and is counted) later, off this worker.
+    case startedAsync
 }
 
 /// Where and after how long a task runs, for handlers that report it (`run` results).

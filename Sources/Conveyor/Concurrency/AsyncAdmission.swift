@@ -1,0 +1,111 @@
+import CConveyor
+import Synchronization
+
+/// A group's limit on async tasks in flight (suspended ones included), and the records that
+/// wait for a slot.
+///
+/// A worker that takes an async task asks for a slot first (``admitOrPark(_:)``). Without
+/// one, the record stays queued (its state word still says QUEUED, so a ticket cancels it and
+/// its start deadline still holds) in `parked`, and the worker goes on with other work: a
+/// worker never waits for an async task. Whoever gives a slot back (``release(group:engine:)``:
+/// an async body that ended, or an admitted task that was cancelled or expired before it
+/// started) passes it to the oldest parked record, which goes back to the group's hand-off
+/// queue marked as admitted; a worker then settles it as usual (deadline, cancellation,
+/// counters). So at most `limit` async tasks of the group are ever admitted.
+final class AsyncAdmission: @unchecked Sendable {
+    // @unchecked: `state` is a lock; the counters are atomics.
+    /// `cnv_task_record.flags` bit: the record holds one of its group's async slots (an
+    /// engine-side bit; the C core defines only `CNV_TASK_FLAG_RETAINED`).
+    static let admittedFlag: UInt16 = 0x8000
+
+    struct State {
+        var inFlight = 0
+        var peak = 0
+        /// Record addresses waiting for a slot, oldest first from `head`.
+        var parked: [UInt] = []
+        var head = 0
+        var parkedCount: Int { self.parked.count - self.head }
+
+        mutating func popFirst() -> UInt? {
+            guard self.head < self.parked.count else { return nil }
+            let address = self.parked[self.head]
+            self.head += 1
+            if self.head == self.parked.count {
+                self.parked.removeAll(keepingCapacity: self.parked.count <= 4096)
+                self.head = 0
+            } else if self.head >= 1024, self.head * 2 >= self.parked.count {
+                self.parked.removeFirst(self.head)
+                self.head = 0
+            }
+            return address
+        }
+    }
+
+    /// Async tasks in flight at once, at most (``ResourceGroup/asyncLimit``).
+    let limit: Int
+    /// pthread-based (ThreadSanitizer sees it). Taken once when an async task starts and once
+    /// when it ends: uncontended, tens of nanoseconds against the microsecond of a Swift task.
+    private let state = PThreadMutex<State>(State())
+    /// Async bodies that returned, threw (counted here: they end off the workers' recorders).
+    let completed = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Takes a slot for `address` (returns true) or parks it (false: the caller must leave
+    /// the record alone).
+    func admitOrPark(_ address: UInt) -> Bool {
+        self.state.withLock { state in
+            if state.inFlight < self.limit {
+                state.inFlight += 1
+                state.peak = max(state.peak, state.inFlight)
+                return true
+            }
+            state.parked.append(address)
+            return false
+        }
+    }
+
+    /// Gives a slot back: to the oldest parked record (queued again, admitted, for a worker to
+    /// settle), or to the pool. After a shutdown stopped the workers, parked records fail as
+    /// not started instead.
+    func release(group: GroupRuntime, engine: Conveyor) {
+        while true {
+            let next = self.state.withLock { state -> UInt? in
+                if let address = state.popFirst() { return address }
+                state.inFlight -= 1
+                return nil
+            }
+            guard let address = next else { return }
+            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
+            record.pointee.flags |= Self.admittedFlag
+            if group.currentMode != .stopping, cnv_overflow_queue_enqueue(group.hot.handoff, address) == CNV_OK.rawValue {
+                cnv_parker_notify(group.hot.parker)
+                return
+            }
+            // No worker will take it: settle it here (it releases its slot, so loop for the next).
+            record.pointee.flags &= ~Self.admittedFlag
+            engine.failParked(address, group: group)
+        }
+    }
+
+    /// Async tasks admitted and not yet ended.
+    var inFlight: Int { self.state.withLock { $0.inFlight } }
+    /// The most async tasks ever in flight at once.
+    var peakInFlight: Int { self.state.withLock { $0.peak } }
+    /// Async tasks waiting for a slot.
+    var parkedCount: Int { self.state.withLock { $0.parkedCount } }
+    /// Whether nothing is in flight or parked.
+    var isIdle: Bool { self.state.withLock { $0.inFlight == 0 && $0.parkedCount == 0 } }
+
+    /// Takes every parked record (shutdown without draining fails them).
+    func takeParked() -> [UInt] {
+        self.state.withLock { state in
+            var all: [UInt] = []
+            while let address = state.popFirst() { all.append(address) }
+            return all
+        }
+    }
+}
