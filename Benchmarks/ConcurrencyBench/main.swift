@@ -91,7 +91,11 @@ struct ConcurrencyBench {
         print("load average at start: \(firstLine(of: "/proc/loadavg") ?? "?")")
         let conveyor = try Conveyor(groups: [
             ResourceGroup("run", minWorkers: 1, capacity: 1 << 17, priorityLevels: 1),
+            ResourceGroup("async", minWorkers: 1, capacity: 1 << 17, priorityLevels: 1, asyncLimit: 64),
         ])
+        let yielding = try conveyor.register("yield", payload: Yield.self) { (_: Yield) async in
+            await Task.yield()
+        }
         let runTask = QueueTask(group: "run")
         var rows: [String: [Double]] = [:]
         let tasks = options.tasks
@@ -117,6 +121,27 @@ struct ConcurrencyBench {
                     precondition(value == index)
                 }
                 rows["serial run p50", default: []].append(Percentiles(samples).p50)
+            }
+            if options.only.contains("async") {
+                // The peer: the same bodies, 64 at a time, in a discarding task group.
+                let count = tasks
+                let start = nowNanoseconds()
+                await withDiscardingTaskGroup { group in
+                    for index in 0..<count {
+                        if index >= 64 { await Task.yield() }
+                        group.addTask { await Task.yield() }
+                    }
+                }
+                rows["async plain", default: []].append(Double(nowNanoseconds() - start) / Double(count))
+                let before = try conveyor.statistics(for: "async").completed
+                let began = nowNanoseconds()
+                var submitted = 0
+                while submitted < count {
+                    submitted += try conveyor.submit(yielding, contentsOf: (submitted..<count).lazy.map { Yield(id: UInt64($0)) })
+                    if submitted < count { await Task.yield() }
+                }
+                while try conveyor.statistics(for: "async").completed - before < count { await Task.yield() }
+                rows["async handlers", default: []].append(Double(nowNanoseconds() - began) / Double(count))
             }
         }
         func line(_ name: String, _ peer: String, _ aim: String, higherIsBetter: Bool = true) {
