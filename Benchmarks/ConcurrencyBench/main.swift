@@ -14,6 +14,7 @@
 import BenchSupport
 import Conveyor
 import Foundation
+import Synchronization
 
 struct Options {
     var runs = 5
@@ -44,6 +45,10 @@ func median(_ values: [Double]) -> Double {
 }
 
 struct Yield: BitwiseCopyable, Sendable { var id: UInt64 }
+
+final class Countdown: Sendable {
+    let remaining = Atomic<Int>(0)
+}
 
 /// Nanoseconds per task for `count` children of one TaskGroup, all in flight.
 func fanout(_ count: Int, _ child: @escaping @Sendable (Int) async throws -> Int) async throws -> Double {
@@ -93,9 +98,14 @@ struct ConcurrencyBench {
             ResourceGroup("run", minWorkers: 1, capacity: 1 << 17, priorityLevels: 1),
             ResourceGroup("async", minWorkers: 1, capacity: 1 << 17, priorityLevels: 1, asyncLimit: 64),
         ])
+        // The async row's handlers count down; the last one of a run finishes the stream.
+        let countdown = Countdown()
+        let (finished, finish) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .unbounded)
         let yielding = try conveyor.register("yield", payload: Yield.self) { (_: Yield) async in
             await Task.yield()
+            if countdown.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { finish.yield(()) }
         }
+        var finishedRuns = finished.makeAsyncIterator()
         let runTask = QueueTask(group: "run")
         var rows: [String: [Double]] = [:]
         let tasks = options.tasks
@@ -127,20 +137,17 @@ struct ConcurrencyBench {
                 let count = tasks
                 let start = nowNanoseconds()
                 await withDiscardingTaskGroup { group in
-                    for index in 0..<count {
-                        if index >= 64 { await Task.yield() }
-                        group.addTask { await Task.yield() }
-                    }
+                    for _ in 0..<count { group.addTask { await Task.yield() } }
                 }
                 rows["async plain", default: []].append(Double(nowNanoseconds() - start) / Double(count))
-                let before = try conveyor.statistics(for: "async").completed
+                countdown.remaining.store(count, ordering: .relaxed)
                 let began = nowNanoseconds()
                 var submitted = 0
                 while submitted < count {
                     submitted += try conveyor.submit(yielding, contentsOf: (submitted..<count).lazy.map { Yield(id: UInt64($0)) })
                     if submitted < count { await Task.yield() }
                 }
-                while try conveyor.statistics(for: "async").completed - before < count { await Task.yield() }
+                _ = await finishedRuns.next()
                 rows["async handlers", default: []].append(Double(nowNanoseconds() - began) / Double(count))
             }
         }

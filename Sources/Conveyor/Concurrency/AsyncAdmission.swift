@@ -50,8 +50,33 @@ final class AsyncAdmission: @unchecked Sendable {
     let completed = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
 
+    /// Submitters of executor jobs under way, times 2, plus 1 once shutdown closed the gate.
+    private let jobGate = Atomic<Int>(0)
+
     init(limit: Int) {
         self.limit = limit
+    }
+
+    /// Enters the executor's job gate; false once shutdown closed it. acq_rel: pairs with
+    /// `closeJobs`, so a job either is queued before the close completes or sees the close.
+    @inline(__always)
+    func enterJobs() -> Bool {
+        if self.jobGate.add(2, ordering: .acquiringAndReleasing).newValue & 1 != 0 {
+            self.jobGate.subtract(2, ordering: .releasing)
+            return false
+        }
+        return true
+    }
+
+    @inline(__always)
+    func leaveJobs() {
+        self.jobGate.subtract(2, ordering: .releasing)
+    }
+
+    /// Closes the job gate and waits until no job submit is under way.
+    func closeJobs() async {
+        self.jobGate.bitwiseOr(1, ordering: .acquiringAndReleasing)
+        while self.jobGate.load(ordering: .acquiring) != 1 { await Task.yield() }
     }
 
     /// Takes a slot for `address` (returns true) or parks it (false: the caller must leave
@@ -99,6 +124,22 @@ final class AsyncAdmission: @unchecked Sendable {
     var parkedCount: Int { self.state.withLock { $0.parkedCount } }
     /// Whether nothing is in flight or parked.
     var isIdle: Bool { self.state.withLock { $0.inFlight == 0 && $0.parkedCount == 0 } }
+
+    /// The group's executor while anyone holds it (weak: the executor holds the group).
+    private let executorCache = PThreadMutex<WeakExecutor>(WeakExecutor())
+
+    struct WeakExecutor: @unchecked Sendable {
+        weak var executor: GroupExecutor?
+    }
+
+    func executor(runtime: GroupRuntime, records: FixedSizeAllocator) -> GroupExecutor {
+        self.executorCache.withLock { cache in
+            if let executor = cache.executor { return executor }
+            let executor = GroupExecutor(runtime: runtime, records: records)
+            cache.executor = executor
+            return executor
+        }
+    }
 
     /// Takes every parked record (shutdown without draining fails them).
     func takeParked() -> [UInt] {

@@ -30,6 +30,9 @@ extension Conveyor {
         // Async tasks end off the workers and may pass their slot to a parked task that needs
         // a worker: let them all end while the workers still run.
         if drain { await self.waitForAsyncTasks(includingQueued: true) }
+        // From here on, jobs for the groups' executors go to the global concurrent executor;
+        // those queued before are run by the workers or the sweep below.
+        for group in self.groups { await group.admission.closeJobs() }
         let mode: GroupRuntime.Mode = drain ? .draining : .stopping
         for group in self.groups {
             group.mode.store(mode.rawValue, ordering: .releasing)
@@ -107,7 +110,8 @@ extension Conveyor {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let state = cnv_task_state_word(record)
         let queued = state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue)
-        guard queued, cnv_task_transition(record, state, CNV_TASK_CANCELLED) else {
+        // A job of a group's executor continues a Swift task that already started: run it.
+        guard queued, record.pointee.handler != ExecutorJobHandler.shared.opaque, cnv_task_transition(record, state, CNV_TASK_CANCELLED) else {
             // Already cancelled or expired: settle it as a worker would.
             self.execute(address, group: group, worker: worker)
             return

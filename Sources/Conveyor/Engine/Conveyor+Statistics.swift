@@ -24,6 +24,8 @@ extension Conveyor {
         /// ``ResourceGroup/asyncLimit``.
         public var asyncInFlight: Int
         public var asyncPeakInFlight: Int
+        /// Swift jobs run on this group's workers for its ``GroupExecutor`` (not counted as tasks).
+        public var executorJobs: Int
     }
 
     /// Statistics of every group, in configuration order.
@@ -42,7 +44,8 @@ extension Conveyor {
                 queueWait: recorders.histogram(RecorderLayout.Tasks.queueWait),
                 serviceTime: recorders.histogram(RecorderLayout.Tasks.service),
                 wakeSystemCalls: group.parker.wakeSystemCalls,
-                asyncInFlight: group.admission.inFlight, asyncPeakInFlight: group.admission.peakInFlight)
+                asyncInFlight: group.admission.inFlight, asyncPeakInFlight: group.admission.peakInFlight,
+                executorJobs: Int(recorders.counter(RecorderLayout.Tasks.executorJobs)))
         }
     }
 

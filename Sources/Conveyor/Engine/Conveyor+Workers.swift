@@ -309,7 +309,7 @@ extension Conveyor {
                 let outcome = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
                 let failed: Bool
                 switch outcome {
-                case .completed, .startedAsync: failed = false
+                case .completed, .startedAsync, .executorJob: failed = false
                 case .failed, .failedAndDelivered: failed = true
                 }
                 var service: UInt64 = 0
@@ -338,6 +338,8 @@ extension Conveyor {
                     recorder.increment(RecorderLayout.Tasks.failed)
                 case .startedAsync:
                     break  // counted by the group's AsyncAdmission when its body ends
+                case .executorJob:
+                    recorder.increment(RecorderLayout.Tasks.executorJobs)
                 }
                 return
             }

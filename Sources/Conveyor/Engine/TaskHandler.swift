@@ -51,6 +51,8 @@ enum TaskOutcome {
     case failedAndDelivered
     /// An async task started; it ends (and is counted) later, off this worker.
     case startedAsync
+    /// A Swift job of a group's executor ran (counted as a job, not a task).
+    case executorJob
 }
 
 /// Where and after how long a task runs, for handlers that report it (`run` results).
