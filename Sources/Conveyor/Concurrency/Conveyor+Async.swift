@@ -143,17 +143,14 @@ extension Conveyor {
         self.failUnstarted(address, group: group, worker: WorkerState(recorder: recorder))
     }
 
-    /// Waits until no async task is in flight (and, with `includingQueued`, none is parked
-    /// and the queues of groups that ran async tasks are empty).
-    func waitForAsyncTasks(includingQueued: Bool) async {
-        var delay: UInt64 = 50_000
-        while self.groups.contains(where: { group in
-            let admission = group.admission
-            if !includingQueued { return admission.inFlight > 0 }
-            return !admission.isIdle || (admission.peakInFlight > 0 && group.hot.hasQueuedWork)
-        }) {
+    /// Waits until no async task is in flight or parked and every queue is empty (the start
+    /// of a draining shutdown, while the workers still run: an async task may pass its slot to
+    /// a parked one, which needs a worker).
+    func waitForAsyncTasks() async {
+        var delay: UInt64 = 20_000
+        while self.groups.contains(where: { !$0.admission.isIdle || $0.hot.hasQueuedWork }) {
             try? await Task.sleep(nanoseconds: delay)
-            delay = min(delay * 2, 2_000_000)
+            delay = min(delay * 2, 1_000_000)
         }
     }
 }

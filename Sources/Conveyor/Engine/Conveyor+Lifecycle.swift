@@ -29,7 +29,7 @@ extension Conveyor {
         }
         // Async tasks end off the workers and may pass their slot to a parked task that needs
         // a worker: let them all end while the workers still run.
-        if drain { await self.waitForAsyncTasks(includingQueued: true) }
+        if drain { await self.waitForAsyncTasks() }
         // From here on, jobs for the groups' executors go to the global concurrent executor;
         // those queued before are run by the workers or the sweep below.
         for group in self.groups { await group.admission.closeJobs() }
@@ -44,11 +44,18 @@ extension Conveyor {
         for group in self.groups {
             self.sweep(group, run: drain)
         }
-        // Not draining: async tasks waiting for a slot fail as not started; those running end.
-        for group in self.groups {
-            for address in group.admission.takeParked() { self.failParked(address, group: group) }
+        // Not draining: async tasks waiting for a slot fail as not started; those running end
+        // (one that passes its slot on meanwhile may queue a parked task again: sweep again).
+        var delay: UInt64 = 50_000
+        while true {
+            for group in self.groups {
+                for address in group.admission.takeParked() { self.failParked(address, group: group) }
+                if !drain { self.sweep(group, run: false) }
+            }
+            if self.groups.allSatisfy({ $0.admission.inFlight == 0 }) { break }
+            try? await Task.sleep(nanoseconds: delay)
+            delay = min(delay * 2, 2_000_000)
         }
-        await self.waitForAsyncTasks(includingQueued: false)
         self.configuration.logger.debug(
             "conveyor stopped",
             metadata: [
