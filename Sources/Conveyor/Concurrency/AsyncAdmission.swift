@@ -9,9 +9,9 @@ import Synchronization
 /// its start deadline still holds) in `parked`, and the worker goes on with other work: a
 /// worker never waits for an async task. Whoever gives a slot back (``release(group:engine:)``:
 /// an async body that ended, or an admitted task that was cancelled or expired before it
-/// started) passes it to the oldest parked record, which goes back to the group's hand-off
-/// queue marked as admitted; a worker then settles it as usual (deadline, cancellation,
-/// counters). So at most `limit` async tasks of the group are ever admitted.
+/// started) passes it to the oldest parked record and starts it on the spot, as a worker
+/// would (start deadline, cancellation, counters; its queue wait is not recorded in the
+/// histogram). So at most `limit` async tasks of the group are ever admitted.
 final class AsyncAdmission: @unchecked Sendable {
     // @unchecked: `state` is a lock; the counters are atomics.
     /// `cnv_task_record.flags` bit: the record holds one of its group's async slots (an
@@ -49,6 +49,9 @@ final class AsyncAdmission: @unchecked Sendable {
     /// Async bodies that returned, threw (counted here: they end off the workers' recorders).
     let completed = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
+    /// Parked tasks cancelled or expired before a slot came (settled off the workers).
+    let cancelled = Atomic<Int>(0)
+    let expired = Atomic<Int>(0)
 
     /// Submitters of executor jobs under way, times 2, plus 1 once shutdown closed the gate.
     private let jobGate = Atomic<Int>(0)
@@ -104,15 +107,13 @@ final class AsyncAdmission: @unchecked Sendable {
                 return nil
             }
             guard let address = next else { return }
-            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
-            record.pointee.flags |= Self.admittedFlag
-            if group.currentMode != .stopping, cnv_overflow_queue_enqueue(group.hot.handoff, address) == CNV_OK.rawValue {
-                cnv_parker_notify(group.hot.parker)
+            // Start it here, with the slot just freed (no hand-off to a worker, no wake-up);
+            // one that was cancelled or expired meanwhile passes the slot on: loop.
+            if group.currentMode == .stopping {
+                engine.failParked(address, group: group)
+            } else if engine.startParked(address, group: group) {
                 return
             }
-            // No worker will take it: settle it here (it releases its slot, so loop for the next).
-            record.pointee.flags &= ~Self.admittedFlag
-            engine.failParked(address, group: group)
         }
     }
 

@@ -136,6 +136,46 @@ extension Conveyor {
         group.admission.release(group: group, engine: self)
     }
 
+    /// Starts a parked async record with the slot the caller just freed: true when it started
+    /// (the slot is its now); false when it had been cancelled or had expired (it is settled
+    /// and counted here, and the caller still holds the slot).
+    func startParked(_ address: UInt, group: GroupRuntime) -> Bool {
+        let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
+        let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
+        let retained = record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0
+        defer {
+            if retained { handler.release() }
+            cnv_allocator_free(self.recordAllocator, record)
+        }
+        return handler._withUnsafeGuaranteedRef { task -> Bool in
+            var state = cnv_task_state_word(record)
+            if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue) {
+                let deadline = record.pointee.deadline_ns
+                if deadline != 0, cnv_monotonic_ns() > deadline {
+                    if cnv_task_transition(record, state, CNV_TASK_EXPIRED) { state = (state & ~CNV_TASK_STATE_MASK) | UInt64(CNV_TASK_EXPIRED.rawValue) }
+                } else if cnv_task_transition(record, state, CNV_TASK_RUNNING) {
+                    let submitted = record.pointee.submit_ticks
+                    let queueWait = submitted != 0 ? MonotonicClock.nanoseconds(from: submitted, to: MonotonicClock.ticks()) : 0
+                    _ = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
+                    return true
+                }
+                if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue) { state = cnv_task_state_word(record) }
+            }
+            let kind = task.kindPerTask ? task.kindName(record) : task.kind
+            task.dispose(record)
+            if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_EXPIRED.rawValue) {
+                group.admission.expired.add(1, ordering: .relaxed)
+                if !task.abandon(.deadlineExceeded(kind: kind)) {
+                    self.report(TaskFailure(kind: kind, group: group.name, error: ConveyorError.deadlineExceeded(kind: kind)))
+                }
+            } else {
+                group.admission.cancelled.add(1, ordering: .relaxed)
+                _ = task.abandon(.cancelled(kind: kind))
+            }
+            return false
+        }
+    }
+
     /// Settles a parked async record after the workers stopped: fails it as not started (or
     /// counts it, if it was cancelled or expired meanwhile).
     func failParked(_ address: UInt, group: GroupRuntime) {

@@ -39,8 +39,9 @@ extension Conveyor {
                 completed: Int(recorders.counter(RecorderLayout.Tasks.completed))
                     + group.admission.completed.load(ordering: .relaxed),
                 failed: Int(recorders.counter(RecorderLayout.Tasks.failed)) + group.admission.failed.load(ordering: .relaxed),
-                cancelled: Int(recorders.counter(RecorderLayout.Tasks.cancelled)),
-                expired: Int(recorders.counter(RecorderLayout.Tasks.expired)),
+                cancelled: Int(recorders.counter(RecorderLayout.Tasks.cancelled))
+                    + group.admission.cancelled.load(ordering: .relaxed),
+                expired: Int(recorders.counter(RecorderLayout.Tasks.expired)) + group.admission.expired.load(ordering: .relaxed),
                 queueWait: recorders.histogram(RecorderLayout.Tasks.queueWait),
                 serviceTime: recorders.histogram(RecorderLayout.Tasks.service),
                 wakeSystemCalls: group.parker.wakeSystemCalls,
