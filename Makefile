@@ -140,6 +140,13 @@ bench-cache: deps
 	Benchmarks/.build/release/conveyor-cachebench --runs $(BENCH_RUNS) --revision "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --markdown bench-report/cache.md --json bench-report/parts/cache.json
 	@echo "The tables as Markdown: bench-report/cache.md"
 
+# Swift Concurrency paths (issue 11): `run` from TaskGroups, serial `run`, async handlers,
+# each against the Swift runtime's own peer in the same run (docs/Concurrency.md).
+.PHONY: bench-concurrency
+bench-concurrency: deps
+	$(BENCH_BUILD) --product conveyor-concurrencybench
+	$(BENCH_BIN)/conveyor-concurrencybench --runs $(BENCH_RUNS)
+
 # Memory over time for the report; growth is reported, not judged (that is `make soak`).
 bench-soak: deps
 	$(BENCH_BUILD) --product conveyor-soak

@@ -21,6 +21,8 @@ struct Options {
     var only: Set<String> = ["fanout", "window", "serial", "async"]
     var tasks = 100_000
     var window = 64
+    /// Measure only Conveyor's side (for `strace -c`: system calls per task without the peers').
+    var peers = true
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -30,6 +32,7 @@ struct Options {
             case "--only": self.only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             case "--tasks": self.tasks = Int(iterator.next() ?? "") ?? self.tasks
             case "--window": self.window = Int(iterator.next() ?? "") ?? self.window
+            case "--no-peers": self.peers = false
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
                 exit(2)
@@ -112,12 +115,12 @@ struct ConcurrencyBench {
         for round in 1...options.runs {
             FileHandle.standardError.write(Data("run \(round)/\(options.runs)…\n".utf8))
             if options.only.contains("fanout") {
-                rows["fanout plain", default: []].append(try await fanout(tasks) { $0 })
+                if options.peers { rows["fanout plain", default: []].append(try await fanout(tasks) { $0 }) }
                 rows["fanout run", default: []].append(
                     try await fanout(tasks) { index in try await conveyor.run(runTask) { index }.value })
             }
             if options.only.contains("window") {
-                rows["window plain", default: []].append(try await windowed(tasks, options.window) { $0 })
+                if options.peers { rows["window plain", default: []].append(try await windowed(tasks, options.window) { $0 }) }
                 rows["window run", default: []].append(
                     try await windowed(tasks, options.window) { index in try await conveyor.run(runTask) { index }.value })
             }
@@ -135,11 +138,13 @@ struct ConcurrencyBench {
             if options.only.contains("async") {
                 // The peer: the same bodies, 64 at a time, in a discarding task group.
                 let count = tasks
-                let start = nowNanoseconds()
-                await withDiscardingTaskGroup { group in
-                    for _ in 0..<count { group.addTask { await Task.yield() } }
+                if options.peers {
+                    let start = nowNanoseconds()
+                    await withDiscardingTaskGroup { group in
+                        for _ in 0..<count { group.addTask { await Task.yield() } }
+                    }
+                    rows["async plain", default: []].append(Double(nowNanoseconds() - start) / Double(count))
                 }
-                rows["async plain", default: []].append(Double(nowNanoseconds() - start) / Double(count))
                 countdown.remaining.store(count, ordering: .relaxed)
                 let began = nowNanoseconds()
                 var submitted = 0
@@ -151,8 +156,12 @@ struct ConcurrencyBench {
                 rows["async handlers", default: []].append(Double(nowNanoseconds() - began) / Double(count))
             }
         }
-        func line(_ name: String, _ peer: String, _ aim: String, higherIsBetter: Bool = true) {
-            guard let mine = rows[name], let theirs = rows[peer] else { return }
+        func line(_ name: String, _ peer: String, _ aim: String) {
+            guard let mine = rows[name] else { return }
+            guard let theirs = rows[peer] else {
+                print("\(name): \(fixed(median(mine) / 1000, 3)) µs/task (peer not measured)")
+                return
+            }
             let ratios = zip(mine, theirs).map { $1 / $0 }
             print(
                 "\(name): \(fixed(median(mine) / 1000, 3)) µs/task (\(peer) \(fixed(median(theirs) / 1000, 3))); "
