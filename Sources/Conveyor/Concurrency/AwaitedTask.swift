@@ -10,6 +10,11 @@ import Synchronization
 /// never looks up generic metadata; only the body call and the stored value are typed (in
 /// ``AwaitedBody``).
 ///
+/// The continuation is a `CheckedContinuation` (one small allocation more than an
+/// `UnsafeContinuation`): an unsafe one's resume is inlined into this module, and
+/// ThreadSanitizer then reports the runtime's reuse of the awaiting task's frame, which it
+/// cannot see ordered, as a race.
+///
 /// The state word's bits, each set once by a read-modify-write:
 /// - `resumed`: someone claimed the right to resume the caller (worker, cancel, deadline,
 ///   shutdown, or a failure to queue). Whoever sets it first writes the outcome, then resumes.
@@ -28,10 +33,14 @@ class AwaitedTask: TaskHandler, @unchecked Sendable {
     static let ticketBit: UInt8 = 2
     static let cancelBit: UInt8 = 4
     static let timerBit: UInt8 = 8
+    /// The claimer wrote the outcome (release; the resumed caller loads it with acquire, so
+    /// the outcome's fields are ordered for it even where the runtime's own hand-off is not
+    /// visible to ThreadSanitizer).
+    static let outcomeBit: UInt8 = 16
 
     private let state = Atomic<UInt8>(0)
     /// Set before the record is published (ordered by the ring's release/acquire).
-    final var continuation: UnsafeContinuation<Void, Never>?
+    final var continuation: CheckedContinuation<Void, Never>?
     private final var ticket = TaskTicket(recordAddress: 0, stateWord: 0)
     private final var timerID: UInt64 = 0
     /// The engine's timers (set with `timerID`).
@@ -60,10 +69,16 @@ class AwaitedTask: TaskHandler, @unchecked Sendable {
         return true
     }
 
-    /// Resumes the caller after a successful ``claim()``.
+    /// Publishes the outcome and resumes the caller, after a successful ``claim()``.
     @inline(__always)
     final func resumeClaimed() {
+        self.state.bitwiseOr(Self.outcomeBit, ordering: .releasing)
         self.continuation.unsafelyUnwrapped.resume()
+    }
+
+    /// The caller, once resumed: orders the outcome's fields before its reads.
+    final func acquireOutcome() {
+        _ = self.state.load(ordering: .acquiring)
     }
 
     /// Ends the task with an error, unless it was settled already.

@@ -8,8 +8,8 @@ extension Conveyor {
     /// the deadline's timer ends as soon as the task settles.
     ///
     /// Each call allocates one object (the awaited task, which is also the record's handler)
-    /// besides what the closure captures; the caller suspends on an `UnsafeContinuation` and
-    /// the worker resumes it, with no lock on the way. Bound the number in flight when you
+    /// besides what the closure captures and the continuation's check; the caller suspends
+    /// on a `CheckedContinuation` and the worker resumes it, with no lock on the way. Bound the number in flight when you
     /// fan out from a `TaskGroup` (see docs/Concurrency.md: a window of a few hundred keeps
     /// the Swift runtime's child-task bookkeeping cheap).
     ///
@@ -37,7 +37,7 @@ extension Conveyor {
         let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
         let level = task.priority.level
         await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 awaited.continuation = continuation
                 self.submitAwaited(awaited, group: index, level: level, deadline: deadline)
             }
@@ -46,6 +46,7 @@ extension Conveyor {
                 _ = awaited.abandon(.cancelled(kind: awaited.kind))
             }
         }
+        awaited.acquireOutcome()
     }
 
     /// Queues an awaited task whose continuation is set; every failure settles the caller.

@@ -82,8 +82,8 @@ final class ResultsState<Value: Sendable>: @unchecked Sendable {
         /// Known once the producer read the whole input.
         var total: Int?
         var cancelled = false
-        var producerWaiter: UnsafeContinuation<Bool, Never>?
-        var consumerWaiter: UnsafeContinuation<TaskOutput<Value>?, Never>?
+        var producerWaiter: CheckedContinuation<Bool, Never>?
+        var consumerWaiter: CheckedContinuation<TaskOutput<Value>?, Never>?
     }
 
     let ordered: Bool
@@ -105,7 +105,7 @@ final class ResultsState<Value: Sendable>: @unchecked Sendable {
 
     /// Waits for a permit to submit one more task; false once the stream was cancelled.
     func acquire() async -> Bool {
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Bool, Never>) in
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let granted: Bool? = self.inner.withLock { inner in
                 if inner.cancelled { return false }
                 if inner.permits > 0 {
@@ -121,7 +121,7 @@ final class ResultsState<Value: Sendable>: @unchecked Sendable {
 
     /// A task finished (on a worker, or wherever it was settled).
     func deliver(_ output: TaskOutput<Value>) {
-        let handOff: (UnsafeContinuation<TaskOutput<Value>?, Never>, TaskOutput<Value>, UnsafeContinuation<Bool, Never>?)? =
+        let handOff: (CheckedContinuation<TaskOutput<Value>?, Never>, TaskOutput<Value>, CheckedContinuation<Bool, Never>?)? =
             self.inner.withLock { inner in
                 if inner.cancelled { return nil }
                 if self.ordered {
@@ -141,7 +141,7 @@ final class ResultsState<Value: Sendable>: @unchecked Sendable {
 
     /// The producer read the whole input (`total` payloads).
     func producerFinished(total: Int) {
-        let consumer: UnsafeContinuation<TaskOutput<Value>?, Never>? = self.inner.withLock { inner in
+        let consumer: CheckedContinuation<TaskOutput<Value>?, Never>? = self.inner.withLock { inner in
             inner.total = total
             guard inner.consumed == total, let consumer = inner.consumerWaiter else { return nil }
             inner.consumerWaiter = nil
@@ -152,7 +152,7 @@ final class ResultsState<Value: Sendable>: @unchecked Sendable {
 
     func next() async -> TaskOutput<Value>? {
         await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<TaskOutput<Value>?, Never>) in
+            await withCheckedContinuation { (continuation: CheckedContinuation<TaskOutput<Value>?, Never>) in
                 self.poll(continuation)
             }
         } onCancel: {
@@ -161,9 +161,9 @@ final class ResultsState<Value: Sendable>: @unchecked Sendable {
     }
 
     /// Resumes `continuation` with the next result or the end, or keeps it until one arrives.
-    private func poll(_ continuation: UnsafeContinuation<TaskOutput<Value>?, Never>) {
+    private func poll(_ continuation: CheckedContinuation<TaskOutput<Value>?, Never>) {
         var ready: TaskOutput<Value>?
-        var producer: UnsafeContinuation<Bool, Never>?
+        var producer: CheckedContinuation<Bool, Never>?
         var end = false
         self.inner.withLock { inner in
             if inner.cancelled {
@@ -225,7 +225,7 @@ final class ResultsState<Value: Sendable>: @unchecked Sendable {
     }
 
     /// A result was consumed: its permit returns (to the waiting producer, if any).
-    private static func release(_ inner: inout Inner) -> UnsafeContinuation<Bool, Never>? {
+    private static func release(_ inner: inout Inner) -> CheckedContinuation<Bool, Never>? {
         if let producer = inner.producerWaiter {
             inner.producerWaiter = nil
             return producer
