@@ -88,7 +88,11 @@ struct ConcurrencyResultsTests {
         #expect(checksum == UInt64(count) * UInt64(count - 1) / 2)
         let growth = peak - baseline
         let held = count * 512
-        #expect(growth < 48 << 20, "resident set grew by \(growth >> 20) MiB (all results would hold \(held >> 20) MiB)")
+        // Under AddressSanitizer freed blocks wait in its quarantine (up to 256 MiB), so the
+        // resident set no longer says what is live: the bound is checked in the other builds.
+        if dlsym(nil, "__asan_init") == nil {
+            #expect(growth < 48 << 20, "resident set grew by \(growth >> 20) MiB (all results would hold \(held >> 20) MiB)")
+        }
         await conveyor.shutdown()
     }
 }

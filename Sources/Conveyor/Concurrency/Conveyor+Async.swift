@@ -1,4 +1,5 @@
 import CConveyor
+import Foundation
 
 /// An async kind's handler: the payload is read from the record; the body runs in a Swift
 /// task of its own, so a handler that suspends never holds a worker thread.
@@ -179,8 +180,14 @@ extension Conveyor {
     /// Settles a parked async record after the workers stopped: fails it as not started (or
     /// counts it, if it was cancelled or expired meanwhile).
     func failParked(_ address: UInt, group: GroupRuntime) {
-        guard let recorder = try? group.recorders.makeRecorder() else { return }
-        self.failUnstarted(address, group: group, worker: WorkerState(recorder: recorder))
+        // A recorder for the counts (the set holds maxWorkers + 8; the workers are gone and
+        // other settlers give theirs back in microseconds, so waiting for one never loses the task).
+        var recorder = try? group.recorders.makeRecorder()
+        while recorder == nil {
+            usleep(50)
+            recorder = try? group.recorders.makeRecorder()
+        }
+        self.failUnstarted(address, group: group, worker: WorkerState(recorder: recorder.unsafelyUnwrapped))
     }
 
     /// Waits until no async task is in flight or parked and every queue is empty (the start
