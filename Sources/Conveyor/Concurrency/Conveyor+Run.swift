@@ -61,7 +61,19 @@ extension Conveyor {
             return
         }
         if self.groups[index].waitTimeout != nil {
-            // `.wait`: suspend (in a task of its own) until there is room, never blocking a thread.
+            // `.wait`: queue at once when there is room; only when the ring is full, suspend (in
+            // a task of its own) until there is, never blocking a thread.
+            do {
+                let ticket = try self.enqueue(record, level: level, group: index)
+                self.awaitedQueued(awaited, ticket, deadline: deadline)
+                return
+            } catch ConveyorError.queueFull(_, _, .ring) {
+                // No room now: wait below.
+            } catch {
+                self.discard(record)
+                awaited.fail(error)
+                return
+            }
             let address = UInt(bitPattern: record)
             Task {
                 do {

@@ -272,7 +272,7 @@ extension Conveyor {
 
     /// Queues a prepared record; on failure the record is still the caller's.
     @inline(__always)
-    private func enqueue(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
+    func enqueue(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
         let shard = cnv_gate_enter(self.gate)
         guard shard >= 0 else { throw ConveyorError.shutDown }
         defer { cnv_gate_leave(self.gate, shard) }
