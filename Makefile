@@ -173,6 +173,13 @@ bench-batch: deps
 	Benchmarks/.build/release/conveyor-batchbench --runs $(BENCH_RUNS) --revision "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --markdown bench-report/batch.md --json bench-report/parts/batch.json
 	@echo "The tables as Markdown: bench-report/batch.md"
 
+# Swift Concurrency paths (issue 11): `run` from TaskGroups, serial `run`, async handlers,
+# each against the Swift runtime's own peer in the same run (docs/Concurrency.md).
+.PHONY: bench-concurrency
+bench-concurrency: deps
+	$(BENCH_BUILD) --product conveyor-concurrencybench
+	$(BENCH_BIN)/conveyor-concurrencybench --runs $(BENCH_RUNS)
+
 # Memory over time for the report; growth is reported, not judged (that is `make soak`).
 bench-soak: deps
 	$(BENCH_BUILD) --product conveyor-soak

@@ -27,6 +27,12 @@ extension Conveyor {
                 continuation.resume()
             }
         }
+        // Async tasks end off the workers and may pass their slot to a parked task that needs
+        // a worker: let them all end while the workers still run.
+        if drain { await self.waitForAsyncTasks() }
+        // From here on, jobs for the groups' executors go to the global concurrent executor;
+        // those queued before are run by the workers or the sweep below.
+        for group in self.groups { await group.admission.closeJobs() }
         let mode: GroupRuntime.Mode = drain ? .draining : .stopping
         for group in self.groups {
             group.mode.store(mode.rawValue, ordering: .releasing)
@@ -39,6 +45,18 @@ extension Conveyor {
             self.sweep(group, run: drain)
         }
         self.settlePendingBatches(run: drain)  // batching hook: flush or fail what accumulators hold
+        // Not draining: async tasks waiting for a slot fail as not started; those running end
+        // (one that passes its slot on meanwhile may queue a parked task again: sweep again).
+        var delay: UInt64 = 50_000
+        while true {
+            for group in self.groups {
+                for address in group.admission.takeParked() { self.failParked(address, group: group) }
+                if !drain { self.sweep(group, run: false) }
+            }
+            if self.groups.allSatisfy({ $0.admission.inFlight == 0 }) { break }
+            try? await Task.sleep(nanoseconds: delay)
+            delay = min(delay * 2, 2_000_000)
+        }
         self.configuration.logger.debug(
             "conveyor stopped",
             metadata: [
@@ -97,11 +115,12 @@ extension Conveyor {
         }
     }
 
-    private func failUnstarted(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
+    func failUnstarted(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         let state = cnv_task_state_word(record)
         let queued = state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue)
-        guard queued, cnv_task_transition(record, state, CNV_TASK_CANCELLED) else {
+        // A job of a group's executor continues a Swift task that already started: run it.
+        guard queued, record.pointee.handler != ExecutorJobHandler.shared.opaque, cnv_task_transition(record, state, CNV_TASK_CANCELLED) else {
             // Already cancelled or expired: settle it as a worker would.
             self.execute(address, group: group, worker: worker)
             return
@@ -110,6 +129,7 @@ extension Conveyor {
         let task = handler.takeUnretainedValue()
         let kind = task.kindPerTask ? task.kindName(record) : task.kind
         task.dispose(record)
+        self.releaseAsyncSlot(record, group: group)
         self.notStarted.add(1, ordering: .relaxed)
         if !task.abandon(.notStarted(kind: kind)) {
             self.report(TaskFailure(kind: kind, group: group.name, error: ConveyorError.notStarted(kind: kind)))

@@ -25,6 +25,12 @@ extension Conveyor {
         /// Wake system calls (futex) made so far to wake this group's parked workers: submitters
         /// make one only when no worker of the group is searching for work and one sleeps.
         public var wakeSystemCalls: Int
+        /// Async tasks in flight now (suspended ones included) and at most so far, against
+        /// ``ResourceGroup/asyncLimit``.
+        public var asyncInFlight: Int
+        public var asyncPeakInFlight: Int
+        /// Swift jobs run on this group's workers for its ``GroupExecutor`` (not counted as tasks).
+        public var executorJobs: Int
     }
 
     /// Statistics of every group, in configuration order.
@@ -35,14 +41,18 @@ extension Conveyor {
                 group: group.name,
                 workers: group.workerCount,
                 queued: group.queuedCount,
-                completed: Int(recorders.counter(RecorderLayout.Tasks.completed)),
-                failed: Int(recorders.counter(RecorderLayout.Tasks.failed)),
-                cancelled: Int(recorders.counter(RecorderLayout.Tasks.cancelled)),
-                expired: Int(recorders.counter(RecorderLayout.Tasks.expired)),
+                completed: Int(recorders.counter(RecorderLayout.Tasks.completed))
+                    + group.admission.completed.load(ordering: .relaxed),
+                failed: Int(recorders.counter(RecorderLayout.Tasks.failed)) + group.admission.failed.load(ordering: .relaxed),
+                cancelled: Int(recorders.counter(RecorderLayout.Tasks.cancelled))
+                    + group.admission.cancelled.load(ordering: .relaxed),
+                expired: Int(recorders.counter(RecorderLayout.Tasks.expired)) + group.admission.expired.load(ordering: .relaxed),
                 queueWait: recorders.histogram(RecorderLayout.Tasks.queueWait),
                 serviceTime: recorders.histogram(RecorderLayout.Tasks.service),
                 timingSampleInterval: Int(clamping: cnv_recorder_set_timing_period(recorders.set)),
-                wakeSystemCalls: group.parker.wakeSystemCalls)
+                wakeSystemCalls: group.parker.wakeSystemCalls,
+                asyncInFlight: group.admission.inFlight, asyncPeakInFlight: group.admission.peakInFlight,
+                executorJobs: Int(recorders.counter(RecorderLayout.Tasks.executorJobs)))
         }
     }
 

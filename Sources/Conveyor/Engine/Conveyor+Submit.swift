@@ -242,79 +242,7 @@ extension Conveyor {
         return try await self.enqueueWaiting(record, level: task.priority.level, group: index)
     }
 
-    /// Runs a closure on a worker and returns its value with timings, or rethrows its error.
-    /// Cancelling the calling Swift task cancels the task if it has not started. A task with
-    /// a deadline that has not started by then throws ``ConveyorError/deadlineExceeded(kind:)``
-    /// at the deadline; the deadline's timer ends as soon as the task settles.
-    ///
-    /// ```swift
-    /// let sum = try await conveyor.run(QueueTask(kind: "sum", deadline: .milliseconds(50))) { (1...100).reduce(0, +) }
-    /// print(sum.value, sum.queueWait)
-    /// ```
-    public func run<Value: Sendable>(
-        _ task: QueueTask = QueueTask(), _ body: @escaping @Sendable () throws -> Value
-    ) async throws -> TaskResult<Value> {
-        let index = try self.route(task)
-        let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
-        let handler = AwaitedHandler(kind: task.kind, body: body)
-        let ticketBox = PendingTicket()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                handler.continuation = continuation
-                let record: UnsafeMutablePointer<cnv_task_record>
-                do {
-                    record = try self.makeRecord(
-                        handler: Unmanaged.passRetained(handler).toOpaque(), retained: true,
-                        level: task.priority.level, deadline: deadline)
-                } catch {
-                    handler.resume(with: .failure(error))
-                    return
-                }
-                let queued: @Sendable (TaskTicket) -> Void = { ticket in
-                    if ticketBox.publish(ticket), self.cancel(ticket) {
-                        // Cancelled while we were queueing.
-                        _ = handler.abandon(.cancelled(kind: task.kind))
-                    }
-                    if let deadline {
-                        self.expire(ticket, handler: handler, kind: task.kind, after: deadline)
-                    }
-                }
-                if case .wait = self.groups[index].configuration.overflow {
-                    // `.wait` is the default policy: queue at once when there is room, and
-                    // wait in a Swift task only when the ring is full.
-                    do {
-                        queued(try self.enqueue(record, level: task.priority.level, group: index))
-                        return
-                    } catch ConveyorError.queueFull(_, _, .ring) {
-                        // No room now: wait for it below, without blocking this thread.
-                    } catch {
-                        self.discard(record)
-                        handler.resume(with: .failure(error))
-                        return
-                    }
-                    let address = UInt(bitPattern: record)
-                    Task {
-                        do {
-                            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
-                            queued(try await self.enqueueWaiting(record, level: task.priority.level, group: index))
-                        } catch {
-                            handler.resume(with: .failure(error))
-                        }
-                    }
-                } else {
-                    do {
-                        queued(try self.enqueueOrFree(record, level: task.priority.level, group: index))
-                    } catch {
-                        handler.resume(with: .failure(error))
-                    }
-                }
-            }
-        } onCancel: {
-            if let ticket = ticketBox.requestCancel(), self.cancel(ticket) {
-                _ = handler.abandon(.cancelled(kind: task.kind))
-            }
-        }
-    }
+    // `run` (awaited closures) lives in Concurrency/Conveyor+Run.swift.
 
     /// Cancels a task that has not started. Returns true when it will not run (its `run`
     /// caller, if any, gets `CancellationError`); false when it already started, finished,
@@ -327,18 +255,6 @@ extension Conveyor {
     @discardableResult
     public func cancel(_ ticket: TaskTicket) -> Bool {
         cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_CANCELLED)
-    }
-
-    /// Starts the deadline timer of a `run` task on the engine's timer thread; the handler
-    /// cancels it once the caller is resumed.
-    private func expire<Value>(_ ticket: TaskTicket, handler: AwaitedHandler<Value>, kind: String, after deadline: Duration) {
-        handler.startTimer(on: self.deadlines) {
-            self.deadlines.schedule(after: deadline) {
-                if cnv_task_transition(ticket.record, ticket.stateWord, CNV_TASK_EXPIRED) {
-                    _ = handler.abandon(.deadlineExceeded(kind: kind))
-                }
-            }
-        }
     }
 
     /// Refuses a kind registered with another Conveyor (its handler is not in this engine's table).

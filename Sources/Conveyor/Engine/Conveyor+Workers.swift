@@ -298,6 +298,9 @@ extension Conveyor {
             return
         }
         let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
+        // Async tasks take one of the group's async slots first; without one the record waits
+        // in the group's admission list (still queued) and this worker goes on.
+        if handler._withUnsafeGuaranteedRef({ $0.isAsync }), !self.admitAsync(record, group: group) { return }
         let retained = record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0
         defer {
             if retained { handler.release() }
@@ -341,9 +344,14 @@ extension Conveyor {
                 if sampled { recorder.record(queueWait, in: RecorderLayout.Tasks.queueWait) }
                 let outcome = task.run(record, context: RunContext(group: group, queueWaitNanoseconds: queueWait))
                 let failed: Bool
-                if case .completed = outcome { failed = false } else { failed = true }
+                switch outcome {
+                case .completed, .startedAsync, .executorJob: failed = false
+                case .failed, .failedAndDelivered: failed = true
+                }
                 var service: UInt64 = 0
-                if timed {
+                var async = false
+                if case .startedAsync = outcome { async = true }  // its service time is not this call's
+                if timed, !async {
                     service = MonotonicClock.nanoseconds(from: start, to: MonotonicClock.ticks())
                     if sampled { recorder.record(service, in: RecorderLayout.Tasks.service) }
                     if self.learnsServiceTime {
@@ -364,6 +372,10 @@ extension Conveyor {
                 case .failedAndDelivered:
                     // Counted; the `run` caller got the error thrown, so it is not reported again.
                     recorder.increment(RecorderLayout.Tasks.failed)
+                case .startedAsync:
+                    break  // counted by the group's AsyncAdmission when its body ends
+                case .executorJob:
+                    recorder.increment(RecorderLayout.Tasks.executorJobs)
                 }
                 return
             }
@@ -379,6 +391,7 @@ extension Conveyor {
     ) {
         let kind = task.kindPerTask ? task.kindName(record) : task.kind
         task.dispose(record)
+        self.releaseAsyncSlot(record, group: group)
         if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_EXPIRED.rawValue) {
             recorder.increment(RecorderLayout.Tasks.expired)
             if !task.abandon(.deadlineExceeded(kind: kind)) {

@@ -277,6 +277,11 @@ public final class Conveyor: @unchecked Sendable {
         payload: Payload.Type = Payload.self,
         handler: @escaping @Sendable (Payload) throws -> Void
     ) throws -> TaskKind<Payload> {
+        try self.addKind(name, TypedKindHandler(kind: name, handler: handler))
+    }
+
+    /// Validates `name` and `Payload` and appends `handler` to the kind table.
+    func addKind<Payload: BitwiseCopyable & Sendable>(_ name: String, _ handler: TaskHandler) throws -> TaskKind<Payload> {
         guard name.contains(where: { !$0.isWhitespace }) else {
             throw ConveyorError.invalidConfiguration(
                 reason: "a task kind needs a name with at least one visible character (got \"\(name)\")")
@@ -288,7 +293,6 @@ public final class Conveyor: @unchecked Sendable {
                     + "(alignment \(MemoryLayout<Payload>.alignment)); inline payloads hold at most \(capacity) "
                     + "bytes aligned to 16: store larger data elsewhere and pass an index or use a closure task")
         }
-        let handler = TypedKindHandler(kind: name, handler: handler)
         let index = try self.registeredKinds.withLock { kinds -> Int in
             guard kinds.indexByName[name] == nil else {
                 throw ConveyorError.invalidConfiguration(
@@ -351,31 +355,5 @@ public final class Conveyor: @unchecked Sendable {
             return try self.route(kind: kind, slot: slot)
         }
         return try self.route(task)
-    }
-}
-
-/// The ticket of a `run` task, shared between the submitting task and its cancellation handler.
-final class PendingTicket: Sendable {
-    private let state = PThreadMutex<PendingState>(PendingState())
-
-    struct PendingState: Sendable {
-        var ticket: TaskTicket?
-        var cancelRequested = false
-    }
-
-    /// Stores the ticket; returns true when cancellation was already requested.
-    func publish(_ ticket: TaskTicket) -> Bool {
-        self.state.withLock {
-            $0.ticket = ticket
-            return $0.cancelRequested
-        }
-    }
-
-    /// Marks cancellation; returns the ticket if it is known already.
-    func requestCancel() -> TaskTicket? {
-        self.state.withLock {
-            $0.cancelRequested = true
-            return $0.ticket
-        }
     }
 }

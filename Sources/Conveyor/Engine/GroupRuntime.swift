@@ -85,6 +85,8 @@ final class GroupRuntime: @unchecked Sendable {
     /// One recorder per worker thread: counters and queue-wait / service histograms, merged on read.
     let recorders: RecorderSet
     let hot: GroupHotPath
+    /// The limit on async tasks in flight and the ones waiting for a slot.
+    let admission: AsyncAdmission
 
     private let resizing = Atomic<Bool>(false)
     private let lock = NSLock()
@@ -92,6 +94,7 @@ final class GroupRuntime: @unchecked Sendable {
 
     init(configuration: ResourceGroup, timing: Bool, sampleInterval: Int = 1) throws {
         self.configuration = configuration
+        self.admission = AsyncAdmission(limit: configuration.asyncLimit ?? configuration.maxWorkers)
         if case .wait(let timeout) = configuration.overflow {
             self.waitTimeout = timeout.clampedForEngine
         } else {

@@ -39,6 +39,11 @@ public struct ResourceGroup: Sendable, Hashable {
     /// inversion: a task of higher priority that arrives while a worker holds a batch waits
     /// behind at most `batchSize − 1` of that worker's tasks.
     public var batchSize: Int
+    /// Async tasks (async kinds and async `run` bodies) of this group in flight at once,
+    /// suspended ones included: N means N tasks at once, not N threads. nil (the default)
+    /// means `maxWorkers`. Synchronous tasks are bounded by the worker count instead (each
+    /// worker runs one at a time); the two limits are separate (docs/Concurrency.md).
+    public var asyncLimit: Int?
 
     public init(
         _ name: String,
@@ -49,7 +54,8 @@ public struct ResourceGroup: Sendable, Hashable {
         priorityLevels: Int = 3,
         overflow: OverflowPolicy = .defaultPolicy,
         agingBound: Duration = .milliseconds(20),
-        batchSize: Int = 32
+        batchSize: Int = 32,
+        asyncLimit: Int? = nil
     ) {
         self.name = name
         self.minWorkers = minWorkers
@@ -60,10 +66,14 @@ public struct ResourceGroup: Sendable, Hashable {
         self.overflow = overflow
         self.agingBound = agingBound
         self.batchSize = batchSize
+        self.asyncLimit = asyncLimit
     }
 
     /// Largest worker count a group may have.
     public static let maximumWorkers = 256
+
+    /// Largest ``asyncLimit``.
+    public static let maximumAsyncLimit = 1 << 20
 
     /// Most bytes a group's rings may take (`capacity` × `priorityLevels` slots, allocated
     /// when the Conveyor starts): 64 MiB. Larger queues belong in `.spill(memoryLimit:)`,
@@ -112,6 +122,9 @@ public struct ResourceGroup: Sendable, Hashable {
         // Longer aging bounds (up to .seconds(Int64.max)) act as Conveyor.longestDuration.
         guard (1...256).contains(self.batchSize) else {
             throw invalid("batchSize \(self.batchSize) must be from 1 to 256")
+        }
+        if let limit = self.asyncLimit, !(1...Self.maximumAsyncLimit).contains(limit) {
+            throw invalid("asyncLimit \(limit) must be from 1 to \(Self.maximumAsyncLimit) (or nil for maxWorkers)")
         }
         switch self.overflow {
         case .reject: break

@@ -3,16 +3,22 @@ import Synchronization
 
 /// What a task record points at: the code to run, and what to do if it never runs.
 /// Subclasses: a registered typed kind (shared by its tasks), a closure, a `run` closure.
+@usableFromInline
 class TaskHandler: @unchecked Sendable {
     // @unchecked: subclasses hold only immutable, Sendable state or synchronize it.
     let kind: String
     /// Whether each task carries its own kind name in its record (closure tasks); otherwise
     /// every task of this handler has `kind`.
     let kindPerTask: Bool
+    /// Whether the task runs asynchronously (async kinds and async `run` bodies): a worker
+    /// admits it against the group's async limit first (see `AsyncAdmission`).
+    let isAsync: Bool
 
-    init(kind: String, kindPerTask: Bool = false) {
+    @usableFromInline
+    init(kind: String, kindPerTask: Bool = false, isAsync: Bool = false) {
         self.kind = kind
         self.kindPerTask = kindPerTask
+        self.isAsync = isAsync
     }
 
     /// The kind name of the task in `record` (read before `run`, which may consume the payload).
@@ -43,6 +49,10 @@ enum TaskOutcome {
     case failed(any Error)
     /// The handler threw and its `run` caller was given the error.
     case failedAndDelivered
+    /// An async task started; it ends (and is counted) later, off this worker.
+    case startedAsync
+    /// A Swift job of a group's executor ran (counted as a job, not a task).
+    case executorJob
 }
 
 /// Where and after how long a task runs, for handlers that report it (`run` results).
@@ -114,65 +124,5 @@ final class ClosureTaskHandler: TaskHandler, @unchecked Sendable {
         } catch {
             return .failed(error)
         }
-    }
-}
-
-/// A closure whose caller awaits its result. Exactly one of the worker, a cancellation and
-/// a deadline timer resumes the caller: `resumed` guards it. The deadline timer (a sleeping
-/// Swift task) is cancelled when the caller is resumed, so a finished task leaves nothing behind.
-final class AwaitedHandler<Value: Sendable>: TaskHandler, @unchecked Sendable {
-    let body: @Sendable () throws -> Value
-    private let resumed = Atomic<Bool>(false)
-    // Set once before the record is published; read after (ordered by the ring).
-    var continuation: CheckedContinuation<TaskResult<Value>, any Error>?
-    /// The deadline timer's id, until the caller is resumed (`done`).
-    private let timer = PThreadMutex<(id: UInt64?, done: Bool)>((nil, false))
-    /// The engine's timers (set with the timer; unowned: the engine outlives its tasks).
-    private nonisolated(unsafe) var timers: DeadlineTimers?
-
-    init(kind: String, body: @escaping @Sendable () throws -> Value) {
-        self.body = body
-        super.init(kind: kind)
-    }
-
-    func resume(with result: Result<TaskResult<Value>, any Error>) {
-        guard !self.resumed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let id = self.timer.withLock { state -> UInt64? in
-            state.done = true
-            defer { state.id = nil }
-            return state.id
-        }
-        if let id { self.timers?.cancel(id) }
-        self.continuation?.resume(with: result)
-    }
-
-    /// Starts the deadline timer with `make`, unless the caller was already resumed.
-    func startTimer(on timers: DeadlineTimers, _ make: () -> UInt64?) {
-        self.timer.withLock { state in
-            guard !state.done else { return }
-            self.timers = timers
-            state.id = make()
-        }
-    }
-
-    override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
-        let start = cnv_monotonic_ns()
-        let outcome = Result { try self.body() }
-        let end = cnv_monotonic_ns()
-        self.resume(
-            with: outcome.map {
-                TaskResult(
-                    value: $0, group: context.group.name,
-                    queueWait: .nanoseconds(Int64(context.queueWaitNanoseconds)),
-                    serviceTime: .nanoseconds(Int64(end &- start)))
-            })
-        if case .failure = outcome { return .failedAndDelivered }
-        return .completed
-    }
-
-    override func abandon(_ error: ConveyorError) -> Bool {
-        let outcome: any Error = if case .cancelled = error { CancellationError() } else { error }
-        self.resume(with: .failure(outcome))
-        return true
     }
 }

@@ -7,6 +7,14 @@ public struct TaskResult<Value: Sendable>: Sendable {
     public var queueWait: Duration
     /// Handler start to end.
     public var serviceTime: Duration
+
+    @usableFromInline
+    init(value: Value, group: String, queueWait: Duration, serviceTime: Duration) {
+        self.value = value
+        self.group = group
+        self.queueWait = queueWait
+        self.serviceTime = serviceTime
+    }
 }
 
 /// A task that did not complete, as reported to ``Conveyor/failures`` and the failure handler.

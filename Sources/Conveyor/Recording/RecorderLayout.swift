@@ -54,7 +54,7 @@ struct RecorderLayout: Sendable, Equatable {
     /// ``Tasks``.
     static let tasks = RecorderLayout(
         validHistograms: ["queueWait", "service"],
-        counters: ["submitted", "completed", "failed", "cancelled", "expired"]
+        counters: ["submitted", "completed", "failed", "cancelled", "expired", "executorJobs"]
     )
 
     /// The layout of a profiling context (``PerformanceProfiler``): one duration histogram
@@ -78,6 +78,8 @@ struct RecorderLayout: Sendable, Equatable {
         static let cancelled = 3
         /// Counter: tasks dropped because their deadline passed.
         static let expired = 4
+        /// Counter: Swift jobs run for a group's ``GroupExecutor`` (not tasks).
+        static let executorJobs = 5
     }
 
     /// The index of the histogram called `name`, if any.
