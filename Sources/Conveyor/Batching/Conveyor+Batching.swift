@@ -196,6 +196,18 @@ extension Conveyor {
                     }
                 }
                 if case .wait = self.groups[core.groupIndex].configuration.overflow {
+                    // `.wait` is the default policy: queue at once when there is room, and
+                    // wait in a Swift task only when the ring is full.
+                    do {
+                        queued(try self.enqueue(record, level: 1, group: core.groupIndex))
+                        return
+                    } catch ConveyorError.queueFull(_, _, .ring) {
+                        // No room now: wait for it below, without blocking this thread.
+                    } catch {
+                        self.discard(record)
+                        handler.resume(with: .failure(error))
+                        return
+                    }
                     let address = UInt(bitPattern: record)
                     Task {
                         do {
@@ -308,6 +320,33 @@ extension BatchCoreBase {
                 failedTasks: state.failed, removedCancelled: state.removed, pending: pending, maxBatchSize: limit,
                 batchesPerSecond: state.batches > 1 && span > 0 ? Double(state.batches - 1) / span : 0,
                 sizeHistogram: state.sizes, addedWait: state.addedWait, handlerTime: state.handlerTime)
+        }
+    }
+}
+
+/// The ticket of a batch task awaited by `run`, published once it is queued, and a
+/// cancellation that may come before it (then the publisher cancels).
+final class PendingTicket: Sendable {
+    private let state = PThreadMutex<PendingState>(PendingState())
+
+    struct PendingState: Sendable {
+        var ticket: TaskTicket?
+        var cancelRequested = false
+    }
+
+    /// Stores the ticket; returns true when cancellation was already requested.
+    func publish(_ ticket: TaskTicket) -> Bool {
+        self.state.withLock {
+            $0.ticket = ticket
+            return $0.cancelRequested
+        }
+    }
+
+    /// Marks cancellation; returns the ticket if it is known already.
+    func requestCancel() -> TaskTicket? {
+        self.state.withLock {
+            $0.cancelRequested = true
+            return $0.ticket
         }
     }
 }
