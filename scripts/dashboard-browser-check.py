@@ -5,7 +5,7 @@ HTTP API (Python standard library only) and prints what the page shows as JSON:
   python3 scripts/dashboard-browser-check.py http://127.0.0.1:PORT/ screenshot.png
 
 It reads the charts' data-point counts, the rows of the lists (scaled groups, scaler
-decisions, alerts, caches), the decision markers on the workers chart, the throughput figure five times over about five
+decisions, alerts, caches, batches), the decision markers on the workers chart, the throughput figure five times over about five
 seconds (no reload), whether the text "<script>" appears as text in the groups table while the page
 holds one script element, and checks the PNG screenshot is not blank (distinct colours).
 Only loopback: chromedriver listens on 127.0.0.1 and is stopped at the end.
@@ -135,7 +135,7 @@ def main():
                     status: document.getElementById('status').textContent};""")
         rows = evaluate("""
             const out = {};
-            for (const id of ['scaled-groups', 'decisions', 'alerts-active', 'alerts-recent', 'caches'])
+            for (const id of ['scaled-groups', 'decisions', 'alerts-active', 'alerts-recent', 'caches', 'batches'])
                 out[id] = document.querySelectorAll('#' + id + ' tr.data-row').length;
             return out;""")
         markers = evaluate("return document.querySelectorAll('#chart-workers circle.marker').length")

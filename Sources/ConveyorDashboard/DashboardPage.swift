@@ -68,6 +68,8 @@ enum DashboardPage {
     <svg class="chart" id="chart-cpu"></svg><div class="legend" id="legend-cpu"></div></figure>
   <figure><figcaption>Memory <span class="dim">(MiB)</span></figcaption>
     <svg class="chart" id="chart-memory"></svg><div class="legend" id="legend-memory"></div></figure>
+  <figure class="wide" id="section-batches" hidden><figcaption>Batches <span class="dim">(added wait: a worker taking a task → its batch's call, since registration)</span></figcaption>
+    <table id="batches"><thead><tr><th>kind</th><th>group</th><th>batches/s</th><th>batches</th><th>tasks</th><th>mean size</th><th>max size</th><th>pending</th><th>failed</th><th>added wait p50</th><th>p99</th></tr></thead><tbody></tbody></table></figure>
   <figure class="wide" id="section-caches" hidden><figcaption>Caches</figcaption>
     <table id="caches"><thead><tr><th>cache</th><th>hit ratio</th><th>interval</th><th>lookups/s</th><th>hits</th><th>misses</th><th>coalesced</th><th>evictions</th><th>expirations</th><th>rejections</th><th>entries</th><th>KiB</th></tr></thead><tbody></tbody></table></figure>
   <figure class="wide" id="section-alerts" hidden><figcaption>Alerts <span class="dim" id="alerts-summary"></span></figcaption>
@@ -316,6 +318,11 @@ function render() {
     document.getElementById("alerts-summary").textContent = "(" + a.active.length + " firing · " + a.fired + " fired, " + a.resolved + " resolved so far)";
   }
 
+  show("section-batches", !!(last.batches && last.batches.length));
+  if (last.batches && last.batches.length) {
+    fill("#batches", last.batches.map(b => [b.kind, b.group, rate(b.batchesPerSecond), plain(b.batches), plain(b.tasks),
+      b.meanBatchSize.toFixed(1), plain(b.maxBatchSize), plain(b.pending), plain(b.failedTasks), seconds(b.addedWait.p50), seconds(b.addedWait.p99)]), "no batch kind");
+  }
   const withCaches = history.filter(s => s.caches && s.caches.length);
   show("section-cache", !!(last.caches && last.caches.length));
   show("section-caches", !!(last.caches && last.caches.length));

@@ -37,6 +37,7 @@ final class DashboardSampler: Sendable {
         var totalMark = GroupMark()
         var kindMarks: [String: KindTotals] = [:]
         var cacheMarks: [String: CacheStatistics] = [:]
+        var batchMarks: [String: Int] = [:]
         var cpuSeconds: Double
         var lastTick: ContinuousClock.Instant
         var sequence: UInt64 = 0
@@ -133,6 +134,7 @@ final class DashboardSampler: Sendable {
         }
         let alerts = self.alerts.map { Self.alerts($0.status) }
         let cacheStatistics = self.caches.map { ($0.name, $0.statistics()) }
+        let batchStatistics = self.conveyor.batchStatistics.values.sorted { $0.kind < $1.kind }
         let configured = Dictionary(
             self.conveyor.configuration.groups.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let now = ContinuousClock.now
@@ -228,6 +230,16 @@ final class DashboardSampler: Sendable {
                     hitRatio: now.hitRatio, intervalHitRatio: recent == 0 ? nil : Double(recentHits) / Double(recent),
                     lookupsPerSecond: first || before == nil ? 0 : Double(recent) / interval)
             }
+            let batches = batchStatistics.map { now -> DashboardSnapshot.Batch in
+                let before = state.batchMarks[now.kind]
+                state.batchMarks[now.kind] = now.batches
+                let recent = before.map { now.batches - min($0, now.batches) } ?? 0
+                return .init(
+                    kind: now.kind, group: now.group, batches: now.batches, tasks: now.tasks, failedTasks: now.failedTasks,
+                    removedCancelled: now.removedCancelled, pending: now.pending, maxBatchSize: now.maxBatchSize,
+                    meanBatchSize: now.meanBatchSize, batchesPerSecond: first || before == nil ? 0 : Double(recent) / interval,
+                    addedWait: Self.percentiles(now.addedWait))
+            }
             let cpuPercent = first ? 0 : max(0, cpu - state.cpuSeconds) / interval * 100
             state.cpuSeconds = cpu
             let uptime = now - state.started
@@ -240,7 +252,8 @@ final class DashboardSampler: Sendable {
                 process: .init(
                     cpuPercent: cpuPercent, cpuSeconds: cpu, heapBytes: memory.heapAllocated,
                     residentBytes: memory.residentSetSize, peakResidentBytes: memory.peakResidentSetSize),
-                load: load, scaling: scaling, alerts: alerts, caches: self.caches.isEmpty ? nil : caches)
+                load: load, scaling: scaling, alerts: alerts, caches: self.caches.isEmpty ? nil : caches,
+                batches: batches.isEmpty ? nil : batches)
             state.latest = snapshot
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

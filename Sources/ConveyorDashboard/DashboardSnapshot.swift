@@ -15,8 +15,8 @@ import Foundation
 /// Optional sections are `nil` (and left out of the JSON) when nothing feeds them: ``load``
 /// comes from ``Dashboard/Sources/load``, ``scaling`` from ``Dashboard/Sources/scaler``,
 /// ``alerts`` from ``Dashboard/Sources/alerts`` and ``caches`` from
-/// ``Dashboard/Sources/caches``. Batch figures are meant to plug in the same way
-/// (docs/Dashboard.md, "Adding a section").
+/// ``Dashboard/Sources/caches``; ``batches`` is read from the engine itself whenever a batch
+/// kind is registered (``Conveyor/batchStatistics``).
 public struct DashboardSnapshot: Sendable, Codable, Equatable {
     /// Increases by one per reading, from 1.
     public var sequence: UInt64
@@ -46,6 +46,8 @@ public struct DashboardSnapshot: Sendable, Codable, Equatable {
     public var alerts: Alerts?
     /// One entry per attached result cache.
     public var caches: [Cache]?
+    /// One entry per registered batch kind (``Conveyor/registerBatch(_:payload:in:options:_:)``).
+    public var batches: [Batch]?
 
     /// One group's reading.
     public struct Group: Sendable, Codable, Equatable {
@@ -221,5 +223,28 @@ public struct DashboardSnapshot: Sendable, Codable, Equatable {
         public var intervalHitRatio: Double?
         /// Lookups (hits, misses, coalesced) per second over the last interval.
         public var lookupsPerSecond: Double
+    }
+
+    /// One batch kind's figures: counts since registration, rates over the last interval.
+    public struct Batch: Sendable, Codable, Equatable {
+        public var kind: String
+        public var group: String
+        /// Handler calls and the tasks they took, since registration.
+        public var batches: Int
+        public var tasks: Int
+        /// Tasks whose item failed; tasks cancelled while they waited in a batch.
+        public var failedTasks: Int
+        public var removedCancelled: Int
+        /// Tasks waiting in the accumulators now.
+        public var pending: Int
+        /// The size limit in force now.
+        public var maxBatchSize: Int
+        /// Tasks per handler call, since registration.
+        public var meanBatchSize: Double
+        /// Handler calls per second over the last interval.
+        public var batchesPerSecond: Double
+        /// The wait batching added (a worker taking a task → its batch's call), seconds,
+        /// since registration.
+        public var addedWait: Percentiles
     }
 }

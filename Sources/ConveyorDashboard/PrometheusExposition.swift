@@ -63,6 +63,13 @@ final class PrometheusExposition: Sendable {
         "conveyor_cache_entries": "Entries stored now.",
         "conveyor_cache_bytes": "Bytes stored now, as the cache's size function measures them.",
         "conveyor_cache_hit_ratio": "Hits over lookups since the cache was made.",
+        "conveyor_batches_total": "Batch handler calls of a batch kind.",
+        "conveyor_batch_tasks_total": "Tasks that went through a batch handler call.",
+        "conveyor_batch_failed_tasks_total": "Batched tasks whose item failed.",
+        "conveyor_batch_pending": "Tasks waiting in a batch kind's accumulators now.",
+        "conveyor_batch_max_size": "The batch size limit in force now.",
+        "conveyor_batch_mean_size": "Tasks per batch handler call since registration.",
+        "conveyor_batch_added_wait_p99_seconds": "99th percentile of the wait batching added (a worker taking a task to its batch's call).",
     ]
 
     /// The full name as the metric name (the unit is already part of it), with its help text.
@@ -144,6 +151,16 @@ final class PrometheusExposition: Sendable {
                 self.set(&metrics, "conveyor_cache_entries", labels, Double(cache.entries))
                 self.set(&metrics, "conveyor_cache_bytes", labels, Double(cache.bytes))
                 self.set(&metrics, "conveyor_cache_hit_ratio", labels, cache.hitRatio)
+            }
+            for batch in snapshot.batches ?? [] {
+                let labels = [("kind", batch.kind), ("group", batch.group)]
+                self.count(&metrics, "conveyor_batches_total", labels, total: Double(batch.batches))
+                self.count(&metrics, "conveyor_batch_tasks_total", labels, total: Double(batch.tasks))
+                self.count(&metrics, "conveyor_batch_failed_tasks_total", labels, total: Double(batch.failedTasks))
+                self.set(&metrics, "conveyor_batch_pending", labels, Double(batch.pending))
+                self.set(&metrics, "conveyor_batch_max_size", labels, Double(batch.maxBatchSize))
+                self.set(&metrics, "conveyor_batch_mean_size", labels, batch.meanBatchSize)
+                self.set(&metrics, "conveyor_batch_added_wait_p99_seconds", labels, batch.addedWait.p99)
             }
             metrics.histograms = histograms
         }

@@ -1,5 +1,6 @@
 import Conveyor
 import Foundation
+import Synchronization
 import MetricsTestKit
 import Testing
 
@@ -114,6 +115,8 @@ struct DashboardTests {
         let cache = try ResultCache<Int, Int>(maxEntries: 8)
         _ = try await cache.value(for: 1) { 1 }
         _ = try await cache.value(for: 1) { 1 }
+        let sums = try conveyor.registerBatch("<sums>", payload: UInt64.self, options: BatchOptions(group: "cpu")) { _ in }
+        for value in 0..<10 { _ = try conveyor.submit(sums, UInt64(value)) }
         let dashboard = try Dashboard(
             conveyor: conveyor, configuration: .init(port: 0),
             sources: .init(load: { .init(targetPerSecond: 10, offeredPerSecond: 9) }, scaler: scaler, alerts: monitor,
@@ -129,7 +132,7 @@ struct DashboardTests {
         await scaler.scalePreemptively()  // now a forecast was made for the interval
         dashboard.sampleNow()
         let text = try HTTPProbe.get(port: address.port, "/metrics").body
-        for family in ["conveyor_cache_hits_total", "conveyor_scaler_observed_tasks_per_second", "conveyor_alert_firing", "conveyor_load_forecast_tasks_per_second"] {
+        for family in ["conveyor_batches_total", "conveyor_batch_added_wait_p99_seconds", "conveyor_cache_hits_total", "conveyor_scaler_observed_tasks_per_second", "conveyor_alert_firing", "conveyor_load_forecast_tasks_per_second"] {
             #expect(text.contains("# TYPE \(family) "), "\(family) missing")
         }
         let result = try runProgram(promtool, ["check", "metrics"], input: text)
@@ -212,7 +215,7 @@ func runMore(_ conveyor: Conveyor, group: String, count: Int, failing: Int = 0, 
     }
 }
 
-@Suite("Dashboard sections: scaler, alerts, cache")
+@Suite("Dashboard sections: scaler, alerts, cache, batches")
 struct DashboardSectionTests {
     @Test("the snapshot, its JSON and /metrics carry the scaler, the alerts and the cache from a running engine")
     func sections() async throws {
@@ -309,6 +312,54 @@ struct DashboardSectionTests {
         await conveyor.shutdown()
     }
 
+    @Test("a batch kind's figures are in the snapshot, its JSON, /metrics and the page")
+    func batchSection() async throws {
+        let conveyor = try Conveyor(groups: [ResourceGroup("batch", minWorkers: 1)])
+        let dashboard = try Dashboard(conveyor: conveyor, configuration: .init(port: 0))
+        #expect(dashboard.snapshot.batches == nil)
+        // 10 tasks awaited in groups of 4 (4 + 4 + 2), batches of at most 4: 3 batches when
+        // each group arrives within the 20 ms wait (more on a slow machine), every item summed once.
+        let total = Mutex<UInt64>(0)
+        let sums = try conveyor.registerBatch(
+            "sums", payload: UInt64.self, output: UInt64.self,
+            options: BatchOptions(maxBatchSize: 4, maxWaitTime: .milliseconds(20))
+        ) { items in
+            total.withLock { $0 += items.reduce(0, +) }
+            return items
+        }
+        let address = try await dashboard.start()
+        for start in stride(from: 0, to: 10, by: 4) {
+            try await withThrowingTaskGroup(of: UInt64.self) { tasks in
+                for value in start..<min(start + 4, 10) { tasks.addTask { try await conveyor.run(sums, UInt64(value)) } }
+                for try await _ in tasks {}
+            }
+        }
+        #expect(total.withLock { $0 } == 45)
+        // Statistics are recorded just after a batch's results are delivered: wait for them.
+        for _ in 0..<200 where (try? conveyor.batchStatistics(for: sums).tasks) != 10 { try await Task.sleep(for: .milliseconds(5)) }
+        let reading = dashboard.sampleNow()
+        let batch = try #require(reading.batches?.first)
+        #expect(batch.kind == "sums" && batch.group == "batch")
+        #expect((3...10).contains(batch.batches) && batch.tasks == 10 && batch.failedTasks == 0 && batch.pending == 0)
+        #expect(batch.maxBatchSize == 4 && abs(batch.meanBatchSize - 10.0 / Double(batch.batches)) < 1e-9)
+        #expect(batch.addedWait.count == 10 && batch.addedWait.p99 >= batch.addedWait.p50)
+        let json = try HTTPProbe.get(port: address.port, "/api/snapshot").body
+        let decoded = try JSONDecoder().decode(DashboardSnapshot.self, from: Data(json.utf8))
+        #expect(decoded.batches == reading.batches)
+        let metrics = try HTTPProbe.get(port: address.port, "/metrics").body
+        for (series, value) in [
+            ("conveyor_batches_total{kind=\"sums\",group=\"batch\"}", Double(batch.batches)), ("conveyor_batch_tasks_total{kind=\"sums\",group=\"batch\"}", 10),
+            ("conveyor_batch_pending{kind=\"sums\",group=\"batch\"}", 0), ("conveyor_batch_max_size{kind=\"sums\",group=\"batch\"}", 4),
+        ] {
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+            #expect(line.flatMap { Double($0.dropFirst(series.count + 1)) } == value, "\(series): \(line ?? "missing")")
+        }
+        let page = try HTTPProbe.get(port: address.port, "/").body
+        #expect(page.contains("id=\"section-batches\" hidden>") && page.contains("<table id=\"batches\">"))
+        await dashboard.stop()
+        await conveyor.shutdown()
+    }
+
     @Test("without a scaler, alerts or caches their sections are absent from the JSON, the metrics and the page")
     func absentSections() async throws {
         let conveyor = try Conveyor(groups: [ResourceGroup("cpu", minWorkers: 1)])
@@ -316,9 +367,10 @@ struct DashboardSectionTests {
         let address = try await dashboard.start()
         dashboard.sampleNow()
         let json = try HTTPProbe.get(port: address.port, "/api/snapshot").body
-        for key in ["\"scaling\"", "\"alerts\"", "\"caches\"", "\"load\""] { #expect(!json.contains(key), "\(key) present") }
+        for key in ["\"scaling\"", "\"alerts\"", "\"caches\"", "\"batches\"", "\"load\""] { #expect(!json.contains(key), "\(key) present") }
         let metrics = try HTTPProbe.get(port: address.port, "/metrics").body
         #expect(!metrics.contains("conveyor_cache_") && !metrics.contains("conveyor_scaler_") && !metrics.contains("conveyor_alert_"))
+        #expect(!metrics.contains("conveyor_batch"))
         let page = try HTTPProbe.get(port: address.port, "/").body
         #expect(page.contains("<figure id=\"section-forecast\" hidden>"))
         #expect(page.contains("id=\"section-alerts\" hidden>"))

@@ -186,6 +186,7 @@ struct RealClientsTests {
         #expect((rows["decisions"] ?? 0) > 0, "no scaler decision listed: \(rows)")
         #expect((rows["alerts-recent"] ?? 0) > 0, "no alert event listed: \(rows)")
         #expect(rows["caches"] == 1, "rows: \(rows)")
+        #expect(rows["batches"] == 1, "the demo's batch kind is not listed: \(rows)")
         #expect((json["markers"] as? Int ?? 0) > 0, "no decision marker on the workers chart")
         let reads = try #require(json["reads"] as? [[Any]])
         let figures = reads.compactMap { $0.first as? String }
