@@ -22,36 +22,7 @@ import ConveyorReport
 import Foundation
 import Synchronization
 
-struct Options {
-    var runs = 5
-    var jsonPath: String?
-    var markdownPath: String?
-    var revision = "unknown"
-    var quick = false
-}
-
-func parseOptions() -> Options {
-    var options = Options()
-    var arguments = CommandLine.arguments.dropFirst().makeIterator()
-    while let argument = arguments.next() {
-        switch argument {
-        case "--runs": options.runs = max(1, Int(arguments.next() ?? "") ?? 5)
-        case "--json": options.jsonPath = arguments.next()
-        case "--markdown": options.markdownPath = arguments.next()
-        case "--revision": options.revision = arguments.next() ?? "unknown"
-        case "--quick":
-            options.quick = true
-            options.runs = 1
-        default:
-            FileHandle.standardError.write(
-                "usage: conveyor-batchbench [--runs N] [--json FILE] [--markdown FILE] [--revision TEXT] [--quick]\n".data(using: .utf8)!)
-            exit(2)
-        }
-    }
-    return options
-}
-
-let options = parseOptions()
+let options = ReportRunOptions.parse(program: "conveyor-batchbench")
 func median(_ values: [Double]) -> Double { BenchFigure.median(of: values) }
 func log(_ text: String) { FileHandle.standardError.write((text + "\n").data(using: .utf8)!) }
 func milliseconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e6 }

@@ -15,36 +15,7 @@ import ConveyorReport
 import Foundation
 import Synchronization
 
-struct Options {
-    var runs = 5
-    var jsonPath: String?
-    var markdownPath: String?
-    var revision = "unknown"
-    var quick = false
-}
-
-func parseOptions() -> Options {
-    var options = Options()
-    var arguments = CommandLine.arguments.dropFirst().makeIterator()
-    while let argument = arguments.next() {
-        switch argument {
-        case "--runs": options.runs = max(1, Int(arguments.next() ?? "") ?? 5)
-        case "--json": options.jsonPath = arguments.next()
-        case "--markdown": options.markdownPath = arguments.next()
-        case "--revision": options.revision = arguments.next() ?? "unknown"
-        case "--quick":
-            options.quick = true
-            options.runs = 1
-        default:
-            FileHandle.standardError.write(
-                "usage: conveyor-cachebench [--runs N] [--json FILE] [--markdown FILE] [--revision TEXT] [--quick]\n".data(using: .utf8)!)
-            exit(2)
-        }
-    }
-    return options
-}
-
-let options = parseOptions()
+let options = ReportRunOptions.parse(program: "conveyor-cachebench")
 let keySpace = 1_000_000
 let cacheSize = keySpace / 100
 let traceLength = options.quick ? 300_000 : 2_000_000
