@@ -15,5 +15,6 @@
 #include "cnv_clock.h"
 #include "cnv_recorder.h"
 #include "cnv_read_table.h"
+#include "cnv_thread.h"
 
 #endif  // CCONVEYOR_H

@@ -159,15 +159,29 @@ final class GroupRuntime: @unchecked Sendable {
                 let slot = self.liveWorkers
                 self.liveWorkers += 1
                 self.running.enter()
+                let name = "conveyor.\(self.name).\(slot)"
                 let thread = Thread { [self] in
+                    // Foundation's `Thread.name` does not reach the kernel on Linux; tools
+                    // (top -H, perf, gdb, /proc/PID/task/*/comm) read this one, 15 bytes at most.
+                    _ = cnv_thread_set_name(Self.kernelThreadName(name))
                     engine.workerMain(group: self, slot: slot)
                     self.lock.withLock { self.liveWorkers -= 1 }
                     self.running.leave()
                 }
-                thread.name = "conveyor.\(self.name).\(slot)"
+                thread.name = name
                 thread.start()
             }
         }
+    }
+
+    /// `name` cut to the 15 bytes Linux keeps for a thread's name, at a character boundary.
+    static func kernelThreadName(_ name: String) -> String {
+        var kept = ""
+        for character in name {
+            guard kept.utf8.count + character.utf8.count <= 15 else { break }
+            kept.append(character)
+        }
+        return kept
     }
 
     var workerCount: Int { self.lock.withLock { self.liveWorkers } }
