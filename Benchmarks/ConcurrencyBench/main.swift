@@ -9,7 +9,8 @@
 //           against the same TaskGroup whose children return `i` (aim ≥ 0.5×).
 //   window  the same with at most 64 children in flight (aim ≥ 0.8×).
 //   serial  one `await run {}` at a time: p50 of the round trip (aim ≤ 4 µs).
-//           Also split: p50 of submit → worker start (the result's queue wait) and of the rest.
+//           Also split: p50 of submit → worker start (the result's queue wait) and of the rest,
+//           and the same loop off the main actor (in a detached task).
 //   async   async handlers (`register { payload async in await Task.yield() }`) in a group of
 //           limit 64, against the same work in a `withDiscardingTaskGroup` (aim ≥ 0.5×).
 import BenchSupport
@@ -149,6 +150,21 @@ struct ConcurrencyBench {
                 rows["serial run p50", default: []].append(Percentiles(samples).p50)
                 rows["serial queue wait p50", default: []].append(Percentiles(waits).p50)
                 rows["serial rest p50", default: []].append(Percentiles(rests).p50)
+                // The same loop off the main actor (a detached task on the cooperative pool), as
+                // a server's request handler would call `run`.
+                let count = tasks / 10
+                let detached = try await Task.detached {
+                    var samples: [UInt64] = []
+                    samples.reserveCapacity(count)
+                    for index in 0..<count {
+                        let start = nowNanoseconds()
+                        let value = try await conveyor.run(runTask) { index }.value
+                        samples.append(nowNanoseconds() - start)
+                        precondition(value == index)
+                    }
+                    return Percentiles(samples).p50
+                }.value
+                rows["serial detached p50", default: []].append(detached)
             }
             if options.only.contains("async") {
                 // The peer: the same bodies, 64 at a time, in a discarding task group.
@@ -187,6 +203,9 @@ struct ConcurrencyBench {
         line("async handlers", "async plain", "≥ 0.5×")
         if let serial = rows["serial run p50"] {
             print("serial run p50: \(fixed(median(serial) / 1000, 3)) µs (runs: \(serial.map { fixed($0 / 1000, 3) }.joined(separator: ", "))); aim ≤ 4 µs")
+        }
+        if let detached = rows["serial detached p50"] {
+            print("serial run p50 off the main actor (a detached task): \(fixed(median(detached) / 1000, 3)) µs (runs: \(detached.map { fixed($0 / 1000, 3) }.joined(separator: ", ")))")
         }
         if let waits = rows["serial queue wait p50"], let rests = rows["serial rest p50"] {
             print(
