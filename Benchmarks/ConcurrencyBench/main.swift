@@ -9,6 +9,8 @@
 //           against the same TaskGroup whose children return `i` (aim ≥ 0.5×).
 //   window  the same with at most 64 children in flight (aim ≥ 0.8×).
 //   serial  one `await run {}` at a time: p50 of the round trip (aim ≤ 4 µs).
+//           Also split: p50 of submit → worker start (the result's queue wait) and of the rest,
+//           and the same loop off the main actor (in a detached task).
 //   async   async handlers (`register { payload async in await Task.yield() }`) in a group of
 //           limit 64, against the same work in a `withDiscardingTaskGroup` (aim ≥ 0.5×).
 import BenchSupport
@@ -126,14 +128,43 @@ struct ConcurrencyBench {
             }
             if options.only.contains("serial") {
                 var samples: [UInt64] = []
+                // Where a round trip goes: submit → the worker starts it (the result's queue
+                // wait), and the rest (the caller's own work before the submit, the body, and
+                // the worker's resume → the caller running again).
+                var waits: [UInt64] = []
+                var rests: [UInt64] = []
                 samples.reserveCapacity(tasks / 10)
+                waits.reserveCapacity(tasks / 10)
+                rests.reserveCapacity(tasks / 10)
                 for index in 0..<(tasks / 10) {
                     let start = nowNanoseconds()
-                    let value = try await conveyor.run(runTask) { index }.value
-                    samples.append(nowNanoseconds() - start)
-                    precondition(value == index)
+                    let result = try await conveyor.run(runTask) { index }
+                    let total = nowNanoseconds() - start
+                    samples.append(total)
+                    let (seconds, attoseconds) = result.queueWait.components
+                    let wait = UInt64(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+                    waits.append(wait)
+                    rests.append(total > wait ? total - wait : 0)
+                    precondition(result.value == index)
                 }
                 rows["serial run p50", default: []].append(Percentiles(samples).p50)
+                rows["serial queue wait p50", default: []].append(Percentiles(waits).p50)
+                rows["serial rest p50", default: []].append(Percentiles(rests).p50)
+                // The same loop off the main actor (a detached task on the cooperative pool), as
+                // a server's request handler would call `run`.
+                let count = tasks / 10
+                let detached = try await Task.detached {
+                    var samples: [UInt64] = []
+                    samples.reserveCapacity(count)
+                    for index in 0..<count {
+                        let start = nowNanoseconds()
+                        let value = try await conveyor.run(runTask) { index }.value
+                        samples.append(nowNanoseconds() - start)
+                        precondition(value == index)
+                    }
+                    return Percentiles(samples).p50
+                }.value
+                rows["serial detached p50", default: []].append(detached)
             }
             if options.only.contains("async") {
                 // The peer: the same bodies, 64 at a time, in a discarding task group.
@@ -172,6 +203,14 @@ struct ConcurrencyBench {
         line("async handlers", "async plain", "≥ 0.5×")
         if let serial = rows["serial run p50"] {
             print("serial run p50: \(fixed(median(serial) / 1000, 3)) µs (runs: \(serial.map { fixed($0 / 1000, 3) }.joined(separator: ", "))); aim ≤ 4 µs")
+        }
+        if let detached = rows["serial detached p50"] {
+            print("serial run p50 off the main actor (a detached task): \(fixed(median(detached) / 1000, 3)) µs (runs: \(detached.map { fixed($0 / 1000, 3) }.joined(separator: ", ")))")
+        }
+        if let waits = rows["serial queue wait p50"], let rests = rows["serial rest p50"] {
+            print(
+                "serial split, medians of the runs' p50s: submit → worker start \(fixed(median(waits) / 1000, 3)) µs; "
+                    + "the rest (caller's setup, body, resume → caller) \(fixed(median(rests) / 1000, 3)) µs")
         }
         await conveyor.shutdown(drain: true)
     }
