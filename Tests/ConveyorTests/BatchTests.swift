@@ -330,7 +330,9 @@ struct BatchTests {
             clock.advance(gap * count)  // the round's arrivals, in virtual time
             for id in 0..<count { try conveyor.submit(kind, BatchItem(id: Int64(id), key: 0)) }
             submitted += count
-            #expect(eventually(timeout: .seconds(20)) { done.current == submitted })
+            // Wait for the batch statistics, not the handler's own count: the core reads the
+            // clock after the handler returns, and the next round's advance must come after it.
+            #expect(eventually(timeout: .seconds(20)) { done.current == submitted && (try? conveyor.batchStatistics(for: kind).tasks) == submitted })
             optimizer.step()
         }
         // The analytic optimum of this virtual-time system: arrivals and calls share the clock,
