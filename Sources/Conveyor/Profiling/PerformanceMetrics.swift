@@ -38,6 +38,10 @@ public struct PerformanceMetrics: Sendable, Equatable, Codable, CustomStringConv
     /// per second, the batch-size histogram and the added wait, over the interval; nil in
     /// metrics saved before batching existed.
     public var batches: [BatchFigures]? = nil
+    /// Per pipeline attached with ``PerformanceProfiler/attach(_:name:)``, by name: each
+    /// stage's throughput and counts over the interval, its queue depth at the end, and its
+    /// queue wait and service time (p50/p95/p99); nil when no pipeline is attached.
+    public var pipelines: [PipelineFigures]? = nil
 
     /// Tasks run (completed + failed) in the interval, over all groups.
     public var tasks: UInt64 { self.groups.reduce(0) { $0 &+ $1.completed &+ $1.failed } }
@@ -92,6 +96,21 @@ public struct PerformanceMetrics: Sendable, Equatable, Codable, CustomStringConv
                     + ReportText.table(
                         ["context", "errors"] + LatencySummary.headers,
                         self.contexts.map { [$0.context, "\($0.errors)"] + $0.duration.cells }))
+        }
+        if let pipelines = self.pipelines, !pipelines.isEmpty {
+            sections.append(
+                "Pipelines\n"
+                    + ReportText.table(
+                        ["pipeline: stage", "workers", "queued", "running", "processed", "failed", "items/s",
+                         "wait p50", "wait p99", "service p50", "service p95", "service p99"],
+                        pipelines.flatMap { pipeline in
+                            pipeline.stages.map {
+                                ["\(pipeline.name): \($0.stage)", "\($0.workers)", "\($0.queued)", "\($0.running)",
+                                 "\($0.processed)", "\($0.failed)", ReportText.rate($0.throughput)]
+                                    + [$0.queueWait.p50, $0.queueWait.p99, $0.serviceTime.p50, $0.serviceTime.p95, $0.serviceTime.p99]
+                                    .map { ReportText.duration(nanoseconds: $0) }
+                            }
+                        }))
         }
         sections.append(
             "Memory\n"

@@ -8,7 +8,7 @@ extension PerformanceProfiler {
     /// let report = try profiler.stopProfiling()
     /// ```
     public func startProfiling() {
-        let now = ProfilerSample.take(conveyor: self.conveyor, contexts: self.contexts)
+        let now = self.sample()
         self.state.withLock { $0.running = now }
     }
 
@@ -22,7 +22,7 @@ extension PerformanceProfiler {
     /// - Throws: ``ConveyorError/profilerNotStarted`` when no interval runs (the state is
     ///   unchanged).
     public func stopProfiling() throws -> ProfilingReport {
-        let end = ProfilerSample.take(conveyor: self.conveyor, contexts: self.contexts)
+        let end = self.sample()
         let start = try self.state.withLock { state throws(ConveyorError) -> ProfilerSample in
             guard let start = state.running else { throw ConveyorError.profilerNotStarted }
             state.running = nil
@@ -42,7 +42,7 @@ extension PerformanceProfiler {
     /// print(metrics.throughput.overall, metrics.latency.queueWait.p99, metrics.cpuUsage.percentOfCore)
     /// ```
     public func metrics() -> PerformanceMetrics {
-        let now = ProfilerSample.take(conveyor: self.conveyor, contexts: self.contexts)
+        let now = self.sample()
         let since = self.state.withLock { $0.window }
         let metrics = PerformanceMetrics(from: since, to: now)
         self.exporter.export(metrics)
@@ -62,7 +62,7 @@ extension PerformanceProfiler {
 
     /// Starts the ``metrics()`` window afresh from now.
     public func resetMetrics() {
-        let now = ProfilerSample.take(conveyor: self.conveyor, contexts: self.contexts)
+        let now = self.sample()
         self.state.withLock { $0.window = now }
     }
 

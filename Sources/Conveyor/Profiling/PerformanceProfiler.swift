@@ -177,4 +177,6 @@ struct ProfilerState: Sendable {
     /// The contexts' figures when the baseline was last saved: benchmarks compare what was
     /// recorded since then.
     var benchmarkMark: [String: RecorderSnapshot]
+    /// The pipelines ``PerformanceProfiler/attach(_:name:)`` added, in attach order.
+    var pipelines: [AttachedPipeline] = []
 }

@@ -20,6 +20,8 @@ struct ProfilerSample: Sendable {
     var memory: MemoryUsage
     /// Batch kinds' statistics by kind (Batching/).
     var batches: [String: BatchStatistics] = [:]
+    /// Attached pipelines' per-stage statistics by attach name (filled by the profiler).
+    var pipelines: [String: [PipelineStageStatistics]] = [:]
 
     /// Reads the engine (if any), the contexts and the process now.
     static func take(conveyor: Conveyor?, contexts: ProfilerContexts) -> ProfilerSample {
@@ -92,6 +94,7 @@ extension PerformanceMetrics {
                 percentOfCore: seconds > 0 ? max(0, cpuSeconds) / seconds * 100 : 0),
             queueDepths: Dictionary(uniqueKeysWithValues: later.groups.map { ($0.name, $0.queued) }),
             groups: groups, kinds: kinds, contexts: contexts,
-            batches: later.batches.keys.sorted().map { BatchFigures(from: earlier.batches[$0], to: later.batches[$0]!, seconds: seconds) })
+            batches: later.batches.keys.sorted().map { BatchFigures(from: earlier.batches[$0], to: later.batches[$0]!, seconds: seconds) },
+            pipelines: PipelineFigures.figures(from: earlier.pipelines, to: later.pipelines, seconds: seconds))
     }
 }
