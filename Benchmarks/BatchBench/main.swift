@@ -489,19 +489,4 @@ let document = BenchDocument(
     id: "batch", title: "BatchProcessor", machine: machineDescription(revision: options.revision),
     date: utcTimestamp(), revision: options.revision, method: method, figures: figures, aims: aims, tables: tables)
 
-var markdown = "# \(document.title)\n\n\(method)\n\n"
-for table in tables {
-    markdown += "## \(table.title)\n\n\(table.note)\n\n| " + table.header.joined(separator: " | ") + " |\n|"
-    markdown += String(repeating: " --- |", count: table.header.count) + "\n"
-    for row in table.rows { markdown += "| " + row.joined(separator: " | ") + " |\n" }
-    markdown += "\n"
-}
-markdown += "## Aims\n\n"
-for aim in aims { markdown += "- \(aim.text): \(aim.result) — \(aim.met ? "met" : "**missed**")\n" }
-print(markdown)
-if let path = options.markdownPath { try markdown.write(toFile: path, atomically: true, encoding: .utf8) }
-if let path = options.jsonPath {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try encoder.encode(document).write(to: URL(fileURLWithPath: path))
-}
+try options.publish(document)

@@ -1,5 +1,6 @@
 // The few flags of the runners that write a bench-report part without ArgumentParser
 // (conveyor-cachebench, conveyor-batchbench): one parser instead of a copy in each.
+import ConveyorReport
 import Foundation
 
 /// `--runs N --json FILE --markdown FILE --revision TEXT --quick`, read from the command line.
@@ -36,5 +37,28 @@ package struct ReportRunOptions {
             }
         }
         return options
+    }
+}
+
+extension ReportRunOptions {
+    /// Prints the document's tables and aims as Markdown, and writes them to `--markdown`
+    /// and the document to `--json` when given.
+    package func publish(_ document: BenchDocument) throws {
+        var markdown = "# \(document.title)\n\n\(document.method)\n\n"
+        for table in document.tables {
+            markdown += "## \(table.title)\n\n\(table.note)\n\n| " + table.header.joined(separator: " | ") + " |\n|"
+            markdown += String(repeating: " --- |", count: table.header.count) + "\n"
+            for row in table.rows { markdown += "| " + row.joined(separator: " | ") + " |\n" }
+            markdown += "\n"
+        }
+        markdown += "## Aims\n\n"
+        for aim in document.aims { markdown += "- \(aim.text): \(aim.result) — \(aim.met ? "met" : "**missed**")\n" }
+        print(markdown)
+        if let path = self.markdownPath { try markdown.write(toFile: path, atomically: true, encoding: .utf8) }
+        if let path = self.jsonPath {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(document).write(to: URL(fileURLWithPath: path))
+        }
     }
 }

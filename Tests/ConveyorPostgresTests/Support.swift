@@ -26,12 +26,18 @@ enum TestServer {
     }
 
     static func admin<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let location = try location()
+        try await connected(to: try location(), id: 1, body)
+    }
+
+    /// Runs `body` on a new connection to `location`, closed afterwards (also when it throws).
+    private static func connected<T: Sendable>(
+        to location: DatabaseLocation, id: Int, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
         let connection = try await PostgresConnection.connect(
             configuration: .init(
                 host: location.host, port: location.port, username: location.user, password: location.password,
                 database: location.database, tls: .disable),
-            id: 1, logger: logger)
+            id: id, logger: logger)
         do {
             let value = try await body(connection)
             try await connection.close()
@@ -68,20 +74,7 @@ enum TestServer {
     /// Runs `body` on a connection to the test's database.
     @discardableResult
     static func sql<T: Sendable>(_ url: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let location = try DatabaseLocation(url: url)
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: location.host, port: location.port, username: location.user, password: location.password,
-                database: location.database, tls: .disable),
-            id: 2, logger: logger)
-        do {
-            let value = try await body(connection)
-            try await connection.close()
-            return value
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await connected(to: try DatabaseLocation(url: url), id: 2, body)
     }
 
     static func scalar(_ url: String, _ query: String) async throws -> Int {
