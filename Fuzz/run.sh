@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-names="mpmc_ring spsc_ring slab_pool overflow_queue forecast"
+names="mpmc_ring spsc_ring slab_pool overflow_queue forecast task_state"
 work=Fuzz/.work
 
 # The toolchain's clang carries libFuzzer (libclang_rt.fuzzer); Debian's clang is the fallback.
@@ -37,6 +37,10 @@ build() {
     overflow_queue)
         "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_overflow_queue.c "$core/cnv_overflow_queue.c" \
             "$core/cnv_slab_pool.c" "$core/cnv_rings.c" $(pkg-config --libs liburcu-cds) -lpthread -o "$out" ;;
+    task_state)
+        # cnv_task.h is header-only; the helper threads (fuzz_helpers.h) read the slab TLS table.
+        "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_task_state.c "$core/cnv_slab_pool.c" "$core/cnv_rings.c" \
+            -lpthread -o "$out" ;;
     fault_loop)
         # Not a fuzzer: the allocation-failure loop, with the core's fault points compiled in.
         "$CLANG" -fuse-ld=lld -std=c11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -DCNV_FAULT_INJECTION \
