@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Exhaustive spin runs of Models/parking.pml (Models/README.md):
+# Exhaustive spin runs of Models/parking.pml and Models/shutdown.pml (Models/README.md):
 #   the protocol of today and the planned awake-count rule must pass (no assertion
 #   failure, no invalid end state, no truncated search); each mutant must fail.
 # MODEL_DEPTH bounds the search depth (pan -m); a run that reaches it fails, so "passed"
@@ -19,14 +19,14 @@ only=" $* "
 run() {
     local name=$1 expect=$2; shift 2
     if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then return 0; fi
-    local dir="$work/$name"
+    local dir="$work/$name" file="${model:-parking.pml}"
     rm -rf "$dir" && mkdir -p "$dir"
-    cp parking.pml "$dir/"
+    cp "$file" "$dir/"
     # A run that must pass stores every state (COLLAPSE compression: exhaustive). A mutant
     # only has to be caught: a bitstate search (fixed memory) finds the error sooner.
     local store=(-DCOLLAPSE -DMEMLIM=8192) search=()
     if [ "$expect" = fail ]; then store=(-DBITSTATE); search=(-w28); fi
-    (cd "$dir" && spin -a "$@" parking.pml >/dev/null && \
+    (cd "$dir" && spin -a "$@" "$file" >/dev/null && \
         "$CC" -O2 -w -DSAFETY "${store[@]}" -o pan pan.c)
     local start=$SECONDS
     (cd "$dir" && ./pan -m"$depth" "${search[@]}" >pan.out 2>&1) || true
@@ -47,7 +47,7 @@ run() {
     else
         [ "${errors:-0}" != 0 ] || { echo "FAILED: mutant $name was not caught (see $out)" >&2; return 1; }
         # The counterexample, for the record: spin -t replays it.
-        (cd "$dir" && spin -t -p -g "$@" parking.pml >trail.txt 2>&1 || true)
+        (cd "$dir" && spin -t -p -g "$@" "$file" >trail.txt 2>&1 || true)
     fi
 }
 
@@ -60,4 +60,11 @@ run mutant_awake_no_submit_fence fail -DRULE_AWAKE -DNO_RESCUE -DMUTANT_NO_SUBMI
 # Not a mutant after all: without the worker's fence after awake--, the fence and recheck in
 # cnv_parker_prepare still order it before the park (spin: no error), so it must pass.
 run awake_rule_without_idle_fence pass -DRULE_AWAKE -DMUTANT_NO_IDLE_FENCE || status=1
+# The shutdown/drain protocol (shutdown.pml): today's gate, and its mutants.
+model=shutdown.pml run shutdown_today                pass || status=1
+model=shutdown.pml run shutdown_mutant_weak_enter    fail -DMUTANT_WEAK_ENTER || status=1
+model=shutdown.pml run shutdown_mutant_weak_close    fail -DMUTANT_WEAK_CLOSE || status=1
+model=shutdown.pml run shutdown_mutant_relaxed_leave fail -DMUTANT_RELAXED_LEAVE || status=1
+model=shutdown.pml run shutdown_mutant_no_wait       fail -DMUTANT_NO_WAIT || status=1
+model=shutdown.pml run shutdown_mutant_no_sweep      fail -DMUTANT_NO_SWEEP || status=1
 exit $status
