@@ -23,6 +23,8 @@ DURATION ?= 10m
 BENCH_SOAK ?= 60s
 # Growth (percent, heap allocated net of jemalloc thread caches, after warm-up) that fails it.
 SOAK_MAX_GROWTH ?= 1
+# RSS growth (percent) after warm-up above which `make soak` fails.
+SOAK_MAX_RSS_GROWTH ?= 2
 # The ordo-one/benchmark baseline `bench-check` compares with, stored (and committed) in
 # Benchmarks/.benchmarkBaselines/CoreBenchmarks/$(BENCH_BASELINE)/results.json.
 BENCH_BASELINE ?= reference
@@ -105,11 +107,11 @@ asan: deps
 	$(SWIFT) test --no-parallel --sanitize=address --disable-default-traits --scratch-path .build-asan
 
 # A day of mixed load compressed into DURATION (release build); samples and growth go to
-# soak-report/. Fails when heap allocated bytes grow by more than 1 % after warm-up.
+# soak-report/. Fails when heap allocated bytes grow by more than 1 % after warm-up, or the RSS by more than 2 %.
 soak: deps
 	$(BENCH_BUILD) --product conveyor-soak
 	@mkdir -p soak-report
-	$(BENCH_BIN)/conveyor-soak --duration $(DURATION) --report soak-report/samples.csv --max-growth $(SOAK_MAX_GROWTH)
+	$(BENCH_BIN)/conveyor-soak --duration $(DURATION) --report soak-report/samples.csv --max-growth $(SOAK_MAX_GROWTH) --max-rss-growth $(SOAK_MAX_RSS_GROWTH)
 
 # The core comparison table (medians of BENCH_RUNS runs, ratios against peers measured in
 # the same process), allocation counts per operation from ordo-one/benchmark, the engine
@@ -240,7 +242,7 @@ bench-baseline: deps
 # libFuzzer harnesses of the C core and the trace parser (Fuzz/README.md): each replays its
 # committed corpus, then fuzzes for FUZZ_SECONDS; any crash or sanitizer report fails.
 FUZZ_SECONDS ?= 30
-FUZZ_NAMES = mpmc_ring spsc_ring slab_pool overflow_queue forecast
+FUZZ_NAMES = mpmc_ring spsc_ring slab_pool overflow_queue forecast task_state
 fuzz: $(addprefix fuzz-,$(FUZZ_NAMES))
 
 fuzz-%: deps
@@ -250,7 +252,7 @@ fuzz-%: deps
 fault-injection: deps
 	Fuzz/run.sh fault
 
-# Exhaustive spin runs of the park/wake protocol models and their mutants (Models/README.md).
+# Exhaustive spin runs of the park/wake and shutdown/drain protocol models and their mutants (Models/README.md).
 # MODELS: a subset of the runs by name (default: all of them).
 MODELS ?=
 model-check:

@@ -32,6 +32,9 @@ struct SoakCommand: ParsableCommand {
     @Option(name: .long, help: "Fail (exit 1) when heap allocated bytes net of jemalloc thread caches grow by more than this percent after warm-up.")
     var maxGrowth: Double?
 
+    @Option(name: .long, help: "Fail (exit 1) when the resident set size grows by more than this percent after warm-up.")
+    var maxRssGrowth: Double?
+
     @OptionGroup var report: ReportDocumentOption
 
     @Flag(name: .long, help: "Print every sample as it is taken.")
@@ -64,10 +67,24 @@ struct SoakCommand: ParsableCommand {
                                 maxGrowth: self.maxGrowth ?? 1).write(to: path)
             print("report document: \(path)")
         }
-        if let limit = self.maxGrowth, let growth = report.liveHeapGrowth, growth.percent > limit {
-            print("FAIL: heap allocated (net of thread caches) grew \(growth.percent) % after warm-up (limit \(limit) %)")
-            throw ExitCode.failure
+        var failed = false
+        if let limit = self.maxGrowth {
+            if let growth = report.liveHeapGrowth, growth.percent <= limit {
+                print("PASS: heap allocated (net of thread caches) grew \(fixed(growth.percent, 2)) % after warm-up (limit \(limit) %)")
+            } else {
+                print("FAIL: heap allocated (net of thread caches) grew \(report.liveHeapGrowth.map { fixed($0.percent, 2) } ?? "n/a") % after warm-up (limit \(limit) %)")
+                failed = true
+            }
         }
+        if let limit = self.maxRssGrowth {
+            if let growth = report.residentSetSizeGrowth, growth.percent <= limit {
+                print("PASS: RSS grew \(fixed(growth.percent, 2)) % after warm-up (limit \(limit) %)")
+            } else {
+                print("FAIL: RSS grew \(report.residentSetSizeGrowth.map { fixed($0.percent, 2) } ?? "n/a") % after warm-up (limit \(limit) %)")
+                failed = true
+            }
+        }
+        if failed { throw ExitCode.failure }
     }
 
     /// Parses "90s", "500ms", "10m", "1h" or a plain number of seconds.

@@ -86,6 +86,15 @@ struct SoakReport: Sendable {
     var recordPoolMisses: Int
     /// Calls the soak's profiler recorded in its "soak.hash" context (profiling is on throughout).
     var profiledCalls: Int = 0
+    /// The result cache's figures at the end, and the lookups that returned a value.
+    var cacheHits: Int = 0
+    var cacheMisses: Int = 0
+    var cacheEvictions: Int = 0
+    var cacheLookups: Int = 0
+    /// Handler calls of the batch kind.
+    var batchCalls: Int = 0
+    /// Decisions the predictive scaler applied to the scaled group.
+    var scalerDecisionsApplied: Int = 0
 
     /// The checkpoints after warm-up, the figures growth is computed from.
     var checkpointsAfterWarmUp: [Sample] {
@@ -159,6 +168,8 @@ struct SoakReport: Sendable {
         text += "\(self.tasksFailed) failed on purpose, \(self.submitsRejected) submits rejected (full)\n"
         text += "pools: objects \(self.objectPoolHits) hits / \(self.objectPoolMisses) misses / \(self.objectPoolDrops) drops; "
         text += "records \(self.recordPoolHits) hits / \(self.recordPoolMisses) misses; profiler: \(self.profiledCalls) calls in soak.hash\n"
+        text += "cache: \(self.cacheLookups) lookups, \(self.cacheHits) hits / \(self.cacheMisses) misses / \(self.cacheEvictions) evictions; "
+        text += "batch kind: \(self.batchCalls) handler calls; scaler: \(self.scalerDecisionsApplied) decisions applied\n"
         text += "growth after warm-up (\(self.checkpointsAfterWarmUp.count) checkpoints, heap from \(self.heapSource.rawValue)):\n"
         text += line("heap allocated", self.allocatedGrowth)
         text += line("heap allocated − thread caches (judged)", self.liveHeapGrowth)

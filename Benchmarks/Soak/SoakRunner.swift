@@ -14,13 +14,17 @@ import Synchronization
 /// if let growth = report.allocatedGrowth, growth.percent > 1 { print("possible leak") }
 /// ```
 ///
-/// The load: three groups (`cpu` with two workers; `io`, elastic 1…3 workers with a spilling
-/// overflow queue, resized every few hours; `batch`, one worker, rejecting when full), all
-/// three priorities, typed tasks submitted one by one and in bulk, closure tasks (some
-/// cancelled), awaited `run` tasks, a kind that throws, timing on, a ``PerformanceProfiler``
-/// attached throughout (per-kind counting, a profiled context in the "hash" handler, live
-/// ``PerformanceProfiler/metrics()`` at every sample), an ``ObjectPool`` of scratch buffers and a
-/// ``RecordPool`` of records. A warm-up at full load with a memory burst brings every cache
+/// The load: four groups (`cpu` with two workers; `io`, elastic 1…3 workers with a spilling
+/// overflow queue, resized by hand every few hours; `batch`, one worker, rejecting when full;
+/// `scaled`, 1…3 workers sized by a ``PredictiveScaler`` in active mode), all three
+/// priorities, typed tasks submitted one by one and in bulk, closure tasks (some cancelled),
+/// awaited `run` tasks, a kind that throws, a batch kind (``Conveyor/registerBatch(_:payload:options:groupBy:handler:)``,
+/// two keys) on the scaled group, a cached kind (``Conveyor/cached(_:in:_:)`` over a
+/// bounded ``ResultCache`` whose key space is four times its capacity, so hits, misses and
+/// evictions go on all day), timing on, a ``PerformanceProfiler`` attached throughout
+/// (per-kind counting, a profiled context in the "hash" handler, the cache's hit and miss
+/// contexts, live ``PerformanceProfiler/metrics()`` at every sample), an ``ObjectPool`` of
+/// scratch buffers and a ``RecordPool`` of records. A warm-up at full load with a memory burst brings every cache
 /// to its working set; then 24 compressed hours follow the levels of a day: a quiet night
 /// (two hours fully idle), a morning ramp, three peaks whose handlers also retain records (a
 /// burst of pool memory), and a wind-down. Each hour ends with a quiet period in which the
@@ -111,6 +115,7 @@ final class SoakRunner: Sendable {
                 ResourceGroup("cpu", minWorkers: 2),
                 ResourceGroup("io", minWorkers: 1, maxWorkers: 3, initialWorkers: 1, overflow: .spill(memoryLimit: 8 << 20)),
                 ResourceGroup("batch", minWorkers: 1, capacity: 1024),
+                ResourceGroup("scaled", minWorkers: 1, maxWorkers: 3, initialWorkers: 1),
             ],
             timing: true,
             onFailure: { _ in state.failed.add(1, ordering: .relaxed) },
@@ -141,13 +146,47 @@ final class SoakRunner: Sendable {
             state.handled.add(1, ordering: .relaxed)
             throw SoakFailure(seed: payload.seed)
         }
+        // A batch kind on the scaled group: two keys, so two accumulators fill and flush.
+        let ingest = try conveyor.registerBatch(
+            "ingest", payload: SoakPayload.self,
+            options: BatchOptions(maxBatchSize: 32, maxWaitTime: .milliseconds(2), group: "scaled"),
+            groupBy: { UInt64($0.flags & 1) }
+        ) { rows in
+            var digest: UInt64 = 0
+            for row in rows { digest = digest &* 31 &+ row.seed }
+            state.sink.bitwiseXor(digest, ordering: .relaxed)
+            state.batches.add(1, ordering: .relaxed)
+            state.handled.add(rows.count, ordering: .relaxed)
+        }
+        // A cached kind: lookups from Swift concurrency, computed on the cpu group on a miss.
+        let cache = try ResultCache<UInt64, UInt64>(
+            maxEntries: SoakRunner.cacheEntries, maxBytes: SoakRunner.cacheEntries * 16, profiler: profiler,
+            name: "soak.cache", size: { _ in 16 })
+        let lookup = conveyor.cached(QueueTask(kind: "lookup", group: "cpu"), in: cache) { key in
+            var value = key
+            for _ in 0..<64 { value = value &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407 }
+            return value
+        }
+        // The scaler sizes the scaled group from its forecast, on an interval that fits a
+        // compressed hour (≈ 20 decisions an hour), and its decisions are read as they come.
+        var scaling = GroupScaling(group: "scaled", minWorkers: 1, maxWorkers: 3)
+        scaling.interval = min(.seconds(2), max(.milliseconds(100), (self.configuration.duration * 0.8) / 24 / 20))
+        scaling.latencyTarget = .milliseconds(5)
+        scaling.assumedServiceTime = .microseconds(20)
+        let scaler = try PredictiveScaler(conveyor: conveyor, groups: [scaling], logger: logger)
+        let scalerLoop = Task { await scaler.run() }
+        let decisionReader = Task {
+            for await decision in scaler.decisions where decision.applied {
+                state.scalerApplied.add(1, ordering: .relaxed)
+            }
+        }
 
         // Producers: OS threads, so pacing sleeps never block the cooperative pool.
         let producersDone = DispatchGroup()
         for index in 0..<self.configuration.producers {
             producersDone.enter()
             let thread = Thread {
-                Self.produce(index: index, conveyor: conveyor, state: state, hash: hash, record: record, flaky: flaky)
+                Self.produce(index: index, conveyor: conveyor, state: state, hash: hash, record: record, flaky: flaky, ingest: ingest)
                 producersDone.leave()
             }
             thread.name = "conveyor-soak-\(index)"
@@ -163,6 +202,17 @@ final class SoakRunner: Sendable {
                     if let result = try? await conveyor.run(QueueTask(kind: "sum", priority: .high, group: "cpu"), { input &* 3 }) {
                         state.sink.bitwiseXor(result.value, ordering: .relaxed)
                         state.awaited.add(1, ordering: .relaxed)
+                    }
+                    // Eight cache lookups per round over a key space 4× the capacity
+                    // (a skewed mix: half the lookups go to an eighth of the keys).
+                    for step in 0..<UInt64(8) {
+                        let mixed = (round &* 0x9E37_79B9_7F4A_7C15 &+ step &* 0xBF58_476D_1CE4_E5B9) >> 20
+                        let space = UInt64(SoakRunner.cacheEntries * 4)
+                        let key = step % 2 == 0 ? mixed % (space / 8) : mixed % space
+                        if let value = try? await lookup(key) {
+                            state.sink.bitwiseXor(value, ordering: .relaxed)
+                            state.lookups.add(1, ordering: .relaxed)
+                        }
                     }
                 }
                 try? await Task.sleep(for: .milliseconds(1))
@@ -245,10 +295,14 @@ final class SoakRunner: Sendable {
 
         state.stopping.store(true, ordering: .relaxed)
         await awaiting.value
+        scalerLoop.cancel()
+        await scalerLoop.value
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             producersDone.notify(queue: .global()) { done.resume() }
         }
         await conveyor.shutdown(drain: true)
+        decisionReader.cancel()
+        await decisionReader.value
         while let bits = retained.tryDequeue() {
             records.deallocate(UnsafeMutablePointer<SoakRecord>(bitPattern: bits)!)
         }
@@ -256,6 +310,7 @@ final class SoakRunner: Sendable {
         let profile = try? profiler.stopProfiling()
         let objectStatistics = scratch.statistics
         let recordStatistics = records.statistics
+        let cacheStatistics = cache.statistics
         return SoakReport(
             duration: start.duration(to: clock.now), warmUpEnd: warmUpEnd, samples: samples,
             heapSource: MemoryMetrics.process().heapSource,
@@ -268,8 +323,15 @@ final class SoakRunner: Sendable {
             objectPoolHits: objectStatistics.hits, objectPoolMisses: objectStatistics.misses,
             objectPoolDrops: objectStatistics.drops,
             recordPoolHits: recordStatistics.hits, recordPoolMisses: recordStatistics.misses,
-            profiledCalls: Int(profile?.metrics.contexts.first { $0.context == "soak.hash" }?.calls ?? 0))
+            profiledCalls: Int(profile?.metrics.contexts.first { $0.context == "soak.hash" }?.calls ?? 0),
+            cacheHits: Int(cacheStatistics.hits), cacheMisses: Int(cacheStatistics.misses),
+            cacheEvictions: Int(cacheStatistics.evictions), cacheLookups: state.lookups.load(ordering: .relaxed),
+            batchCalls: state.batches.load(ordering: .relaxed),
+            scalerDecisionsApplied: state.scalerApplied.load(ordering: .relaxed))
     }
+
+    /// Entries the soak's result cache holds at most.
+    static let cacheEntries = 4096
 
     /// The "hash" kind's work: fills a pooled scratch buffer and folds it into the sink.
     static func hash(_ payload: SoakPayload, scratch: ObjectPool<SoakScratch>, state: SoakState) {
@@ -289,7 +351,8 @@ final class SoakRunner: Sendable {
     /// One producer: mixed chunks paced to the current level until stopped.
     static func produce(
         index: Int, conveyor: Conveyor, state: SoakState,
-        hash: TaskKind<SoakPayload>, record: TaskKind<SoakPayload>, flaky: TaskKind<SoakPayload>
+        hash: TaskKind<SoakPayload>, record: TaskKind<SoakPayload>, flaky: TaskKind<SoakPayload>,
+        ingest: BatchKind<SoakPayload, Void>
     ) {
         let priorities: [QueueTask.Priority] = [.high, .normal, .low]
         var bulk = [SoakPayload](repeating: SoakPayload(seed: 0, length: 0, flags: 0), count: 16)
@@ -345,6 +408,16 @@ final class SoakRunner: Sendable {
                 state.accepted.add(1, ordering: .relaxed)
                 if slot == 3, chunk % 16 == 0, conveyor.cancel(ticket) {
                     state.cancelled.add(1, ordering: .relaxed)
+                }
+            }
+            // 8 tasks of the batch kind (two keys) to the scaled group.
+            for slot in 0..<8 {
+                if (try? conveyor.submit(ingest, SoakPayload(seed: seed | UInt64(slot), length: 0, flags: UInt32(slot & 1)))) != nil {
+                    state.accepted.add(1, ordering: .relaxed)
+                } else {
+                    state.rejected.add(1, ordering: .relaxed)
+                    refused = true
+                    break
                 }
             }
             // A task that throws, one chunk in 8.

@@ -18,6 +18,12 @@ final class SoakState: Sendable {
     let rejected = Atomic<Int>(0)
     /// Tasks run through `run` and awaited.
     let awaited = Atomic<Int>(0)
+    /// Handler calls of the batch kind.
+    let batches = Atomic<Int>(0)
+    /// Cache lookups that returned a value (hit or computed).
+    let lookups = Atomic<Int>(0)
+    /// Scaler decisions applied to the scaled group.
+    let scalerApplied = Atomic<Int>(0)
     /// A sink for handler results, so their work is not optimized away.
     let sink = Atomic<UInt64>(0)
 
