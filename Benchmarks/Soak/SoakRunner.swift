@@ -221,7 +221,10 @@ final class SoakRunner: Sendable {
 
         let clock = ContinuousClock()
         let start = clock.now
+        // Reserved up front: a growing array would double its buffer mid-run (2,048 → 4,096
+        // samples of ~128 bytes in a 1 h run) and show as heap growth of the soak's own making.
         var samples: [SoakReport.Sample] = []
+        samples.reserveCapacity(Int(self.configuration.duration / self.configuration.sampleInterval) + SoakSchedule.levels.count * 2 + 64)
         let warmUp = self.configuration.duration * self.configuration.warmUpFraction
         let hourLength = (self.configuration.duration - warmUp) / SoakSchedule.levels.count
         let activeLength = hourLength * 0.85
