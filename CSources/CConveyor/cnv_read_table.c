@@ -7,7 +7,7 @@
 #include <string.h>
 #include <urcu-bp.h>
 
-_Thread_local uint32_t cnv_rt_thread_index __attribute__((tls_model("initial-exec")));
+_Thread_local struct cnv_rt_thread cnv_rt_self __attribute__((tls_model("initial-exec")));
 
 #ifdef CNV_RT_TSAN
 char cnv_rt_tsan_grace;
@@ -21,7 +21,10 @@ static _Atomic uint32_t next_thread_index;
 uint32_t cnv_rt__assign_thread_index(void) {
     uint32_t index = atomic_fetch_add_explicit(&next_thread_index, 1, memory_order_relaxed) + 1;
     if (index == 0) index = 1;  // wrapped: 0 means unassigned
-    cnv_rt_thread_index = index;
+    cnv_rt_self.index = index;
+    // A distinct nonzero xorshift seed per thread (xorshift32 stays at 0 from 0).
+    uint32_t seed = index * 0x9E3779B9u;
+    cnv_rt_self.random = seed != 0 ? seed : 0x6D2B79F5u;
     return index;
 }
 
@@ -68,7 +71,7 @@ static void release_batch_after_grace(struct rcu_head *head) {
     free(batch);
 }
 
-struct cnv_rt_table *cnv_rt_create(uint64_t capacity, void (*release)(void *entry)) {
+struct cnv_rt_table *cnv_rt_create(uint64_t capacity, uint32_t sample_shift, void (*release)(void *entry)) {
     uint64_t slots = 16;
     while (slots < 2 * (capacity + 1)) slots <<= 1;
     struct cnv_rt_table *table = cnv__aligned_zeroed(sizeof(struct cnv_rt_table));
@@ -80,6 +83,8 @@ struct cnv_rt_table *cnv_rt_create(uint64_t capacity, void (*release)(void *entr
     }
     table->minimum_capacity = slots;
     table->release = release;
+    if (sample_shift > 16) sample_shift = 16;
+    table->sample_mask = (UINT64_C(1) << sample_shift) - 1;
     // Relaxed: the table is not shared yet; whoever receives its pointer synchronizes with us.
     atomic_store_explicit(&table->array, array, memory_order_relaxed);
     return table;
@@ -234,9 +239,7 @@ size_t cnv_rt_drain(struct cnv_rt_table *table, uint64_t *out) {
     size_t count = 0;
     for (uint32_t index = 0; index < CNV_RT_STRIPES; index++) {
         struct cnv_rt_stripe *stripe = &table->stripes[index];
-        uint64_t hits = atomic_load_explicit(&stripe->hits, memory_order_acquire);
-        // Records of hits 0, 2^shift, 2·2^shift, … below `hits`.
-        uint64_t written = (hits + (1u << CNV_RT_SAMPLE_SHIFT) - 1) >> CNV_RT_SAMPLE_SHIFT;
+        uint64_t written = atomic_load_explicit(&stripe->recorded, memory_order_acquire);
         // Relaxed: `drained` is written only by drainers, which hold the shard lock.
         uint64_t drained = atomic_load_explicit(&stripe->drained, memory_order_relaxed);
         if (written == drained) continue;

@@ -11,8 +11,9 @@
 //   the writer, and an array replaced by a rebuild, are released only after a grace period
 //   (`call_rcu`), so a reader never touches freed memory. liburcu is LGPL-2.1: it is linked
 //   dynamically and its exported functions are called (`_LGPL_SOURCE` is never defined).
-// - per-thread stripes of hit records (Caffeine's read buffer): a hit writes its record into
-//   the calling thread's stripe, a line no other thread writes in the steady state, and the
+// - per-thread stripes of hit records (Caffeine's read buffer): a hit writes its record (for
+//   an entry's first hits, then a random sample) into the calling thread's stripe, a line no
+//   other thread writes in the steady state, and the
 //   shard's writer applies the records to the eviction policy under its lock ("drain").
 //   The buffer is lossy by design: records that a stripe overwrites before a drain are
 //   dropped (the policy loses a few recency updates; hit counts stay exact).
@@ -36,12 +37,17 @@ extern "C" {
 /// Records per stripe (a power of two). A hit that finds this many undrained asks for a drain.
 #define CNV_RT_RECORDS 16u
 #define CNV_RT_DRAIN_AT 12u
-/// One hit in 2^CNV_RT_SAMPLE_SHIFT (per stripe) leaves a record for the policy; every hit
-/// is counted. 0: every hit is recorded. Sampling one in 8 cut the instructions per hit from
-/// ~900 to ~550 in CacheBench, but a fixed stride aliases with regular access patterns (in
-/// the scan-resistance test, half of the hot keys were never recorded, so the sketch could
-/// not tell them from scanned keys); see docs/Cache.md.
-#define CNV_RT_SAMPLE_SHIFT 0u
+/// Hit sampling. A hit on an entry that has left fewer than CNV_RT_EXACT_HITS records leaves
+/// one (the caller counts them on the entry), so keys with few hits keep exact frequency and
+/// recency information; past that, a hit leaves a record with probability 2^-shift (a
+/// xorshift draw per thread, never a fixed stride: a stride aliases with regular access
+/// patterns), and the record carries CNV_RT_SAMPLED so that the drain weighs it 2^shift in
+/// the frequency sketch. Every hit is counted. `shift` is per table (cnv_rt_create);
+/// CNV_RT_DEFAULT_SAMPLE_SHIFT is what ResultCache uses (see docs/Cache.md, "Why sample this way").
+#define CNV_RT_DEFAULT_SAMPLE_SHIFT 4u
+#define CNV_RT_EXACT_HITS 15u
+/// Set on a sampled record (bit 63: slot indices are below 2^31).
+#define CNV_RT_SAMPLED (UINT64_C(1) << 63)
 /// Retired entries handed to one `call_rcu` callback.
 #define CNV_RT_BATCH 64u
 
@@ -65,12 +71,13 @@ _Static_assert(offsetof(struct cnv_rt_array, slots) == 16, "cnv_rt_array: header
 /// on the two lines after the header and the last line is padding, so the next stripe's
 /// header is 128 bytes away from these records (adjacent-line prefetch).
 struct cnv_rt_stripe {
-    /// Hits counted on this stripe (hit i leaves record i >> CNV_RT_SAMPLE_SHIFT when
-    /// i is a multiple of 2^CNV_RT_SAMPLE_SHIFT).
+    /// Hits counted on this stripe.
     _Atomic uint64_t hits;
+    /// Records written on this stripe (record n is at records[n % CNV_RT_RECORDS]).
+    _Atomic uint64_t recorded;
     /// Records consumed (or skipped as overwritten) by drains.
     _Atomic uint64_t drained;
-    uint8_t header_padding[CNV_CACHE_LINE - 2 * sizeof(uint64_t)];
+    uint8_t header_padding[CNV_CACHE_LINE - 3 * sizeof(uint64_t)];
     /// (slot index << 32) | low 32 bits of the hash, by record number % CNV_RT_RECORDS.
     _Atomic uint64_t records[CNV_RT_RECORDS];
     uint8_t tail_padding[CNV_CACHE_LINE];
@@ -84,7 +91,9 @@ struct cnv_rt_table {
     /// The current slots. Readers load it with acquire (pairs with the writer's release
     /// store after a rebuild filled the new array), inside an RCU read-side section.
     _Atomic(struct cnv_rt_array *) array;
-    uint8_t reader_padding[CNV_FALSE_SHARING_RANGE - sizeof(void *)];
+    /// 2^shift - 1 for the sampled hits (see CNV_RT_EXACT_HITS); set at creation, read-only.
+    uint64_t sample_mask;
+    uint8_t reader_padding[CNV_FALSE_SHARING_RANGE - sizeof(void *) - sizeof(uint64_t)];
     // Writer-only fields (under the shard's lock).
     uint64_t live;
     uint64_t tombstones;
@@ -166,27 +175,44 @@ static inline uintptr_t cnv_rt_next(const struct cnv_rt_array *array, uint64_t t
     }
 }
 
-/// The calling thread's stripe number + 1 (0 until assigned). initial-exec: one %fs-relative
-/// load on the hit path.
-extern _Thread_local uint32_t cnv_rt_thread_index __attribute__((tls_model("initial-exec")));
+/// The calling thread's stripe number + 1 (0 until assigned) and its xorshift32 state for
+/// sampling (never 0 once assigned). Thread-local with the initial-exec model: one
+/// %fs-relative access on the hit path, no __tls_get_addr call.
+struct cnv_rt_thread {
+    uint32_t index;
+    uint32_t random;
+};
+extern _Thread_local struct cnv_rt_thread cnv_rt_self __attribute__((tls_model("initial-exec")));
 uint32_t cnv_rt__assign_thread_index(void);
 
-/// Counts a hit on the calling thread's stripe and, for one hit in 2^CNV_RT_SAMPLE_SHIFT,
-/// stores its record. Returns true when the stripe holds CNV_RT_DRAIN_AT or more undrained
-/// records (the caller should try to drain).
+/// Counts a hit on the calling thread's stripe and stores `record` when `exact` (the entry
+/// has left fewer than CNV_RT_EXACT_HITS records) or, otherwise, with probability
+/// 2^-shift, marked CNV_RT_SAMPLED. Returns true when the stripe holds CNV_RT_DRAIN_AT or
+/// more undrained records (the caller should try to drain).
 ///
 /// `hits` is a relaxed fetch-add: the count must be exact even when two threads share a
-/// stripe, and nothing is published through it. The record is a relaxed store: the drainer
-/// may read a slot before its store lands and then applies the older record of that slot
-/// (a lost recency update, which the lossy buffer allows). `drained` is read relaxed: a
-/// stale value only moves the moment a drain is asked for.
-static inline bool cnv_rt_record_hit(struct cnv_rt_table *table, uint64_t record) {
-    uint32_t index = cnv_rt_thread_index;
+/// stripe, and nothing is published through it. `recorded` is a relaxed fetch-add for the
+/// same reason (two sharers never get one number), and the record a relaxed store: the
+/// drainer may read a slot before its store lands and then applies the older record of that
+/// slot (a lost recency update, which the lossy buffer allows; a record is only applied
+/// when its slot still holds an entry with its hash). `drained` is read relaxed: a stale
+/// value only moves the moment a drain is asked for.
+static inline bool cnv_rt_record_hit(struct cnv_rt_table *table, uint64_t record, bool exact) {
+    uint32_t index = cnv_rt_self.index;
     if (CNV_UNLIKELY(index == 0)) index = cnv_rt__assign_thread_index();
     struct cnv_rt_stripe *stripe = &table->stripes[(index - 1) & (CNV_RT_STRIPES - 1)];
-    uint64_t hit = atomic_fetch_add_explicit(&stripe->hits, 1, memory_order_relaxed);
-    if ((hit & ((1u << CNV_RT_SAMPLE_SHIFT) - 1)) != 0) return false;
-    uint64_t number = hit >> CNV_RT_SAMPLE_SHIFT;
+    atomic_fetch_add_explicit(&stripe->hits, 1, memory_order_relaxed);
+    if (!exact) {
+        uint32_t x = cnv_rt_self.random;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        cnv_rt_self.random = x;
+        // The high bits: xorshift32's low bits are its weakest.
+        if (((x >> 16) & table->sample_mask) != 0) return false;
+        record |= CNV_RT_SAMPLED;
+    }
+    uint64_t number = atomic_fetch_add_explicit(&stripe->recorded, 1, memory_order_relaxed);
     atomic_store_explicit(&stripe->records[number & (CNV_RT_RECORDS - 1)], record, memory_order_relaxed);
     uint64_t drained = atomic_load_explicit(&stripe->drained, memory_order_relaxed);
     return number + 1 - drained >= CNV_RT_DRAIN_AT;
@@ -195,10 +221,11 @@ static inline bool cnv_rt_record_hit(struct cnv_rt_table *table, uint64_t record
 // ---- writer operations (under the owning shard's lock) ----------------------------------
 
 /// A table for a shard of `capacity` entries (the array keeps at least twice that many
-/// slots, so probes stay short and always meet an empty slot). `release` drops the table's
+/// slots, so probes stay short and always meet an empty slot); hits past an entry's exact
+/// ones are sampled one in 2^`sample_shift` (at most 16; 0: every hit is recorded). `release` drops the table's
 /// reference to an entry; it runs on liburcu's call_rcu thread after a grace period, or on
 /// the caller's thread in `cnv_rt_destroy`. NULL when out of memory.
-struct cnv_rt_table *cnv_rt_create(uint64_t capacity, void (*release)(void *entry));
+struct cnv_rt_table *cnv_rt_create(uint64_t capacity, uint32_t sample_shift, void (*release)(void *entry));
 
 /// Releases every entry and the table. No reader may use the table any more.
 void cnv_rt_destroy(struct cnv_rt_table *table);
@@ -229,7 +256,7 @@ static inline uint64_t cnv_rt_live(const struct cnv_rt_table *table) {
 
 /// Copies the undrained records of every stripe into `out` (room for CNV_RT_STRIPES ×
 /// CNV_RT_RECORDS) and marks them drained; returns how many. Records a stripe overwrote
-/// before this drain are skipped (lost). `hits` is read with acquire so that the records
+/// before this drain are skipped (lost). `recorded` is read with acquire so that the records
 /// stored before a thread's previous fetch-add on this stripe are seen when possible.
 size_t cnv_rt_drain(struct cnv_rt_table *table, uint64_t *out);
 

@@ -1,4 +1,5 @@
 import CConveyor
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -19,17 +20,28 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline var store: CacheStore<Key, Value>
     @usableFromInline let table: UnsafeMutablePointer<cnv_rt_table>
 
-    init(capacity: Int, maxBytes: Int, tinyLFU: Bool) {
-        guard let table = cnv_rt_create(UInt64(capacity), cacheEntryRelease) else {
+    init(capacity: Int, maxBytes: Int, tinyLFU: Bool, sampleShift: UInt32) {
+        guard let table = cnv_rt_create(UInt64(capacity), sampleShift, cacheEntryRelease) else {
             fatalError("ResultCache: out of memory creating a shard's read table")
         }
         self.table = table
-        self.store = CacheStore(capacity: capacity, maxBytes: maxBytes, tinyLFU: tinyLFU, table: table)
+        self.store = CacheStore(
+            capacity: capacity, maxBytes: maxBytes, tinyLFU: tinyLFU, table: table, sampleWeight: 1 << Int(min(sampleShift, 16)))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
         self.mutex = raw.bindMemory(to: pthread_mutex_t.self, capacity: 1)
         self.mutex.initialize(to: pthread_mutex_t())
         // A default (non-robust, non-recursive) mutex cannot fail to initialize on Linux.
         pthread_mutex_init(self.mutex, nil)
+    }
+
+    /// The hit-sampling shift of a cache made by the public initializer: `CNV_RT_DEFAULT_SAMPLE_SHIFT`,
+    /// or `CONVEYOR_CACHE_SAMPLE_SHIFT` (0…16) from the environment, a measurement knob
+    /// (CacheBench compares the hit ratios with every hit recorded, 0, against the default).
+    static var defaultSampleShift: UInt32 {
+        guard let text = getenv("CONVEYOR_CACHE_SAMPLE_SHIFT"), let shift = UInt32(String(cString: text)), shift <= 16 else {
+            return CNV_RT_DEFAULT_SAMPLE_SHIFT
+        }
+        return shift
     }
 
     deinit {
@@ -49,12 +61,14 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     /// The hit path, without the lock: probes the read table inside an RCU read-side
     /// section, and on a fresh entry records the hit on the calling thread's stripe (the
-    /// policy applies it at the next drain). `nil` when the key is absent or stale here; the
+    /// policy applies it at the next drain): always for the entry's first
+    /// `CNV_RT_EXACT_HITS` hits, then one in 2^shift at random, weighted by 2^shift. `nil` when the key is absent or stale here; the
     /// caller then takes the locked path, which is authoritative.
     @inlinable
     func readLookup(_ key: EntryKey<Key>, now: Int64) -> CacheStore<Key, Value>.Stored? {
         let tag = UInt64(bitPattern: Int64(key.hash))
         var record: UInt64 = 0
+        var exact = false
         cnv_rcu_read_lock()
         let stored: CacheStore<Key, Value>.Stored? = {
             let array = cnv_rt_array_acquire(self.table)
@@ -68,13 +82,18 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
                     guard entry.key == key else { return (false, nil) }
                     guard entry.expiresAt > now else { return (true, nil) }
                     record = entry.record
+                    let left = entry.exactRecords.load(ordering: .relaxed)
+                    if left < UInt8(CNV_RT_EXACT_HITS) {
+                        entry.exactRecords.store(left &+ 1, ordering: .relaxed)
+                        exact = true
+                    }
                     return (true, entry.stored)
                 }
                 if found.match { return found.stored }
             }
         }()
         cnv_rcu_read_unlock()
-        if stored != nil, cnv_rt_record_hit(self.table, record) { self.tryDrain() }
+        if stored != nil, cnv_rt_record_hit(self.table, record, exact) { self.tryDrain() }
         return stored
     }
 

@@ -44,6 +44,8 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
     @usableFromInline let drained: UnsafeMutablePointer<UInt64>
 
     @usableFromInline let tinyLFU: Bool
+    /// How many hits a sampled record stands for in the sketch (2^shift of the read table).
+    @usableFromInline let sampleWeight: Int
     let capacity: Int
     let windowCapacity: Int
     @usableFromInline let protectedCapacity: Int
@@ -65,8 +67,9 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
     /// Computations in flight, by key (single-flight).
     var flights: [EntryKey<Key>: Flight<Value>] = [:]
 
-    init(capacity: Int, maxBytes: Int, tinyLFU: Bool, table: UnsafeMutablePointer<cnv_rt_table>) {
+    init(capacity: Int, maxBytes: Int, tinyLFU: Bool, table: UnsafeMutablePointer<cnv_rt_table>, sampleWeight: Int) {
         self.table = table
+        self.sampleWeight = sampleWeight
         self.drained = .allocate(capacity: Int(CNV_RT_STRIPES * CNV_RT_RECORDS))
         self.capacity = capacity
         self.maxBytes = maxBytes
@@ -95,19 +98,21 @@ struct CacheStore<Key: Hashable & Sendable, Value: Sendable> {
 
     // MARK: buffered hits
 
-    /// Applies the hits readers recorded without the lock: each counts in the sketch and
-    /// touches its entry, as a locked hit would have. A record whose slot no longer holds
-    /// an entry with that hash (removed or reused since) is skipped.
+    /// Applies the hits readers recorded without the lock: each counts in the sketch (a
+    /// sampled record, `CNV_RT_SAMPLED`, as `sampleWeight` hits) and touches its entry, as a
+    /// locked hit would have. A record whose slot no longer holds an entry with that hash
+    /// (removed or reused since) is skipped.
     @inlinable
     mutating func drainReads() {
         let count = cnv_rt_drain(self.table, self.drained)
         for index in 0..<count {
             let record = self.drained[index]
-            let slot = Int(truncatingIfNeeded: record >> 32)
+            let sampled = record >> 63 != 0  // CNV_RT_SAMPLED
+            let slot = Int(truncatingIfNeeded: (record >> 32) & 0x7FFF_FFFF)
             guard slot < self.slots.count, let entry = self.slots[slot].entry,
                 UInt32(truncatingIfNeeded: entry.key.hash) == UInt32(truncatingIfNeeded: record)
             else { continue }
-            if self.tinyLFU { self.sketch.increment(entry.key.hash) }
+            if self.tinyLFU { self.sketch.increment(entry.key.hash, by: sampled ? self.sampleWeight : 1) }
             self.touch(Int32(slot))
         }
     }

@@ -47,21 +47,23 @@ struct FrequencySketch {
         return Int(least)
     }
 
-    /// Counts one access to `hash`, then ages the sketch when the sample is full.
+    /// Counts `weight` accesses to `hash` (each counter saturates at 15), then ages the
+    /// sketch when the sample is full. A weight above 1 stands for sampled hits.
     @inlinable
-    mutating func increment(_ hash: Int) {
+    mutating func increment(_ hash: Int, by weight: Int = 1) {
         let (block, mixed) = self.slots(hash)
         let base = self.storage.counters + block * 64
         var added = false
         for row in 0..<4 {
             let slot = row * 16 + Int(truncatingIfNeeded: mixed >> UInt64(row * 4)) & 15
-            if base[slot] < 15 {
-                base[slot] += 1
+            let counter = base[slot]
+            if counter < 15 {
+                base[slot] = UInt8(truncatingIfNeeded: min(15, Int(counter) &+ weight))
                 added = true
             }
         }
         guard added else { return }
-        self.additions += 1
+        self.additions += weight
         if self.additions >= self.sampleSize { self.age() }
     }
 

@@ -1,3 +1,5 @@
+import CConveyor
+
 /// A cache of task results with single-flight, W-TinyLFU (or LRU) eviction, a capacity in
 /// entries and in bytes, and a time-to-live.
 ///
@@ -17,10 +19,11 @@
 /// looked up before a task is queued, and computed on the kind's group on a miss.
 ///
 /// Hits take no lock: the key's hash picks one of `shards`, whose lock-free read table
-/// (userspace RCU, liburcu's `urcu-bp` flavour) is probed; the hit is recorded on the calling
-/// thread's own stripe and applied to the frequency sketch and recency lists later, under
-/// the shard's lock, by whichever operation drains the stripes next. Misses, inserts and
-/// invalidations take the shard's lock.
+/// (userspace RCU, liburcu's `urcu-bp` flavour) is probed; the hit is counted on the calling
+/// thread's own stripe and, for an entry's first 15 hits and then one hit in 16 at random
+/// (weighted 16), recorded there and applied to the frequency sketch and recency lists later,
+/// under the shard's lock, by whichever operation drains the stripes next. Misses, inserts
+/// and invalidations take the shard's lock.
 public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// How entries are chosen for eviction.
     public enum Policy: Sendable, Hashable {
@@ -45,6 +48,10 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     public let cachesErrors: Bool
 
     @usableFromInline let shards: [CacheShard<Key, Value>]
+    /// The same shards, unretained (`shards` keeps them alive until deinit), for the hit
+    /// path: reading a class reference out of the array costs a retain and a release.
+    /// (nonisolated(unsafe): written once in init, then only read; the shards are Sendable.)
+    @usableFromInline nonisolated(unsafe) let shardRefs: UnsafeMutablePointer<Unmanaged<CacheShard<Key, Value>>>
     @usableFromInline let shardMask: Int
     private let size: @Sendable (Value) -> Int
     @usableFromInline let clock: any CacheClock
@@ -75,7 +82,7 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     ///     value's inline size (`MemoryLayout<Value>.size`).
     /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` for a capacity of 0 or
     ///   less, a TTL or interval that is not positive, or a shard count below 1.
-    public init(
+    public convenience init(
         maxEntries: Int,
         maxBytes: Int? = nil,
         ttl: Duration? = nil,
@@ -87,6 +94,19 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         profiler: PerformanceProfiler? = nil,
         name: String = "cache",
         size: @escaping @Sendable (Value) -> Int = { _ in MemoryLayout<Value>.size }
+    ) throws {
+        try self.init(
+            maxEntries: maxEntries, maxBytes: maxBytes, ttl: ttl, policy: policy, cachesErrors: cachesErrors,
+            shards: shards, reclaimInterval: reclaimInterval, clock: clock, profiler: profiler, name: name,
+            hitSampleShift: CacheShard<Key, Value>.defaultSampleShift, size: size)
+    }
+
+    /// The designated initializer; `hitSampleShift` (tests) sets how hits past an entry's
+    /// first `CNV_RT_EXACT_HITS` are sampled for the policy: one in 2^shift (0: all).
+    init(
+        maxEntries: Int, maxBytes: Int?, ttl: Duration?, policy: Policy, cachesErrors: Bool, shards: Int?,
+        reclaimInterval: Duration?, clock: any CacheClock, profiler: PerformanceProfiler?, name: String,
+        hitSampleShift: UInt32, size: @escaping @Sendable (Value) -> Int
     ) throws {
         guard maxEntries > 0 else {
             throw ConveyorError.invalidConfiguration(
@@ -129,8 +149,11 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         let bytesPerShard = maxBytes.map { max(1, $0 / count) } ?? .max
         self.shards = (0..<count).map { shard in
             let entries = maxEntries / count + (shard < maxEntries % count ? 1 : 0)
-            return CacheShard(capacity: entries, maxBytes: bytesPerShard, tinyLFU: policy == .windowTinyLFU)
+            return CacheShard<Key, Value>(
+                capacity: entries, maxBytes: bytesPerShard, tinyLFU: policy == .windowTinyLFU, sampleShift: hitSampleShift)
         }
+        self.shardRefs = .allocate(capacity: count)
+        for (index, shard) in self.shards.enumerated() { (self.shardRefs + index).initialize(to: .passUnretained(shard)) }
         self.sweeper = PThreadMutex(nil)
         if let reclaimInterval {
             let sweep = Task { [weak self] in
@@ -145,6 +168,7 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     }
 
     deinit {
+        self.shardRefs.deallocate()  // Unmanaged: trivial, nothing to deinitialize
         self.sweeper.withLock { $0?.cancel() }
     }
 
@@ -153,7 +177,12 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
 
     @inlinable
     func shard(for key: EntryKey<Key>) -> CacheShard<Key, Value> {
-        self.shards[Int(truncatingIfNeeded: UInt64(bitPattern: Int64(key.hash)) >> 40) & self.shardMask]
+        self.shards[self.shardIndex(for: key)]
+    }
+
+    @inlinable
+    func shardIndex(for key: EntryKey<Key>) -> Int {
+        Int(truncatingIfNeeded: UInt64(bitPattern: Int64(key.hash)) >> 40) & self.shardMask
     }
 
     /// Nanoseconds on the cache clock, or 0 when nothing expires (no clock read).
@@ -184,14 +213,13 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         for key: Key, kind: String = "", compute: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         let entryKey = EntryKey(kind: kind, key: key)
-        let shard = self.shard(for: entryKey)
-        if let stored = self.lookup(entryKey, in: shard) {
+        if let stored = self.lookup(entryKey) {
             switch stored {
             case .value(let value): return value
             case .failure(let error): throw error
             }
         }
-        return try await self.wait(for: entryKey, in: shard, compute: compute)
+        return try await self.wait(for: entryKey, in: self.shard(for: entryKey), compute: compute)
     }
 
     /// The fresh cached value for `key` of `kind`, or `nil`; never computes. A hit counts
@@ -204,7 +232,7 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     @inlinable
     public func cachedValue(for key: Key, kind: String = "") throws -> Value? {
         let entryKey = EntryKey(kind: kind, key: key)
-        switch self.lookup(entryKey, in: self.shard(for: entryKey)) {
+        switch self.lookup(entryKey) {
         case .value(let value): return value
         case .failure(let error): throw error
         case nil: return nil
@@ -212,9 +240,10 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
     }
 
     @inlinable
-    func lookup(_ key: EntryKey<Key>, in shard: CacheShard<Key, Value>) -> CacheStore<Key, Value>.Stored? {
+    func lookup(_ key: EntryKey<Key>) -> CacheStore<Key, Value>.Stored? {
         let now = self.now()
         if let profiler = self.profiler, profiler.isEnabled {
+            let shard = self.shard(for: key)
             let start = MonotonicClock.ticks()
             let stored = shard.readLookup(key, now: now) ?? shard.withLock { $0.lookup(key, now: now) }
             if stored != nil {
@@ -224,8 +253,10 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         }
         // The lock-free hit; on an absent or stale entry the locked lookup decides (it
         // counts the access in the sketch, and finds an entry published meanwhile).
-        if let stored = shard.readLookup(key, now: now) { return stored }
-        return shard.withLock { $0.lookup(key, now: now) }
+        // The shard is borrowed, not retained: `shards` holds it for the cache's lifetime.
+        let read = self.shardRefs[self.shardIndex(for: key)]._withUnsafeGuaranteedRef { $0.readLookup(key, now: now) }
+        if let stored = read { return stored }
+        return self.shard(for: key).withLock { $0.lookup(key, now: now) }
     }
 
     /// The slow path: join the key's flight or lead a new one, registering the continuation
