@@ -7,12 +7,15 @@
 //   conveyor-engine-fault --child N  one run of the workload with the Nth allocation failing
 //   conveyor-engine-fault --child-worker SITE   one run failing SITE's first call on an engine
 //                                    thread (a worker): the loop runs each site this way too
+//   conveyor-engine-fault --child-slabs-from K  one run in which every slab allocation from
+//                                    the Kth on fails (memory exhausted for good); the loop
+//                                    runs K = 1, 2, … too
 //
 // The C core is built with -DCNV_FAULT_INJECTION: each of its allocation sites asks
 // `cnv_fault_fail(site)` (defined below) first. The workload creates an engine with a spill
 // group and a wait group, holds the spill group's only worker so its ring (8 slots) fills and
 // tasks spill to the overflow queue, submits typed tasks, bulk submits of 20 (two ring
-// operations each), closures, cancelled tickets, batched tasks and awaited `run` calls, then
+// operations each) and one of 1,200 (more than a slab of records), closures, cancelled tickets, batched tasks and awaited `run` calls, then
 // drains. Every task id is settled exactly once: it ran, or its submit threw (the call that
 // allocated), or `cancel` returned true, or its failure was reported. Checked in every child:
 // an error thrown by a submit or by `Conveyor.init` is `ConveyorError.outOfMemory` and comes
@@ -31,6 +34,10 @@ enum Fault {
     /// ≥ 0: fail instead the first call of this site made on one of the engine's threads
     /// (named "conveyor.…": workers, and the deadline thread they start).
     static let workerSite = Atomic<Int>(-1)
+    /// ≥ 1: every slab allocation from this one on fails (memory stays exhausted: submits that
+    /// need a new record slab fail until the workers free records).
+    static let slabsFrom = Atomic<Int>(0)
+    static let slabCalls = Atomic<Int>(0)
     static let siteNames = [
         "cnv__aligned_zeroed (ring structs and slots)", "slab_memory_allocate (a slab)", "depot magazine",
         "slab pool struct", "pool registry", "thread TLS table", "thread cache", "overflow queue struct", "parker",
@@ -43,7 +50,11 @@ enum Fault {
 func cnvFaultFail(_ site: UInt32) -> Bool {
     let call = Fault.calls.add(1, ordering: .relaxed).newValue
     let workerSite = Fault.workerSite.load(ordering: .relaxed)
-    if workerSite >= 0 {
+    let slabsFrom = Fault.slabsFrom.load(ordering: .relaxed)
+    if slabsFrom > 0 {
+        guard site == 1, Fault.slabCalls.add(1, ordering: .relaxed).newValue >= slabsFrom else { return false }
+        Fault.injected.add(1, ordering: .relaxed)
+    } else if workerSite >= 0 {
         guard Int(site) == workerSite, onEngineThread(),
             Fault.injected.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged
         else { return false }
@@ -54,6 +65,9 @@ func cnvFaultFail(_ site: UInt32) -> Bool {
     Fault.site.store(Int(site), ordering: .relaxed)
     // Said at once (unbuffered), so a crash that follows names the site.
     FileHandle.standardError.write("injected: allocation \(call), site \(site) \(Fault.siteNames[Int(site)])\n".data(using: .utf8)!)
+    if ProcessInfo.processInfo.environment["FAULT_BACKTRACE"] != nil {
+        FileHandle.standardError.write((Thread.callStackSymbols.prefix(14).joined(separator: "\n") + "\n").data(using: .utf8)!)
+    }
     return true
 }
 
@@ -87,7 +101,10 @@ enum Ids {
     static let cancelled = 300..<320
     static let batched = 320..<420
     static let awaited = 420..<440
-    static let count = 440
+    /// One bulk submit of 1,200: more records than one slab holds, so a later chunk of 16
+    /// allocates a slab (and may be the one that fails).
+    static let bigBulk = 440..<1640
+    static let count = 1640
 }
 
 final class Problems: Sendable {
@@ -109,8 +126,9 @@ func blocking<Value: Sendable>(_ body: @escaping @Sendable () async -> Value) ->
     return box.withLock { $0! }
 }
 
-func runChild(failAt: Int, workerSite: Int = -1) -> Int32 {
+func runChild(failAt: Int, workerSite: Int = -1, slabsFrom: Int = 0) -> Int32 {
     Fault.failAt.store(failAt, ordering: .relaxed)
+    Fault.slabsFrom.store(slabsFrom, ordering: .relaxed)
     Fault.workerSite.store(workerSite, ordering: .relaxed)
     let ledger = Ledger(count: Ids.count)
     let problems = Problems()
@@ -182,6 +200,17 @@ func runChild(failAt: Int, workerSite: Int = -1) -> Int32 {
                 if refused(error, "bulk submit at \(first)") { for id in first..<first + 20 { ledger.mark(id, .refused) } }
             }
         }
+        do {
+            let accepted = try conveyor.submit(bulk, contentsOf: Ids.bigBulk.map { Item(id: $0) })
+            if accepted < Ids.bigBulk.count {
+                if Fault.injected.load(ordering: .relaxed) == 0 { problems.add("bulk of 1200 accepted \(accepted), no fault") }
+                surfaced.add(1, ordering: .relaxed)
+            }
+            for id in Ids.bigBulk.lowerBound + accepted..<Ids.bigBulk.upperBound { ledger.mark(id, .refused) }
+        } catch {
+            // Thrown: the documented meaning is that none was accepted.
+            if refused(error, "bulk submit of 1200") { for id in Ids.bigBulk { ledger.mark(id, .refused) } }
+        }
         hold.store(false, ordering: .releasing)
         for id in Ids.closures {
             do { try conveyor.submit(QueueTask(kind: "closure")) { ledger.mark(id, .ran) } } catch {
@@ -235,7 +264,7 @@ func finish(ledger: Ledger?, problems: Problems, surfaced: Int, reported: [Strin
         var unexplained = reported
         let kinds: [(Range<Int>, String)] = [
             (Ids.typed, "typed"), (Ids.bulk, "bulk"), (Ids.closures, "closure"), (Ids.cancelled, "typed"),
-            (Ids.batched, "batched"), (Ids.awaited, "awaited"),
+            (Ids.batched, "batched"), (Ids.awaited, "awaited"), (Ids.bigBulk, "bulk"),
         ]
         for (id, ways) in ledger.snapshot.enumerated() {
             if ways.count > 1 { problems.add("id \(id) settled \(ways.count) times: \(ways.map(\.rawValue))") }
@@ -250,7 +279,8 @@ func finish(ledger: Ledger?, problems: Problems, surfaced: Int, reported: [Strin
     let site = Fault.site.load(ordering: .relaxed)
     print("RESULT calls=\(Fault.calls.load(ordering: .relaxed)) injected=\(injected) site=\(site) surfaced=\(surfaced) "
         + "reported=\(reported.values.reduce(0, +)) engine=\(ledger == nil ? "none" : "ran")")
-    for problem in problems.all { print("FAIL: \(problem)") }
+    for problem in problems.all.prefix(20) { print("FAIL: \(problem)") }
+    if problems.all.count > 20 { print("FAIL: … and \(problems.all.count - 20) more") }
     return problems.all.isEmpty ? 0 : 1
 }
 
@@ -328,6 +358,18 @@ func runLoop() -> Int32 {
             + (injected ? (status == 0 ? " failed on an engine thread: passed" : " failed on an engine thread: FAILED") : " not called on an engine thread"))
         if injected { onEngineThread[site] = true }
     }
+    // Then memory that stays exhausted: every slab allocation from the Kth on fails.
+    var persistentRuns = 0
+    for k in 1...1_000 {
+        let (status, text) = runChildProcess(executable, ["--child-slabs-from", "\(k)"])
+        if status != 0 {
+            let lines = text.split(separator: "\n").filter { $0.hasPrefix("FAIL") }.prefix(5)
+            defects.append("every slab allocation from the \(k)th failing: "
+                + (lines.isEmpty ? "the child died or hung (status \(status))" : lines.joined(separator: " | ")))
+        }
+        if text.contains("injected=0") || text.isEmpty { break }
+        persistentRuns += 1
+    }
     let seconds = Date().timeIntervalSince(start)
     print("conveyor-engine-fault: \(n - 1) runs with one allocation failed, then a clean run of \(totalCalls) allocation calls "
         + String(format: "(%.0f s)", seconds))
@@ -336,6 +378,7 @@ func runLoop() -> Int32 {
         print("  " + Fault.siteNames[site].padding(toLength: 46, withPad: " ", startingAt: 0)
             + String(format: " %6d  %8d  %8d", failed[site], surfacedAt[site], absorbedAt[site]))
     }
+    print("Memory exhausted for good (every slab allocation from the Kth on fails): \(persistentRuns) runs")
     print("Each site's first call on an engine thread:")
     for row in workerRows { print(row) }
     let never = (0..<Fault.siteNames.count).filter { failed[$0] == 0 && !onEngineThread[$0] }.map { Fault.siteNames[$0] }
@@ -351,9 +394,11 @@ if arguments.count == 3, arguments[1] == "--child", let n = Int(arguments[2]), n
     exit(runChild(failAt: n))
 } else if arguments.count == 3, arguments[1] == "--child-worker", let site = Int(arguments[2]), (0..<Fault.siteNames.count).contains(site) {
     exit(runChild(failAt: 0, workerSite: site))
+} else if arguments.count == 3, arguments[1] == "--child-slabs-from", let k = Int(arguments[2]), k >= 1 {
+    exit(runChild(failAt: 0, slabsFrom: k))
 } else if arguments.count == 1 {
     exit(runLoop())
 } else {
-    print("usage: conveyor-engine-fault [--child N | --child-worker SITE]")
+    print("usage: conveyor-engine-fault [--child N | --child-worker SITE | --child-slabs-from K]")
     exit(2)
 }
