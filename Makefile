@@ -258,12 +258,15 @@ fault-injection: deps
 # TASKS task ids over 4 submitting threads and 3 groups, every submit path, resizes and a
 # scaler; a bit per id proves each settled exactly once (Benchmarks/Stress, release build).
 # 10⁹ ids take a 125 MB bitmap. Report part: bench-report/parts/stress.json.
+# STRESS_CONFIG=debug reuses the Benchmarks package's debug build of `make test-benchmarks`
+# (CI: no release build of the package; figures then mean nothing, the exactly-once check does).
 TASKS ?= 10000000
+STRESS_CONFIG ?= release
 .PHONY: stress
 stress: deps
-	$(BENCH_BUILD) --product conveyor-stress
+	$(SWIFT) build -c $(STRESS_CONFIG) --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-stress
 	@mkdir -p bench-report/parts
-	$(BENCH_BIN)/conveyor-stress --tasks $(TASKS) --markdown bench-report/stress.md --json bench-report/parts/stress.json
+	Benchmarks/.build/$(STRESS_CONFIG)/conveyor-stress --tasks $(TASKS) --markdown bench-report/stress.md --json bench-report/parts/stress.json
 
 # Exhaustive spin runs of the park/wake protocol models and their mutants (Models/README.md).
 # MODELS: a subset of the runs by name (default: all of them).
