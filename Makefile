@@ -12,7 +12,8 @@
 #   make bench-baseline  record that baseline anew (after an intended change; commit it)
 #   make fuzz    every libFuzzer harness FUZZ_SECONDS each (Fuzz/README.md); fuzz-NAME one
 #   make model-check     spin model checks of the park/wake protocol (Models/README.md)
-#   make fault-injection every allocation site of the C core failed in turn (docs/Reliability.md)
+#   make fault-injection every allocation site of the C core failed in turn, in C and through the engine (docs/Reliability.md)
+#   make stress  TASKS ids (default 10⁷) through every submit path, each proved settled once (docs/Reliability.md)
 SWIFT ?= swift
 # Stress sizes under sanitizers (1 = full size: 10 million ring items and more).
 SANITIZER_STRESS_SCALE ?= 0.2
@@ -211,7 +212,7 @@ bench-report:
 	$(SWIFT) build -c release --product conveyor
 	.build/release/conveyor report --skip-missing \
 		bench-report/parts/engine.json bench-report/parts/engine-counts.json bench-report/parts/core.json bench-report/parts/allocators.json bench-report/parts/cache.json bench-report/parts/batch.json bench-report/parts/soak.json \
-		bench-report/parts/simulate.json
+		bench-report/parts/simulate.json bench-report/parts/stress.json
 
 bench-malloc: deps
 	$(BENCHMARK) benchmark --target CoreBenchmarks
@@ -248,9 +249,26 @@ fuzz: $(addprefix fuzz-,$(FUZZ_NAMES))
 fuzz-%: deps
 	Fuzz/run.sh run $* $(FUZZ_SECONDS)
 
-# The Nth allocation of the C core fails, for every N over a workload (CNV_FAULT_INJECTION).
+# The Nth allocation of the C core fails, for every N over a workload (CNV_FAULT_INJECTION):
+# first the C-only driver (Fuzz/harness/fault_loop.c), then the engine's public API
+# (Fuzz/EngineFault, its own package and scratch path .build-fault; a child process per N).
 fault-injection: deps
 	Fuzz/run.sh fault
+	$(CORE_ONLY) $(SWIFT) build --package-path Fuzz/EngineFault --scratch-path .build-fault -Xcc -DCNV_FAULT_INJECTION
+	.build-fault/debug/conveyor-engine-fault
+
+# TASKS task ids over 4 submitting threads and 3 groups, every submit path, resizes and a
+# scaler; a bit per id proves each settled exactly once (Benchmarks/Stress, release build).
+# 10⁹ ids take a 125 MB bitmap. Report part: bench-report/parts/stress.json.
+# STRESS_CONFIG=debug reuses the Benchmarks package's debug build of `make test-benchmarks`
+# (CI: no release build of the package; figures then mean nothing, the exactly-once check does).
+TASKS ?= 10000000
+STRESS_CONFIG ?= release
+.PHONY: stress
+stress: deps
+	$(SWIFT) build -c $(STRESS_CONFIG) --package-path Benchmarks --scratch-path Benchmarks/.build --product conveyor-stress
+	@mkdir -p bench-report/parts
+	Benchmarks/.build/$(STRESS_CONFIG)/conveyor-stress --tasks $(TASKS) --markdown bench-report/stress.md --json bench-report/parts/stress.json
 
 # Exhaustive spin runs of the park/wake and shutdown/drain protocol models and their mutants (Models/README.md).
 # MODELS: a subset of the runs by name (default: all of them).
@@ -260,4 +278,4 @@ model-check:
 	Models/check.sh $(MODELS)
 
 clean:
-	rm -rf .build .build-no-jemalloc .build-tsan .build-asan Benchmarks/.build Benchmarks/.build-allocators bench-report soak-report
+	rm -rf .build .build-no-jemalloc .build-tsan .build-asan .build-fault Benchmarks/.build Benchmarks/.build-allocators bench-report soak-report

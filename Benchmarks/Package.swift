@@ -59,6 +59,8 @@ let package = Package(
         .executable(name: "conveyor-batchbench", targets: ["BatchBench"]),
         // `run`, async handlers and results streams against TaskGroup (issue 11).
         .executable(name: "conveyor-concurrencybench", targets: ["ConcurrencyBench"]),
+        // 10⁷…10⁹ tasks through every submit path, each proved settled once (`make stress`, issue 16).
+        .executable(name: "conveyor-stress", targets: ["Stress"]),
     ],
     traits: [
         .trait(
@@ -101,6 +103,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         runner("BatchBench", also: ["CSQLite"]),
         runner("ConcurrencyBench", also: []),
+        runner("Stress", also: []),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [.product(name: "Benchmark", package: "benchmark"), conveyor],

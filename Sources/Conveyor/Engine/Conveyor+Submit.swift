@@ -111,7 +111,9 @@ extension Conveyor {
 
     /// Queues many tasks of one kind with as few ring operations as possible. Returns how many
     /// were accepted, in order; when the ring is full and the policy refuses (`.reject`, a
-    /// spill limit reached, and `.wait`, which does not wait here) the batch stops early.
+    /// spill limit reached, and `.wait`, which does not wait here) the batch stops early. An
+    /// error (``ConveyorError/outOfMemory(what:)``, ``ConveyorError/shutDown``) is thrown only
+    /// when no task was accepted; after some were, the call returns their count instead.
     ///
     /// ```swift
     /// let accepted = try conveyor.submit(ping, contentsOf: (0..<100).map { Ping(id: $0) })
@@ -134,9 +136,18 @@ extension Conveyor {
                     filled += 1
                 }
                 if filled == 0 { return accepted }
-                let placed = try self.submitTypedBurst(
-                    kind.handlerAddress, kind.engine, kind.name, kind.routeSlot, UnsafeRawPointer(buffer.baseAddress!),
-                    MemoryLayout<Payload>.stride, MemoryLayout<Payload>.size, filled, task)
+                let placed: Int
+                do {
+                    placed = try self.submitTypedBurst(
+                        kind.handlerAddress, kind.engine, kind.name, kind.routeSlot, UnsafeRawPointer(buffer.baseAddress!),
+                        MemoryLayout<Payload>.stride, MemoryLayout<Payload>.size, filled, task)
+                } catch {
+                    // Earlier chunks are queued and will run: report them, as a refusal stops the
+                    // batch early. Throwing here told the caller none was accepted (found by the
+                    // engine fault-injection loop: out of record memory on a later chunk).
+                    if accepted > 0 { return accepted }
+                    throw error
+                }
                 accepted += placed
                 if placed < filled || filled < chunk { return accepted }
             }

@@ -1,4 +1,5 @@
 import CConveyor
+import Foundation
 
 /// How long a worker should spin before parking, from the rate at which tasks came lately.
 ///
@@ -107,11 +108,21 @@ extension Conveyor {
     func workerMain(group: GroupRuntime, slot: Int) {
         cnv_set_worker_thread(true)
         defer { cnv_set_worker_thread(false) }
-        guard let recorder = try? group.recorders.makeRecorder() else {
-            // Sized for maxWorkers + 8 owners at once, so this cannot happen; if it did, the
-            // worker would exit and its tasks stay queued for the others and for shutdown.
-            return
+        // The set is sized for maxWorkers + 8 owners at once, but the recorder's memory can run
+        // out. A worker that gave up here left its group's tasks queued with nobody to run
+        // them (a group of one worker hung `shutdown(drain: true)`; found by the engine
+        // fault-injection loop, Fuzz/EngineFault): it waits and retries instead.
+        var made = try? group.recorders.makeRecorder()
+        var retryMicroseconds: UInt32 = 1_000
+        while made == nil {
+            if retryMicroseconds == 1_000 {
+                self.configuration.logger.debug("worker cannot allocate its recorder; retrying", metadata: ["group": "\(group.name)"])
+            }
+            usleep(retryMicroseconds)
+            retryMicroseconds = min(retryMicroseconds * 2, 100_000)
+            made = try? group.recorders.makeRecorder()
         }
+        let recorder = made.unsafelyUnwrapped
         let worker = WorkerState(recorder: recorder)
         defer { self.publishSamples(worker) }
         let hot = group.hot
