@@ -243,7 +243,7 @@ bench-baseline: deps
 # libFuzzer harnesses of the C core and the trace parser (Fuzz/README.md): each replays its
 # committed corpus, then fuzzes for FUZZ_SECONDS; any crash or sanitizer report fails.
 FUZZ_SECONDS ?= 30
-FUZZ_NAMES = mpmc_ring spsc_ring slab_pool overflow_queue forecast task_state
+FUZZ_NAMES = mpmc_ring slot_ring spsc_ring slab_pool overflow_queue forecast task_state
 fuzz: $(addprefix fuzz-,$(FUZZ_NAMES))
 
 fuzz-%: deps

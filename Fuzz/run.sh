@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-names="mpmc_ring spsc_ring slab_pool overflow_queue forecast task_state"
+names="mpmc_ring slot_ring spsc_ring slab_pool overflow_queue forecast task_state"
 work=Fuzz/.work
 
 # The toolchain's clang carries libFuzzer (libclang_rt.fuzzer); Debian's clang is the fallback.
@@ -29,6 +29,8 @@ build() {
     case $name in
     mpmc_ring)
         "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_ring.c "$core/cnv_rings.c" -o "$out" ;;
+    slot_ring)
+        "$CLANG" "${cflags[@]}" Fuzz/harness/fuzz_slot_ring.c "$core/cnv_slot_ring.c" "$core/cnv_rings.c" -o "$out" ;;
     spsc_ring)
         "$CLANG" "${cflags[@]}" -DFUZZ_RING_SPSC Fuzz/harness/fuzz_ring.c "$core/cnv_rings.c" -o "$out" ;;
     slab_pool)

@@ -22,7 +22,8 @@ enum Fairness {
     static func run(bulkTasks: Int, schedule: [UInt64], warmup: Int) throws -> FairnessResult {
         let conveyor = try Conveyor(configuration: Conveyor.Configuration(
             groups: [
-                ResourceGroup("bulk", minWorkers: 2, capacity: 1 << 21, overflow: .spill(memoryLimit: 1 << 30)),
+                // 2^18 × 3 lanes × 128 B slots = 96 MiB of rings (at most ResourceGroup.maximumRingBytes); the spill takes the rest.
+                ResourceGroup("bulk", minWorkers: 2, capacity: 1 << 18, overflow: .spill(memoryLimit: 1 << 30)),
                 ResourceGroup("interactive", minWorkers: 1, capacity: 1 << 16, overflow: .spill(memoryLimit: 1 << 30)),
             ],
             routes: ["bench.sleepy": "bulk", "bench.probe": "interactive"],

@@ -228,7 +228,7 @@ struct EngineDefectTests {
     }
 
     // Item 8.
-    @Test("Blank group names, empty or repeated kind names and rings beyond 64 MiB are refused")
+    @Test("Blank group names, empty or repeated kind names and rings beyond 256 MiB are refused")
     func badNames() async throws {
         #expect { _ = try Conveyor(groups: [ResourceGroup("  ")]) } throws: { "\($0)".contains("name") }
         #expect { _ = try Conveyor(groups: [ResourceGroup("\t\n")]) } throws: { "\($0)".contains("name") }

@@ -4,6 +4,7 @@
 
 #include "cnv_common.h"
 #include "cnv_mpmc_ring.h"
+#include "cnv_slot_ring.h"
 #include "cnv_spsc_ring.h"
 #include "cnv_slab_pool.h"
 #include "cnv_allocator.h"

@@ -30,6 +30,13 @@ enum cnv_task_state {
 /// settled. Without it the handler belongs to the engine's kind table (typed kinds, and the
 /// closure handler, whose tasks keep the closure itself in the payload).
 #define CNV_TASK_FLAG_RETAINED 1u
+/// `flags` bit: the record is the record of a lane's ring slot (cnv_slot_ring.h), not a slab
+/// record: whoever settles the task releases the slot (lane: `priority`) instead of freeing it.
+#define CNV_TASK_FLAG_IN_SLOT 8u
+/// `flags` bit of a slot's record: the slot carries no task of its own but, in `handler`, the
+/// address of a slab record (tasks that need one: `run`, async and batch kinds, and submits
+/// that found the ring full once). A worker releases such a slot as soon as it took it.
+#define CNV_TASK_FLAG_INDIRECT 16u
 
 /// Plain fields (importable by Swift). `state` is only accessed through the atomic
 /// builtins below; the other fields are written before the record is enqueued and read

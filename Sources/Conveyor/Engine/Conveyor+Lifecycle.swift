@@ -135,7 +135,7 @@ extension Conveyor {
             self.report(TaskFailure(kind: kind, group: group.name, error: ConveyorError.notStarted(kind: kind)))
         }
         if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0 { handler.release() }
-        cnv_allocator_free(self.recordAllocator, record)
+        self.finish(record, group: group)
     }
 
     // MARK: Resizing

@@ -89,7 +89,7 @@ extension Conveyor {
     /// come from one), the lanes' ring slots, and the overflow and hand-off queues' nodes.
     var reservedBytes: Int {
         var bytes = self.records.reservedBytes ?? 0
-        let slot = MemoryLayout<cnv_mpmc_slot>.stride
+        let slot = MemoryLayout<cnv_slot>.stride
         for group in self.groups {
             bytes += group.handoff.bytesUsed
             for lane in group.lanes {

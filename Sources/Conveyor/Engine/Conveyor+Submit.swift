@@ -46,8 +46,15 @@ extension Conveyor {
     ) throws -> TaskTicket {
         try self.checkOwnership(engine, name)
         let index = try self.route(kind: name, slot: routeSlot)
-        let record = try self.makeRecord(
-            handler: UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped, retained: false, level: 1, deadline: nil)
+        let handlerPointer = UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped
+        if !Self.isAsync(handlerPointer),
+            let ticket = try self.enqueueInSlot(handler: handlerPointer, level: 1, group: index, deadline: nil, fill: {
+                Self.copyPayload(UnsafeRawBufferPointer(start: payload, count: size), into: $0)
+            })
+        {
+            return ticket
+        }
+        let record = try self.makeRecord(handler: handlerPointer, retained: false, level: 1, deadline: nil)
         Self.copyPayload(UnsafeRawBufferPointer(start: payload, count: size), into: record)
         return try self.enqueueOrFree(record, level: 1, group: index)
     }
@@ -64,9 +71,15 @@ extension Conveyor {
         let index = try self.route(task, kind: name, slot: routeSlot)
         let level = task.priority.level
         let deadline = task.deadline == nil ? nil : try Self.validatedDeadline(task.deadline, kind: task.kind)
-        let record = try self.makeRecord(
-            handler: UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped, retained: false, level: level,
-            deadline: deadline)
+        let handlerPointer = UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped
+        if !Self.isAsync(handlerPointer),
+            let ticket = try self.enqueueInSlot(handler: handlerPointer, level: level, group: index, deadline: deadline, fill: {
+                Self.copyPayload(UnsafeRawBufferPointer(start: payload, count: size), into: $0)
+            })
+        {
+            return ticket
+        }
+        let record = try self.makeRecord(handler: handlerPointer, retained: false, level: level, deadline: deadline)
         Self.copyPayload(UnsafeRawBufferPointer(start: payload, count: size), into: record)
         return try self.enqueueOrFree(record, level: level, group: index)
     }
@@ -172,38 +185,58 @@ extension Conveyor {
         let hot = self.hot[index]
         let lane = hot.lane(forLevel: task.priority.level)
         let handlerPointer = UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped
+        let level = task.priority.level
         let shard = cnv_gate_enter(self.gate)
         guard shard >= 0 else { throw ConveyorError.shutDown }
         defer { cnv_gate_leave(self.gate, shard) }
-        return try withUnsafeTemporaryAllocation(of: UInt.self, capacity: count) { slots in
-            for position in 0..<count {
-                let record: UnsafeMutablePointer<cnv_task_record>
-                do {
-                    record = try self.makeRecord(
-                        handler: handlerPointer, retained: false, level: task.priority.level, deadline: deadline)
-                } catch {
-                    // Out of record memory: give back this group's records; the caller reports what was accepted.
-                    for made in 0..<position { self.discard(UnsafeMutablePointer(bitPattern: slots[made])!) }
-                    throw error
-                }
-                UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payloads + position * stride, byteCount: size)
-                _ = cnv_task_begin(record)
-                slots[position] = UInt(bitPattern: record)
-            }
-            var placed = hot.hasSpilled(lane) ? 0 : cnv_mpmc_enqueue_burst(hot.rings[lane], slots.baseAddress!, count)
-            while placed < count {
-                do {
-                    try self.placeAfterFullRing(UnsafeMutablePointer(bitPattern: slots[placed])!, lane: lane, group: group, hot: hot)
-                    placed += 1
-                } catch {
-                    break
+        var placed = 0
+        // In slots: one claim for as many as fit, each written in place and published.
+        if !Self.isAsync(handlerPointer), !hot.hasSpilled(lane) {
+            let ring = hot.rings[lane]
+            var first: UInt64 = 0
+            placed = cnv_slot_ring_claim_burst(ring, count, &first)
+            if placed > 0 {
+                let ticks = self.timing ? MonotonicClock.ticks() : 0
+                let deadlineNanoseconds = Self.deadlineNanoseconds(deadline)
+                for position in 0..<placed {
+                    let slot = cnv_slot_ring_at(ring, first &+ UInt64(position))
+                    let record = cnv_slot_record(slot)!
+                    Self.fillSlotRecord(record, handler: handlerPointer, level: level, ticks: ticks, deadlineNanoseconds: deadlineNanoseconds)
+                    _ = cnv_task_begin(record)
+                    UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payloads + position * stride, byteCount: size)
+                    cnv_slot_publish(slot)
                 }
             }
-            for rest in placed..<count { self.discard(UnsafeMutablePointer(bitPattern: slots[rest])!) }
-            // One wake at most: a woken worker that leaves work queued wakes the next.
-            if placed > 0 { cnv_parker_notify(hot.parker) }
-            return placed
         }
+        // The rest (async kinds, a full ring or a spilled lane): records, then the overflow
+        // policy, stopping at the first refusal.
+        while placed < count {
+            let record: UnsafeMutablePointer<cnv_task_record>
+            do {
+                record = try self.makeRecord(handler: handlerPointer, retained: false, level: level, deadline: deadline)
+            } catch {
+                // Out of record memory: report what was accepted, or the error when nothing was.
+                if placed == 0 { throw error }
+                break
+            }
+            UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payloads + placed * stride, byteCount: size)
+            _ = cnv_task_begin(record)
+            // Through an indirect slot while the ring has room (async kinds), else the policy.
+            if !hot.hasSpilled(lane), cnv_slot_ring_push_record(hot.rings[lane], record) {
+                placed += 1
+                continue
+            }
+            do {
+                try self.placeAfterFullRing(record, lane: lane, group: group, hot: hot)
+                placed += 1
+            } catch {
+                self.discard(record)
+                break
+            }
+        }
+        // One wake at most: a woken worker that leaves work queued wakes the next.
+        if placed > 0 { cnv_parker_notify(hot.parker) }
+        return placed
     }
 
     /// Queues a closure. Under the `.wait` policy a full group blocks the calling thread until
@@ -216,6 +249,11 @@ extension Conveyor {
     public func submit(_ task: QueueTask, _ body: @escaping @Sendable () throws -> Void) throws -> TaskTicket {
         let index = try self.route(task)
         let deadline = try Self.validatedDeadline(task.deadline, kind: task.kind)
+        if let ticket = try self.enqueueInSlot(handler: self.closureHandler, level: task.priority.level, group: index, deadline: deadline, fill: {
+            ClosureTaskHandler.store(body, kind: task.kind, in: $0)
+        }) {
+            return ticket
+        }
         let record = try self.makeRecord(handler: self.closureHandler, retained: false, level: task.priority.level, deadline: deadline)
         ClosureTaskHandler.store(body, kind: task.kind, in: record)
         return try self.enqueueOrFree(record, level: task.priority.level, group: index)
@@ -231,6 +269,11 @@ extension Conveyor {
     @discardableResult
     public func submit(_ body: @escaping @Sendable () throws -> Void) throws -> TaskTicket {
         let index = try self.route(kind: QueueTask.defaultKind)
+        if let ticket = try self.enqueueInSlot(handler: self.closureHandler, level: 1, group: index, deadline: nil, fill: {
+            ClosureTaskHandler.store(body, kind: QueueTask.defaultKind, in: $0)
+        }) {
+            return ticket
+        }
         let record = try self.makeRecord(handler: self.closureHandler, retained: false, level: 1, deadline: nil)
         ClosureTaskHandler.store(body, kind: QueueTask.defaultKind, in: record)
         return try self.enqueueOrFree(record, level: 1, group: index)
@@ -275,6 +318,67 @@ extension Conveyor {
             throw ConveyorError.invalidConfiguration(
                 reason: "kind \"\(name)\" was registered with another Conveyor; register it with this one")
         }
+    }
+
+    // MARK: Slots
+
+    /// Whether a handler's tasks are async (their records may wait in the group's admission
+    /// list after a worker took them, so they must not hold a ring slot: they take records).
+    @inline(__always)
+    static func isAsync(_ handler: UnsafeMutableRawPointer) -> Bool {
+        Unmanaged<TaskHandler>.fromOpaque(handler)._withUnsafeGuaranteedRef { $0.isAsync }
+    }
+
+    /// Monotonic nanoseconds by which a task with this (validated) deadline must start; 0 for none.
+    @inline(__always)
+    static func deadlineNanoseconds(_ deadline: Duration?) -> UInt64 {
+        guard let deadline else { return 0 }
+        return cnv_monotonic_ns() &+ UInt64(max(1, deadline.nanoseconds))
+    }
+
+    /// Writes everything but the payload and the state word into a claimed slot's record.
+    @inline(__always)
+    static func fillSlotRecord(
+        _ record: UnsafeMutablePointer<cnv_task_record>, handler: UnsafeMutableRawPointer, level: Int, ticks: UInt64,
+        deadlineNanoseconds: UInt64
+    ) {
+        record.pointee.submit_ticks = ticks
+        record.pointee.deadline_ns = deadlineNanoseconds
+        record.pointee.handler = handler
+        record.pointee.spill_charge = 0
+        // The lane the slot belongs to is `lane(forLevel: priority)`: `finish` releases it there.
+        record.pointee.priority = UInt16(clamping: level)
+        record.pointee.flags = UInt16(CNV_TASK_FLAG_IN_SLOT)
+    }
+
+    /// The in-slot path (issue 10): claims a slot of the lane's ring and writes the task into
+    /// it, so nothing is allocated and the worker runs it in place. Returns nil, having queued
+    /// nothing and called nothing of `fill`, when the task must take the record path instead:
+    /// the lane has spilled (newer tasks follow older ones into the overflow queue) or its ring
+    /// is full at the tail (then the overflow policy applies, as for records). The caller has
+    /// sent async handlers to the record path.
+    @inline(__always)
+    func enqueueInSlot(
+        handler: UnsafeMutableRawPointer, level: Int, group index: Int, deadline: Duration?,
+        fill: (UnsafeMutablePointer<cnv_task_record>) -> Void
+    ) throws -> TaskTicket? {
+        let shard = cnv_gate_enter(self.gate)
+        guard shard >= 0 else { throw ConveyorError.shutDown }
+        defer { cnv_gate_leave(self.gate, shard) }
+        let hot = self.hot[index]
+        let lane = hot.lane(forLevel: level)
+        guard !hot.hasSpilled(lane), let slot = cnv_slot_ring_claim(hot.rings[lane]) else { return nil }
+        let record = cnv_slot_record(slot)!
+        Self.fillSlotRecord(
+            record, handler: handler, level: level, ticks: self.timing ? MonotonicClock.ticks() : 0,
+            deadlineNanoseconds: Self.deadlineNanoseconds(deadline))
+        // The slot's state word carries on its generation: a ticket of the slot's earlier task
+        // (same address, older generation) can never cancel this one.
+        let state = cnv_task_begin(record)
+        fill(record)
+        cnv_slot_publish(slot)
+        cnv_parker_notify(hot.parker)
+        return TaskTicket(recordAddress: UInt(bitPattern: record), stateWord: state)
     }
 
     // MARK: Records
@@ -324,7 +428,7 @@ extension Conveyor {
         let state = cnv_task_begin(record)
         let hot = self.hot[index]
         let lane = hot.lane(forLevel: level)
-        if hot.hasSpilled(lane) || !cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) {
+        if hot.hasSpilled(lane) || !cnv_slot_ring_push_record(hot.rings[lane], record) {
             try self.placeAfterFullRing(record, lane: lane, group: self.groups[index], hot: hot)
         }
         cnv_parker_notify(hot.parker)
@@ -431,7 +535,7 @@ extension Conveyor {
             throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity, exhausted: .ring(level: lane))
         }
         // While older tasks of this lane sit in the overflow queue, newer ones follow them there.
-        if !hot.hasSpilled(lane), cnv_mpmc_try_enqueue(hot.rings[lane], UInt(bitPattern: record)) { return }
+        if !hot.hasSpilled(lane), cnv_slot_ring_push_record(hot.rings[lane], record) { return }
         let charge = Self.spillCharge(of: record)
         // Add first, then check: concurrent spills can never take the total past the limit.
         let (used, total) = group.spilledBytes.wrappingAdd(charge, ordering: .relaxed)

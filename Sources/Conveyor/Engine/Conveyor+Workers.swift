@@ -73,9 +73,13 @@ final class WorkerState {
     let recorder: Recorder
     let samples: UnsafeMutablePointer<ServiceTimeSamples>
     let kinds: UnsafeMutablePointer<KindTally>
+    /// Where an in-slot task's record is moved when it starts, so its slot goes back to the
+    /// ring before the handler runs (see `Conveyor.settle`).
+    let started: UnsafeMutablePointer<cnv_task_record>
 
     init(recorder: Recorder) {
         self.recorder = recorder
+        self.started = .allocate(capacity: 1)
         self.samples = .allocate(capacity: 1)
         self.samples.initialize(to: ServiceTimeSamples())
         self.kinds = .allocate(capacity: 1)
@@ -87,6 +91,7 @@ final class WorkerState {
         self.samples.deallocate()
         self.kinds.deinitialize(count: 1)
         self.kinds.deallocate()
+        self.started.deallocate()
     }
 }
 
@@ -228,12 +233,14 @@ extension Conveyor {
         var taken = 0
         // The fair share needs the count, which reads the producers' line: only for a lane
         // that is not empty by the consumer-side test.
-        if cnv_mpmc_ring_may_have_entries(ring) {
+        if cnv_slot_ring_may_have_entries(ring) {
             if workers > 1, want > 1 {
-                let share = (Int(cnv_mpmc_ring_count(ring)) + workers - 1) / workers
+                let share = (Int(cnv_slot_ring_count(ring)) + workers - 1) / workers
                 want = max(1, min(want, share))
             }
-            taken = cnv_mpmc_dequeue_burst(ring, batch.baseAddress!, want)
+            // In-slot tasks stay in their slots (run in place, released by `finish`); an
+            // indirect slot's record is taken out and its slot released at once.
+            taken = cnv_slot_ring_take_records(ring, batch.baseAddress!, want)
         }
         if taken > 0 || !hot.hasSpilled(lane) { return taken }
         var drained = 0
@@ -270,7 +277,7 @@ extension Conveyor {
         for lane in 1..<hot.laneCount {
             let served = cnv_load_relaxed_u64(hot.lastServed + lane)
             guard now &- served > hot.agingTicks / 2 else { continue }
-            if !cnv_mpmc_ring_may_have_entries(hot.rings[lane]) && !hot.hasSpilled(lane) {
+            if !cnv_slot_ring_may_have_entries(hot.rings[lane]) && !hot.hasSpilled(lane) {
                 // An empty lane is not starving: keep its clock near now (written at most
                 // once per half bound), so the aging bound counts from when its tasks arrive.
                 cnv_store_relaxed_u64(hot.lastServed + lane, now)
@@ -300,7 +307,25 @@ extension Conveyor {
         return 0
     }
 
-    /// Runs (or settles) one task record, then frees it.
+    /// Gives back a settled task's storage: the slot of an in-slot task (to its lane's ring:
+    /// from here on a producer may rewrite it), or the slab record.
+    @inline(__always)
+    func finish(_ record: UnsafeMutablePointer<cnv_task_record>, group: GroupRuntime) {
+        if record.pointee.flags & UInt16(CNV_TASK_FLAG_IN_SLOT) != 0 {
+            self.releaseSlot(record, group: group)
+        } else {
+            cnv_allocator_free(self.recordAllocator, record)
+        }
+    }
+
+    /// Releases the slot of an in-slot task to its lane's ring (the lane is its priority's).
+    @inline(__always)
+    func releaseSlot(_ record: UnsafeMutablePointer<cnv_task_record>, group: GroupRuntime) {
+        let hot = group.hot
+        cnv_slot_ring_release_record(hot.rings[hot.lane(forLevel: Int(record.pointee.priority))], record)
+    }
+
+    /// Runs (or settles) one task record, then frees it (or releases its slot).
     func execute(_ address: UInt, group: GroupRuntime, worker: WorkerState) {
         let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
         // Batching hook: a batch kind's task goes to its accumulator (Batching/), which settles it.
@@ -313,9 +338,11 @@ extension Conveyor {
         // in the group's admission list (still queued) and this worker goes on.
         if handler._withUnsafeGuaranteedRef({ $0.isAsync }), !self.admitAsync(record, group: group) { return }
         let retained = record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0
+        // An in-slot task's slot is released inside `settle`, on every path.
+        let inSlot = record.pointee.flags & UInt16(CNV_TASK_FLAG_IN_SLOT) != 0
         defer {
             if retained { handler.release() }
-            cnv_allocator_free(self.recordAllocator, record)
+            if !inSlot { cnv_allocator_free(self.recordAllocator, record) }
         }
         // The handler is alive (retained by the record, or a registered kind that the engine's
         // kind table keeps): use it without touching its reference count.
@@ -329,15 +356,23 @@ extension Conveyor {
         _ record: UnsafeMutablePointer<cnv_task_record>, task: TaskHandler, group: GroupRuntime, worker: WorkerState
     ) {
         let recorder = worker.recorder
+        let inSlot = record.pointee.flags & UInt16(CNV_TASK_FLAG_IN_SLOT) != 0
         var state = cnv_task_state_word(record)
         if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue) {
             let deadline = record.pointee.deadline_ns
             if deadline != 0, cnv_monotonic_ns() > deadline {
                 if cnv_task_transition(record, state, CNV_TASK_EXPIRED) {
                     self.settleUnstarted(record, task: task, state: state | UInt64(CNV_TASK_EXPIRED.rawValue), group: group, recorder: recorder)
+                    if inSlot { self.releaseSlot(record, group: group) }
                     return
                 }
             } else if cnv_task_transition(record, state, CNV_TASK_RUNNING) {
+                // Started: an in-slot task moves to the worker's own record and its slot goes
+                // back to the ring now, so a long handler does not hold it (the ring keeps its
+                // full capacity for queued tasks, as with records). The ticket is spent (its
+                // state word says RUNNING until the slot's next claim bumps the generation);
+                // the payload is moved bitwise, which every Swift type allows.
+                let record = inSlot ? Self.moveOut(record, to: worker.started, group: group, conveyor: self) : record
                 // Closure tasks carry their kind in the payload, which `run` consumes.
                 let kind = task.kindPerTask ? task.kindName(record) : task.kind
                 let submitted = record.pointee.submit_ticks
@@ -393,6 +428,18 @@ extension Conveyor {
             state = cnv_task_state_word(record)  // a cancel or a deadline timer won the race
         }
         self.settleUnstarted(record, task: task, state: state, group: group, recorder: recorder)
+        if inSlot { self.releaseSlot(record, group: group) }
+    }
+
+    /// Copies a started in-slot task's record to `destination` and releases its slot.
+    @inline(__always)
+    static func moveOut(
+        _ record: UnsafeMutablePointer<cnv_task_record>, to destination: UnsafeMutablePointer<cnv_task_record>,
+        group: GroupRuntime, conveyor: Conveyor
+    ) -> UnsafeMutablePointer<cnv_task_record> {
+        UnsafeMutableRawPointer(destination).copyMemory(from: record, byteCount: MemoryLayout<cnv_task_record>.size)
+        conveyor.releaseSlot(record, group: group)
+        return destination
     }
 
     /// Counts a task that a cancel or a deadline stopped before it started, tells its caller

@@ -2,12 +2,13 @@ import CConveyor
 import Foundation
 import Synchronization
 
-/// One priority level of a group: a ring, and an overflow queue for the spill policy.
+/// One priority level of a group: a slot ring (its slots hold the tasks themselves, or the
+/// address of a slab record for tasks that need one), and an overflow queue for the spill policy.
 final class Lane: Sendable {
-    let ring: MPMCRing
+    let ring: SlotRing
     let overflow: OverflowQueue?
     init(capacity: Int, spill: Bool) throws {
-        self.ring = try MPMCRing(capacity: capacity)
+        self.ring = try SlotRing(capacity: capacity)
         self.overflow = spill ? try OverflowQueue() : nil
     }
 }
@@ -17,7 +18,7 @@ final class Lane: Sendable {
 /// submitting thread and the workers share no cache line but the ring slots and indices.
 /// The `GroupRuntime` that owns the objects outlives every use.
 struct GroupHotPath {
-    /// cnv_mpmc_ring* per priority lane.
+    /// cnv_slot_ring* per priority lane.
     let rings: UnsafeMutablePointer<OpaquePointer>
     /// cnv_overflow_queue* per lane (spill policy only).
     let overflows: UnsafeMutablePointer<OpaquePointer?>
@@ -45,7 +46,7 @@ struct GroupHotPath {
     var hasQueuedWork: Bool {
         if cnv_overflow_queue_count(self.handoff) > 0 { return true }
         for lane in 0..<self.laneCount {
-            if cnv_mpmc_ring_count(self.rings[lane]) > 0 || self.hasSpilled(lane) { return true }
+            if cnv_slot_ring_count(self.rings[lane]) > 0 || self.hasSpilled(lane) { return true }
         }
         return false
     }

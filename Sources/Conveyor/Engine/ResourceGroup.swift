@@ -76,12 +76,14 @@ public struct ResourceGroup: Sendable, Hashable {
     public static let maximumAsyncLimit = 1 << 20
 
     /// Most bytes a group's rings may take (`capacity` × `priorityLevels` slots, allocated
-    /// when the Conveyor starts): 64 MiB. Larger queues belong in `.spill(memoryLimit:)`,
-    /// which takes memory only while tasks wait.
-    public static let maximumRingBytes = 64 << 20
+    /// when the Conveyor starts): 256 MiB. A slot is 128 bytes and holds the queued task itself
+    /// (record and inline payload: no record is allocated per task), so this is 2²¹ queued
+    /// tasks; the default group (4096 × 3) takes 1.5 MiB. Larger queues belong in
+    /// `.spill(memoryLimit:)`, which takes memory only while tasks wait.
+    public static let maximumRingBytes = 256 << 20
 
-    /// Bytes of one ring slot.
-    static var ringSlotBytes: Int { MemoryLayout<cnv_mpmc_slot>.stride }
+    /// Bytes of one ring slot (`cnv_slot`: sequence word, task record, inline payload).
+    static var ringSlotBytes: Int { MemoryLayout<cnv_slot>.stride }
 
     func validate() throws {
         func invalid(_ reason: String) -> ConveyorError {
