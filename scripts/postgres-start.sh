@@ -5,6 +5,8 @@
 # TCP) and a database `conveyor`. Prints `export CONVEYOR_PG_URL=...` and writes the same to
 # $STATE/env (STATE = $CONVEYOR_PG_STATE or .build-postgres); postgres-stop.sh stops it.
 # initdb refuses to run as root: as root the server runs as the `postgres` user (runuser).
+# CONVEYOR_PG_SERVER_OPTIONS adds server settings, e.g. for profiling the bench:
+#   CONVEYOR_PG_SERVER_OPTIONS="-c shared_preload_libraries=pg_stat_statements"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-postgres-deps.sh >&2
@@ -39,7 +41,7 @@ echo conveyor > "$pwfile"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 # max_connections: 3 worker processes x (groups + listener + leader + submit pool) and the tests.
 "${as[@]}" "$bindir/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 60 \
-    -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null \
+    -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c max_connections=200 ${CONVEYOR_PG_SERVER_OPTIONS:-}" start >/dev/null \
     || { cat "$data/server.log" >&2; exit 1; }
 "${as[@]}" "$bindir/createdb" -h "$data" -p "$port" -U conveyor conveyor
 url="postgres://conveyor:conveyor@127.0.0.1:$port/conveyor"

@@ -1,5 +1,6 @@
 import Conveyor
 import Foundation
+import NIOCore
 import PostgresNIO
 
 extension PostgresQueue {
@@ -41,9 +42,15 @@ extension PostgresQueue {
         return try await connector.run { try await self.insert(insert, kind: kind.name, on: connection) }
     }
 
-    /// Submits many jobs of one kind in one statement per 5 000 (a multi-row insert from
-    /// arrays); returns how many were inserted. Unique options are refused here (one key
-    /// cannot cover many jobs): submit unique jobs one by one.
+    /// Submits many jobs of one kind with one `COPY … FROM STDIN` in one transaction: all are
+    /// inserted or none. Returns how many were inserted. The options apply to every job;
+    /// unique options are refused here (one key cannot cover many jobs): submit unique jobs
+    /// one by one.
+    ///
+    /// ```swift
+    /// let count = try await queue.submit(email, contentsOf: addresses.map { Email(to: $0) },
+    ///                                    options: JobOptions(delay: .seconds(10)))
+    /// ```
     @discardableResult
     public func submit<Payload, Output>(
         _ kind: DurableKind<Payload, Output>, contentsOf payloads: [Payload], _ task: QueueTask = QueueTask(),
@@ -51,46 +58,107 @@ extension PostgresQueue {
     ) async throws(DurableQueueError) -> Int {
         try acceptsWork()
         guard !payloads.isEmpty else { return 0 }
+        let fields = try bulkFields(kind, task, options)
+        return try await pool.withConnection { connection in
+            try await connection.query("BEGIN", logger: self.logger)
+            do {
+                let count = try await self.copyJobs(payloads, fields, on: connection)
+                try await connection.query("COMMIT", logger: self.logger)
+                return count
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                throw error
+            }
+        }
+    }
+
+    /// ``submit(_:contentsOf:_:options:)`` on the caller's connection, inside the caller's
+    /// transaction if one is open: the jobs exist only if it commits (workers are notified at
+    /// commit). Without an open transaction the `COPY` commits on its own (all rows or none)
+    /// and the notification follows it.
+    ///
+    /// ```swift
+    /// try await connection.withTransaction(logger: logger) { connection in
+    ///     try await connection.query("INSERT INTO imports ...", logger: logger)
+    ///     try await queue.submit(email, contentsOf: batch, on: connection)
+    /// }
+    /// ```
+    @discardableResult
+    public func submit<Payload, Output>(
+        _ kind: DurableKind<Payload, Output>, contentsOf payloads: [Payload], _ task: QueueTask = QueueTask(),
+        options: JobOptions = JobOptions(), on connection: PostgresConnection
+    ) async throws(DurableQueueError) -> Int {
+        try acceptsWork()
+        guard !payloads.isEmpty else { return 0 }
+        let fields = try bulkFields(kind, task, options)
+        return try await connector.run { try await self.copyJobs(payloads, fields, on: connection) }
+    }
+
+    private func bulkFields<Payload, Output>(
+        _ kind: DurableKind<Payload, Output>, _ task: QueueTask, _ options: JobOptions
+    ) throws(DurableQueueError) -> InsertFields {
         guard options.unique == nil else {
             throw .invalidConfiguration(reason: "a bulk submit cannot be unique: submit unique jobs one at a time")
         }
-        let fields = try insertFields(kind, task, options)
+        return try insertFields(kind, task, options)
+    }
+
+    /// Three statements: the run time and deadline as the server computes them (`now()` as in
+    /// the single-row insert: inside a transaction it is the transaction's start, so every
+    /// statement of it agrees), one `COPY` of every row in text format, streamed in chunks as
+    /// the payloads are encoded, and the group's notification (delivered at commit).
+    func copyJobs<Payload: Encodable>(_ payloads: [Payload], _ f: InsertFields, on connection: PostgresConnection) async throws -> Int {
+        let times = try await connection.query(
+            """
+            SELECT coalesce(\(f.runAt)::timestamptz, now() + \(f.delayMilliseconds)::float8 * interval '1 millisecond')::text,
+                   (now() + \(f.deadlineMilliseconds)::float8 * interval '1 millisecond')::text
+            """, logger: logger)
+        var runAt = ""
+        var deadline: String?
+        for try await (run, end) in times.decode((String, String?).self) {
+            runAt = run
+            deadline = end
+        }
+        // The columns every row shares, escaped once: kind, group, priority; then per row the
+        // payload; then max_attempts, run_at, deadline (\N: NULL).
+        var head = ByteBuffer()
+        CopyText.field(f.kind, into: &head)
+        head.writeInteger(UInt8(ascii: "\t"))
+        CopyText.field(f.group, into: &head)
+        head.writeString("\t\(f.priority)\t")
+        var tail = ByteBuffer()
+        tail.writeString("\t\(f.maxAttempts)\t")
+        CopyText.field(runAt, into: &tail)
+        tail.writeInteger(UInt8(ascii: "\t"))
+        if let deadline { CopyText.field(deadline, into: &tail) } else { tail.writeString("\\N") }
+        tail.writeInteger(UInt8(ascii: "\n"))
         let encoder = JSONEncoder()
-        var texts: [String] = []
-        texts.reserveCapacity(min(payloads.count, 5_000))
-        var inserted = 0
-        var index = payloads.startIndex
-        while index < payloads.endIndex {
-            let end = min(index + 5_000, payloads.endIndex)
-            texts.removeAll(keepingCapacity: true)
-            for payload in payloads[index..<end] {
+        let kind = f.kind
+        try await connection.copyFrom(
+            table: "conveyor_jobs", columns: ["kind", "grp", "priority", "payload", "max_attempts", "run_at", "deadline"],
+            logger: logger
+        ) { writer in
+            var chunk = ByteBuffer()
+            chunk.reserveCapacity(CopyText.chunkBytes + 4_096)
+            for payload in payloads {
+                let json: Data
                 do {
-                    texts.append(String(decoding: try encoder.encode(payload), as: UTF8.self))
+                    json = try encoder.encode(payload)
                 } catch {
-                    throw .encodingFailed(kind: kind.name, reason: "\(error)")
+                    throw DurableQueueError.encodingFailed(kind: kind, reason: "\(error)")
+                }
+                chunk.writeImmutableBuffer(head)
+                CopyText.field(json, into: &chunk)
+                chunk.writeImmutableBuffer(tail)
+                if chunk.readableBytes >= CopyText.chunkBytes {
+                    try await writer.write(chunk)
+                    chunk.clear()
                 }
             }
-            let batch = texts
-            inserted += try await pool.withConnection { connection in
-                let rows = try await connection.query(
-                    """
-                    WITH ins AS (
-                        INSERT INTO conveyor_jobs (kind, grp, priority, payload, max_attempts, run_at, deadline)
-                        SELECT \(fields.kind), \(fields.group), \(fields.priority), p, \(fields.maxAttempts),
-                               coalesce(\(fields.runAt)::timestamptz, now() + \(fields.delayMilliseconds)::float8 * interval '1 millisecond'),
-                               now() + \(fields.deadlineMilliseconds)::float8 * interval '1 millisecond'
-                        FROM unnest(\(batch)::text[]) AS p
-                        RETURNING grp)
-                    SELECT count(*)::bigint,
-                           (SELECT count(*) FROM (SELECT pg_notify('conveyor_jobs', g.grp) FROM (SELECT DISTINCT grp FROM ins) g) n)::bigint
-                    FROM ins
-                    """, logger: self.logger)
-                for try await (count, _) in rows.decode((Int64, Int64).self) { return Int(count) }
-                return 0
-            }
-            index = end
+            if chunk.readableBytes > 0 { try await writer.write(chunk) }
         }
-        return inserted
+        try await connection.query("SELECT pg_notify('conveyor_jobs', \(f.group))", logger: logger)
+        return payloads.count
     }
 
     /// Cancels a job that has not started; true if it was waiting (available) and is now
@@ -211,5 +279,40 @@ extension PostgresQueue {
         }
         // The duplicate finished and was pruned between the two statements: report it as one.
         return DurableTicket(id: -1, kind: kind, isDuplicate: true)
+    }
+}
+
+/// `COPY … FROM STDIN` text format: a backslash, tab, newline or carriage return inside a
+/// field is written as a backslash escape; every other byte (UTF-8 included) as itself.
+enum CopyText {
+    /// Rows are sent in messages of about this many bytes.
+    static let chunkBytes = 256 * 1_024
+
+    static func field(_ text: String, into buffer: inout ByteBuffer) {
+        var text = text
+        text.withUTF8 { field($0, into: &buffer) }
+    }
+
+    static func field(_ data: Data, into buffer: inout ByteBuffer) {
+        data.withUnsafeBytes { field($0.bindMemory(to: UInt8.self), into: &buffer) }
+    }
+
+    static func field(_ bytes: UnsafeBufferPointer<UInt8>, into buffer: inout ByteBuffer) {
+        var plainFrom = 0
+        for (index, byte) in bytes.enumerated() {
+            let escaped: UInt8
+            switch byte {
+            case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
+            case UInt8(ascii: "\t"): escaped = UInt8(ascii: "t")
+            case UInt8(ascii: "\n"): escaped = UInt8(ascii: "n")
+            case UInt8(ascii: "\r"): escaped = UInt8(ascii: "r")
+            default: continue
+            }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[plainFrom..<index]))
+            buffer.writeInteger(UInt8(ascii: "\\"))
+            buffer.writeInteger(escaped)
+            plainFrom = index + 1
+        }
+        buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[plainFrom..<bytes.count]))
     }
 }
