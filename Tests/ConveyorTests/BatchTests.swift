@@ -30,6 +30,13 @@ final class SeenCounts: @unchecked Sendable {
         return (self.counts.filter { $0 == 0 }.count, self.counts.filter { $0 > 1 }.count)
     }
 
+    /// How often each id was seen.
+    var perId: [UInt8] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.counts
+    }
+
     var batchSizes: [Int] {
         self.lock.lock()
         defer { self.lock.unlock() }
