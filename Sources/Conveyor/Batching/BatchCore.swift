@@ -173,6 +173,9 @@ class BatchCoreBase: @unchecked Sendable {
     /// The current size limit (``Conveyor/optimizeBatchSize(for:target:)`` may change it).
     let maxBatchSize: Atomic<Int>
     let accumulators = PThreadMutex<BatchAccumulators>(BatchAccumulators())
+    /// Tasks of chunks taken out for a token and not flushed yet (the optimizer's backlog:
+    /// the group's queue counts tokens, not tasks).
+    let queuedTasks = Atomic<Int>(0)
     let stats = PThreadMutex<BatchStatisticsState>(BatchStatisticsState())
     /// The kind handler as tokens carry it (unretained: the kind table keeps it); set once
     /// at registration, before any task exists.
@@ -259,6 +262,7 @@ class BatchCoreBase: @unchecked Sendable {
             if self.keyed { state.keyed[key] = nil } else { state.single = nil }
             state.pending -= chunk.count
             state.inTransit += 1
+            self.queuedTasks.add(chunk.count, ordering: .relaxed)
             return .accepted(ticket, full: chunk, arm: arm)
         }
         cnv_gate_leave(engine.gate, shard)
@@ -323,6 +327,7 @@ class BatchCoreBase: @unchecked Sendable {
                 chunk.waiters[last] = nil
             }
             chunk.count = last
+            self.queuedTasks.subtract(1, ordering: .relaxed)
             self.park(chunk, after: error, engine: engine)
             throw error
         }
@@ -344,6 +349,7 @@ class BatchCoreBase: @unchecked Sendable {
     /// A taken chunk's token could not be queued: parks it (or recycles it when it is empty)
     /// and, unless the engine is shutting down (the drain or the settle takes it), retries.
     private func park(_ chunk: BatchChunk, after error: any Error, engine: Conveyor) {
+        self.queuedTasks.subtract(chunk.count, ordering: .relaxed)
         let retry = self.accumulators.withLock { state -> Bool in
             state.inTransit -= 1
             if chunk.count == 0 {
@@ -374,7 +380,10 @@ class BatchCoreBase: @unchecked Sendable {
             state.retryArmed = false
             let chunks = state.parked
             state.parked.removeAll()
-            for chunk in chunks { state.pending -= chunk.count }
+            for chunk in chunks {
+                state.pending -= chunk.count
+                self.queuedTasks.add(chunk.count, ordering: .relaxed)
+            }
             state.inTransit += chunks.count
             return chunks
         }
@@ -432,6 +441,7 @@ class BatchCoreBase: @unchecked Sendable {
             state.armed.remove(key)
             state.pending -= chunk.count
             state.inTransit += 1
+            self.queuedTasks.add(chunk.count, ordering: .relaxed)
             return .flush(chunk)
         }
         switch action {
@@ -448,6 +458,7 @@ class BatchCoreBase: @unchecked Sendable {
     final func accept(_ record: UnsafeMutablePointer<cnv_task_record>, group: GroupRuntime, recorder: Recorder?, engine: Conveyor) {
         let chunk = BatchChunk.tokenChunk(record).takeRetainedValue()
         cnv_allocator_free(engine.recordAllocator, record)
+        self.queuedTasks.subtract(chunk.count, ordering: .relaxed)
         if group.currentMode == .stopping {
             // Only the shutdown sweep of `drain: false` gets here: nothing more may start.
             self.failNotStarted(chunk, group: group, recorder: recorder, engine: engine)
