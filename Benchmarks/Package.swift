@@ -57,6 +57,8 @@ let package = Package(
         .executable(name: "conveyor-cachebench", targets: ["CacheBench"]),
         // BatchProcessor (SQLite through the system libsqlite3, sums, the optimizer) (`make bench-batch`).
         .executable(name: "conveyor-batchbench", targets: ["BatchBench"]),
+        // Its synchronous callgrind probe (summing batch against typed single tasks).
+        .executable(name: "conveyor-batchprobe", targets: ["BatchProbe"]),
         // `run`, async handlers and results streams against TaskGroup (issue 11).
         .executable(name: "conveyor-concurrencybench", targets: ["ConcurrencyBench"]),
         // 10⁷…10⁹ tasks through every submit path, each proved settled once (`make stress`, issue 16).
@@ -102,6 +104,7 @@ let package = Package(
         // The system SQLite (apt libsqlite3-dev), linked by conveyor-batchbench only.
         .systemLibrary(name: "CSQLite", path: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         runner("BatchBench", also: ["CSQLite"]),
+        runner("BatchProbe", also: []),
         runner("ConcurrencyBench", also: []),
         runner("Stress", also: []),
         .executableTarget(

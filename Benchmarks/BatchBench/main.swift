@@ -136,42 +136,8 @@ let engine = try Conveyor(groups: [
     ResourceGroup("cpu", capacity: 4096, overflow: .wait(timeout: .seconds(600))),
     ResourceGroup("synthetic", overflow: .wait(timeout: .seconds(600))),
 ])
-// Callgrind probe: BATCHBENCH_SUM_PROBE=typed|batched runs only BATCHBENCH_SUM_TASKS summing
-// tasks of that path (the trivial-work row's kinds, group and options) once, then exits; the
-// instructions per task are the difference of two sizes over the extra tasks, as in
-// `make bench-engine-counts` (callgrind runs a copy stripped with `strip -g`).
-if let probe = ProcessInfo.processInfo.environment["BATCHBENCH_SUM_PROBE"] {
-    let tasks = Int(ProcessInfo.processInfo.environment["BATCHBENCH_SUM_TASKS"] ?? "") ?? 100_000
-    let done = Completion()
-    let sum = Atomic<UInt64>(0)
-    done.reset(expecting: tasks)
-    switch probe {
-    case "typed":
-        let kind = try engine.register("probe.one", payload: UInt64.self) { value in
-            sum.add(value, ordering: .relaxed)
-            done.add(1)
-        }
-        let task = QueueTask(kind: "probe.one", group: "cpu")
-        for index in 0..<tasks { try engine.submit(kind, UInt64(index), task) }
-    case "batched":
-        let kind = try engine.registerBatch(
-            "probe.batch", payload: UInt64.self, options: BatchOptions(maxBatchSize: 50, maxWaitTime: maxWait, group: "cpu")
-        ) { values in
-            var total: UInt64 = 0
-            for value in values { total &+= value }
-            sum.add(total, ordering: .relaxed)
-            done.add(values.count)
-        }
-        for index in 0..<tasks { try engine.submit(kind, UInt64(index)) }
-    default:
-        log("BATCHBENCH_SUM_PROBE must be typed or batched (got \(probe))")
-        exit(2)
-    }
-    done.wait()
-    guard sum.load(ordering: .relaxed) == UInt64(tasks) * UInt64(tasks - 1) / 2 else { fatalError("probe sum mismatch") }
-    await engine.shutdown(drain: true)
-    exit(0)
-}
+// The callgrind probe of the summing row is conveyor-batchprobe (Benchmarks/BatchProbe): a
+// synchronous main, which valgrind can run.
 
 let single = try Database(path: directory + "/single.db")
 let batched = try Database(path: directory + "/batched.db")

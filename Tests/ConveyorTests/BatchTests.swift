@@ -30,6 +30,13 @@ final class SeenCounts: @unchecked Sendable {
         return (self.counts.filter { $0 == 0 }.count, self.counts.filter { $0 > 1 }.count)
     }
 
+    /// How often each id was seen.
+    var perId: [UInt8] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.counts
+    }
+
     var batchSizes: [Int] {
         self.lock.lock()
         defer { self.lock.unlock() }
@@ -227,7 +234,7 @@ struct BatchTests {
         let conveyor = try Conveyor(groups: [ResourceGroup("batch")])
         let seen = SeenCounts(20)
         let kind = try conveyor.registerBatch(
-            "c", payload: BatchItem.self, output: Int64.self, options: BatchOptions(maxBatchSize: 20, maxWaitTime: .milliseconds(300))
+            "c", payload: BatchItem.self, output: Int64.self, options: BatchOptions(maxBatchSize: 20, maxWaitTime: .seconds(1))
         ) { items in
             seen.mark(items.map { Int($0.id) })
             return items.map(\.id)

@@ -1,14 +1,19 @@
 import CConveyor
 import Synchronization
 
-/// What every record of a batch kind points at: the kind's shared handler (fire-and-forget
-/// tasks, kept by the engine's kind table) or a retained per-task waiter (`run`). Both lead to
-/// the kind's ``BatchCoreBase``, which accumulates and settles the task.
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// What a flush token's record points at: the kind's shared handler (kept by the engine's
+/// kind table), which leads to the kind's ``BatchCoreBase``.
 class BatchTaskHandler: TaskHandler, @unchecked Sendable {
     // @unchecked: immutable after init.
     /// Keeps the core alive (the kind table keeps the kind's handler, which keeps the core).
     let core: BatchCoreBase
-    /// The same core without reference counting, for the per-task path.
+    /// The same core without reference counting, for the worker's path.
     let coreReference: Unmanaged<BatchCoreBase>
 
     init(core: BatchCoreBase) {
@@ -18,15 +23,22 @@ class BatchTaskHandler: TaskHandler, @unchecked Sendable {
     }
 }
 
-/// The handler of a batch kind's fire-and-forget tasks (one per kind, in the kind table).
-/// A task it abandons (cancelled, not started) has no caller waiting: the engine reports it.
-final class BatchKindHandler: BatchTaskHandler, @unchecked Sendable {}
+/// The handler of a batch kind's flush tokens (one per kind, in the kind table). A token
+/// that is never queued gives back the reference to its chunk.
+final class BatchKindHandler: BatchTaskHandler, @unchecked Sendable {
+    override func dispose(_ record: UnsafeMutablePointer<cnv_task_record>) {
+        if record.pointee.flags & BatchFlags.flush != 0 {
+            BatchChunk.tokenChunk(record).release()
+        }
+    }
+}
 
-/// The handler of one awaited batch task (`run(_:_:)` with a ``BatchKind``): exactly one of
-/// the flush, a cancellation and a shutdown resumes the caller (`resumed` guards it).
+/// The waiter of one awaited batch task (`run(_:_:)` with a ``BatchKind``), kept (retained)
+/// in the task's slot: exactly one of the flush, a cancellation and a shutdown resumes the
+/// caller (`resumed` guards it).
 final class BatchAwaitHandler<Output: Sendable>: BatchTaskHandler, @unchecked Sendable {
-    // @unchecked: `continuation` is set once before the record is published (ordered by the
-    // ring) and used only by the one resumer that wins `resumed`.
+    // @unchecked: `continuation` is set once before the task is appended (ordered by the
+    // accumulator's lock and the token's ring) and used only by the one resumer that wins `resumed`.
     private let resumed = Atomic<Bool>(false)
     var continuation: CheckedContinuation<Output, any Error>?
 
@@ -42,41 +54,109 @@ final class BatchAwaitHandler<Output: Sendable>: BatchTaskHandler, @unchecked Se
     }
 }
 
-/// Tasks of one (group, key) waiting to be flushed, in the order the workers took them.
-struct PendingBatch {
-    var records: [UInt] = []
-    /// `MonotonicClock` ticks at which each was taken by a worker (for the added wait).
-    var accepted: [UInt64] = []
-    /// Names this batch for its timer: a timer of an older batch finds another epoch.
-    var epoch: UInt64 = 0
-}
+/// The slots of one batch: the tasks of one (group, key) in submit order, written in place by
+/// the submitters and read in place by the worker that flushes them.
+///
+/// Each slot has a **state word** in the task-record format of the C core (a generation and a
+/// state, `cnv_task_begin`/`cnv_task_transition`), so a ``TaskTicket`` naming the slot's word
+/// cancels it through the engine's ordinary `cancel` (the record's `state` is its first
+/// field: a ticket's address is the word's address). The payloads are contiguous (the
+/// handler's array is one copy of them), beside them the awaited-result waiter and the submit
+/// time of each slot.
+///
+/// Chunks are never freed while their kind lives (a ticket may name a slot long after its
+/// batch ran: the generation makes that ticket fail, which needs the word's memory); a
+/// flushed chunk goes back to its kind's free list. Memory follows the batches pending and in
+/// flight (bounded by the lanes and the overflow policy), not the tasks ever submitted.
+final class BatchChunk: @unchecked Sendable {
+    // @unchecked: a chunk belongs to whoever holds it: its accumulator (under the kind's
+    // lock), then the token's ring and the one worker that flushes it, then the free list
+    // (under the lock). Slot state words are only touched through the C atomics.
+    let capacity: Int
+    let stride: Int
+    let states: UnsafeMutablePointer<UInt64>
+    let payloads: UnsafeMutableRawPointer
+    let waiters: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// `MonotonicClock` ticks at each task's submit; the flush overwrites them in place with
+    /// each live task's added wait in nanoseconds.
+    let accepted: UnsafeMutablePointer<UInt64>
+    var count = 0
+    var key: UInt64 = 0
 
-/// A batch taken out of its accumulator, to be flushed (or failed) by whoever took it.
-struct TakenBatch {
-    var records: [UInt]
-    var accepted: [UInt64]
+    init?(capacity: Int, stride: Int) {
+        // calloc: untouched pages of a large batch's slots stay unresident; zero is a valid
+        // state word (generation 0, queued: never handed out) and no waiter.
+        guard let states = calloc(capacity, 8), let waiters = calloc(capacity, MemoryLayout<UnsafeMutableRawPointer?>.stride),
+            let accepted = calloc(capacity, 8)
+        else { return nil }
+        var payloads: UnsafeMutableRawPointer?
+        guard posix_memalign(&payloads, 16, max(16, capacity * stride)) == 0, let payloads else {
+            free(states)
+            free(waiters)
+            free(accepted)
+            return nil
+        }
+        self.capacity = capacity
+        self.stride = stride
+        self.states = states.bindMemory(to: UInt64.self, capacity: capacity)
+        self.waiters = waiters.bindMemory(to: UnsafeMutableRawPointer?.self, capacity: capacity)
+        self.accepted = accepted.bindMemory(to: UInt64.self, capacity: capacity)
+        self.payloads = payloads
+    }
+
+    deinit {
+        free(self.states)
+        free(self.waiters)
+        free(self.accepted)
+        free(self.payloads)
+    }
+
+    /// Slot `index`'s state word as the C core's state functions take it (`state` is the
+    /// record's first field, checked in ``BatchCoreBase/init``; only that field is accessed).
+    @inline(__always)
+    func stateRecord(_ index: Int) -> UnsafeMutablePointer<cnv_task_record> {
+        UnsafeMutableRawPointer(self.states + index).assumingMemoryBound(to: cnv_task_record.self)
+    }
+
+    /// The chunk a flush token carries (retained by the token).
+    static func tokenChunk(_ record: UnsafeMutablePointer<cnv_task_record>) -> Unmanaged<BatchChunk> {
+        Unmanaged.fromOpaque(UnsafeRawPointer(cnv_task_payload(record)!).load(as: UnsafeRawPointer.self))
+    }
 }
 
 struct BatchAccumulators {
-    /// The one accumulator of a kind without `groupBy`.
-    var single = PendingBatch()
-    /// One accumulator per user key (`groupBy`), removed when flushed.
-    var keyed: [UInt64: PendingBatch] = [:]
-    var nextEpoch: UInt64 = 1
-    /// Tasks held in all accumulators.
+    /// The accumulating chunk of a kind without `groupBy`.
+    var single: BatchChunk?
+    /// One accumulating chunk per user key (`groupBy`), removed when taken.
+    var keyed: [UInt64: BatchChunk] = [:]
+    /// Keys with a timer armed (at most one timer per key at a time; it re-arms itself).
+    var armed: Set<UInt64> = []
+    /// Flushed chunks for reuse.
+    var free: [BatchChunk] = []
+    /// Chunks smaller than the size limit now (the optimizer raised it): kept, never reused.
+    var retired: [BatchChunk] = []
+    /// Full or due chunks whose token could not be queued (ring full, shutdown): a timer
+    /// retries them every millisecond; the drain and the shutdown take them. While any is
+    /// parked, submits are refused (memory stays bounded).
+    var parked: [BatchChunk] = []
+    var retryArmed = false
+    /// Chunks taken out whose token is being queued right now (the shutdown waits for them).
+    var inTransit = 0
+    /// Tasks in the accumulating and parked chunks.
     var pending = 0
 }
 
 /// A batch kind's accumulators, flush logic and statistics; the generic subclass
 /// ``BatchCore`` copies payloads, calls the handler and delivers results.
 ///
-/// Batches form on the worker side: a worker that takes a batch kind's record from a lane
-/// appends it here (one pthread lock per task, held for an append) instead of running it.
-/// The worker whose append fills the batch flushes it on its own thread, so the group's
-/// concurrency limit holds for handlers too. The first task of a batch arms a timer on the
-/// engine's timer thread; when it fires and the batch is still there, the timer queues a
-/// flush marker (a record with `BatchFlags.flush`) in the group's high lane, and the
-/// worker that takes the marker flushes the batch.
+/// Batches form at submit: a submit writes its task into a slot of the accumulating chunk of
+/// its key (one pthread lock, held for the slot's writes) and gets a ticket naming that slot.
+/// Only the submit that fills a chunk queues a **flush token** (one task record carrying the
+/// chunk) in the group's lane; the worker that takes the token flushes the chunk in place, so
+/// handlers run on the group's workers under its concurrency limit. The first task of an empty
+/// accumulator arms a timer (one per key at a time) on the engine's timer thread; when it fires
+/// and the oldest task has waited `maxWaitTime`, it takes the chunk and queues its token in the
+/// group's **high** lane; otherwise it re-arms for the rest of the wait.
 @usableFromInline
 class BatchCoreBase: @unchecked Sendable {
     // @unchecked: mutable state sits behind `accumulators` and `stats` (pthread mutexes,
@@ -85,280 +165,419 @@ class BatchCoreBase: @unchecked Sendable {
     let groupIndex: Int
     let groupName: String
     let maxWait: Duration
+    let maxWaitNanoseconds: UInt64
     let keyed: Bool
     let clock: any CacheClock
+    let payloadSize: Int
+    let payloadStride: Int
     /// The current size limit (``Conveyor/optimizeBatchSize(for:target:)`` may change it).
     let maxBatchSize: Atomic<Int>
     let accumulators = PThreadMutex<BatchAccumulators>(BatchAccumulators())
+    /// Tasks of chunks taken out for a token and not flushed yet (the optimizer's backlog:
+    /// the group's queue counts tokens, not tasks).
+    let queuedTasks = Atomic<Int>(0)
     let stats = PThreadMutex<BatchStatisticsState>(BatchStatisticsState())
-    /// The kind handler as records carry it (unretained: the kind table keeps it); set once
+    /// The kind handler as tokens carry it (unretained: the kind table keeps it); set once
     /// at registration, before any task exists.
     nonisolated(unsafe) var kindHandler: UnsafeMutableRawPointer?
 
-    init(name: String, groupIndex: Int, groupName: String, options: BatchOptions, keyed: Bool) {
+    init(
+        name: String, groupIndex: Int, groupName: String, options: BatchOptions, keyed: Bool, payloadSize: Int, payloadStride: Int
+    ) {
+        // Tickets name a slot's state word as a record address: `state` must be the record's first field.
+        precondition(MemoryLayout<cnv_task_record>.offset(of: \cnv_task_record.state) == 0, "cnv_task_record.state moved")
         self.name = name
         self.groupIndex = groupIndex
         self.groupName = groupName
         self.maxWait = options.maxWaitTime
+        self.maxWaitNanoseconds = UInt64(max(1, options.maxWaitTime.clampedForEngine.nanoseconds))
         self.keyed = keyed
         self.clock = options.clock
+        self.payloadSize = payloadSize
+        self.payloadStride = max(1, payloadStride)
         self.maxBatchSize = Atomic(options.maxBatchSize)
     }
 
     // MARK: Overridden by BatchCore
 
-    /// The user key of the task in `record` (only called when `keyed`).
-    func key(of record: UnsafeMutablePointer<cnv_task_record>) -> UInt64 { 0 }
+    /// The user key of a payload (only called when `keyed`).
+    func key(of payload: UnsafeRawPointer) -> UInt64 { 0 }
 
-    /// Runs the handler on the records (all RUNNING), delivers every result, releases retained
-    /// waiters. Returns how many tasks failed.
-    func run(_ live: [UInt], group: GroupRuntime, engine: Conveyor) -> Int { 0 }
+    /// Runs the handler on the first `count` slots of `chunk` (all RUNNING, compacted),
+    /// delivers every result, releases the waiters. Returns how many tasks failed.
+    func run(_ chunk: BatchChunk, count: Int, group: GroupRuntime, engine: Conveyor) -> Int { 0 }
 
-    // MARK: The worker side
+    // MARK: Submitting
 
-    /// A worker took `record` (a task or a flush marker) from the group's lane.
-    final func accept(_ record: UnsafeMutablePointer<cnv_task_record>, group: GroupRuntime, recorder: Recorder?, engine: Conveyor) {
-        let flags = record.pointee.flags
-        if group.currentMode == .stopping {
-            // Only the shutdown sweep of `drain: false` gets here: nothing more may start.
-            if flags & BatchFlags.flush != 0 {
-                cnv_allocator_free(engine.recordAllocator, record)
-            } else {
-                self.failNotStarted(record, group: group, recorder: recorder, engine: engine)
-            }
-            return
-        }
-        if flags & BatchFlags.flush != 0 {
-            let payload = UnsafeRawPointer(cnv_task_payload(record)!)
-            let key = payload.load(as: UInt64.self)
-            let epoch = payload.load(fromByteOffset: 8, as: UInt64.self)
-            cnv_allocator_free(engine.recordAllocator, record)
-            if let batch = self.take(key: key, epoch: epoch) {
-                self.flush(batch, group: group, recorder: recorder, engine: engine)
-            }
-            return
-        }
-        let state = cnv_task_state_word(record)
-        guard state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue) else {
-            self.settleUnstarted(record, state: state, recorder: recorder, engine: engine)
-            return
-        }
-        let key = self.keyed ? self.key(of: record) : 0
+    private enum Appended {
+        case accepted(TaskTicket, full: BatchChunk?, arm: Bool)
+        case refused(ConveyorError)
+    }
+
+    /// Appends one task to its key's chunk; the submit that fills the chunk queues its token.
+    /// `waiter` is a retained `BatchAwaitHandler` (`run`) or nil; on a throw it is released.
+    /// `blocking`: a synchronous submit (the `.wait` policy blocks this thread for room);
+    /// otherwise an awaited one (waits for room in a Swift task, never blocking the thread).
+    final func submit(_ payload: UnsafeRawBufferPointer, waiter: UnsafeMutableRawPointer?, engine: Conveyor, blocking: Bool) throws
+        -> TaskTicket
+    {
+        let key = self.keyed ? self.key(of: payload.baseAddress!) : 0
         let now = MonotonicClock.ticks()
+        // Inside the gate: a shutdown waits for this append, then its settle finds the task.
+        let shard = cnv_gate_enter(engine.gate)
+        guard shard >= 0 else {
+            if let waiter { Unmanaged<TaskHandler>.fromOpaque(waiter).release() }
+            throw ConveyorError.shutDown
+        }
         let limit = self.maxBatchSize.load(ordering: .relaxed)
-        let address = UInt(bitPattern: record)
-        var arm: UInt64 = 0
-        let full = self.accumulators.withLock { state -> TakenBatch? in
-            state.pending += 1
-            if self.keyed {
-                let batch = Self.add(address, at: now, limit: limit, to: &state.keyed[key, default: PendingBatch()], arm: &arm, next: &state.nextEpoch)
-                if let batch {
-                    state.keyed[key] = nil
-                    state.pending -= batch.records.count
+        let appended = self.accumulators.withLock { state -> Appended in
+            guard state.parked.isEmpty else {
+                let group = engine.groups[self.groupIndex]
+                return .refused(.queueFull(group: group.name, capacity: group.configuration.capacity, exhausted: .ring(level: 1)))
+            }
+            let chunk: BatchChunk
+            if self.keyed, let current = state.keyed[key] {
+                chunk = current
+            } else if !self.keyed, let current = state.single {
+                chunk = current
+            } else {
+                guard let fresh = Self.freshChunk(&state, limit: limit, stride: self.payloadStride) else {
+                    return .refused(.outOfMemory(what: "a batch of \(limit) slots for kind \"\(self.name)\""))
                 }
-                return batch
+                fresh.key = key
+                if self.keyed { state.keyed[key] = fresh } else { state.single = fresh }
+                chunk = fresh
             }
-            let batch = Self.add(address, at: now, limit: limit, to: &state.single, arm: &arm, next: &state.nextEpoch)
-            if let batch { state.pending -= batch.records.count }
-            return batch
+            let index = chunk.count
+            let arm = index == 0 && state.armed.insert(key).inserted
+            // Relaxed inside: the lock's release (or the token's ring) publishes the slot.
+            let word = cnv_task_begin(chunk.stateRecord(index))
+            (chunk.payloads + index * chunk.stride).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+            chunk.waiters[index] = waiter
+            chunk.accepted[index] = now
+            chunk.count = index + 1
+            state.pending += 1
+            let ticket = TaskTicket(recordAddress: UInt(bitPattern: chunk.states + index), stateWord: word)
+            guard chunk.count >= min(limit, chunk.capacity) else { return .accepted(ticket, full: nil, arm: arm) }
+            if self.keyed { state.keyed[key] = nil } else { state.single = nil }
+            state.pending -= chunk.count
+            state.inTransit += 1
+            self.queuedTasks.add(chunk.count, ordering: .relaxed)
+            return .accepted(ticket, full: chunk, arm: arm)
         }
-        if let full {
-            self.flush(full, group: group, recorder: recorder, engine: engine)
-        } else if arm != 0 {
-            self.armTimer(key: key, epoch: arm, after: self.maxWait, engine: engine)
-        }
-    }
-
-    /// Appends one task; returns the batch when it is full. Sets `arm` to the new batch's
-    /// epoch when this task starts a batch that is not full yet.
-    @inline(__always)
-    private static func add(
-        _ address: UInt, at ticks: UInt64, limit: Int, to batch: inout PendingBatch, arm: inout UInt64, next: inout UInt64
-    ) -> TakenBatch? {
-        if batch.records.isEmpty {
-            batch.epoch = next
-            next &+= 1
-            let reserve = min(limit, 4096)
-            batch.records.reserveCapacity(reserve)
-            batch.accepted.reserveCapacity(reserve)
-        }
-        batch.records.append(address)
-        batch.accepted.append(ticks)
-        if batch.records.count >= limit {
-            let taken = TakenBatch(records: batch.records, accepted: batch.accepted)
-            batch.records = []
-            batch.accepted = []
-            return taken
-        }
-        if batch.records.count == 1 { arm = batch.epoch }
-        return nil
-    }
-
-    /// Takes the batch of `key` if it is still the one with `epoch` (its timer fired).
-    final func take(key: UInt64, epoch: UInt64) -> TakenBatch? {
-        self.accumulators.withLock { state -> TakenBatch? in
-            if self.keyed {
-                guard let batch = state.keyed[key], batch.epoch == epoch, !batch.records.isEmpty else { return nil }
-                state.keyed[key] = nil
-                state.pending -= batch.records.count
-                return TakenBatch(records: batch.records, accepted: batch.accepted)
-            }
-            guard state.single.epoch == epoch, !state.single.records.isEmpty else { return nil }
-            let taken = TakenBatch(records: state.single.records, accepted: state.single.accepted)
-            state.single.records = []
-            state.single.accepted = []
-            state.pending -= taken.records.count
-            return taken
+        cnv_gate_leave(engine.gate, shard)
+        switch appended {
+        case .refused(let error):
+            if let waiter { Unmanaged<TaskHandler>.fromOpaque(waiter).release() }
+            throw error
+        case .accepted(let ticket, let full, let arm):
+            if arm { self.armTimer(key: key, after: self.maxWait, engine: engine) }
+            if let full { try self.queueFull(full, engine: engine, blocking: blocking) }
+            return ticket
         }
     }
 
-    /// Takes every unflushed batch (drain and shutdown).
-    final func takeAll() -> [TakenBatch] {
-        self.accumulators.withLock { state -> [TakenBatch] in
-            var all: [TakenBatch] = []
-            if !state.single.records.isEmpty {
-                all.append(TakenBatch(records: state.single.records, accepted: state.single.accepted))
-                state.single.records = []
-                state.single.accepted = []
-            }
-            for (_, batch) in state.keyed where !batch.records.isEmpty {
-                all.append(TakenBatch(records: batch.records, accepted: batch.accepted))
-            }
-            state.keyed.removeAll()
-            state.pending = 0
-            return all
+    /// A chunk for a new batch: a free one big enough, else a new one.
+    private static func freshChunk(_ state: inout BatchAccumulators, limit: Int, stride: Int) -> BatchChunk? {
+        if let reused = state.free.popLast() {
+            if reused.capacity >= limit { return reused }
+            state.retired.append(reused)
         }
+        return BatchChunk(capacity: limit, stride: stride)
     }
 
-    /// Tasks waiting in the accumulators.
-    final var pendingCount: Int { self.accumulators.withLock { $0.pending } }
-
-    // MARK: Timers
-
-    /// After `delay`, queues a flush marker for the batch `epoch` of `key` if it is still
-    /// unflushed. The marker goes to the group's high lane so it does not wait behind the
-    /// queue; a full ring retries every millisecond; after shutdown began, the drain flushes.
-    final func armTimer(key: UInt64, epoch: UInt64, after delay: Duration, engine: Conveyor) {
-        _ = engine.deadlines.schedule(after: delay) { [weak engine] in
-            guard let engine else { return }
-            self.timerFired(key: key, epoch: epoch, engine: engine)
-        }
-    }
-
-    private func timerFired(key: UInt64, epoch: UInt64, engine: Conveyor) {
-        let due = self.accumulators.withLock { state -> Bool in
-            if self.keyed { return state.keyed[key].map { $0.epoch == epoch && !$0.records.isEmpty } ?? false }
-            return state.single.epoch == epoch && !state.single.records.isEmpty
-        }
-        guard due, let handler = self.kindHandler else { return }
+    /// Queues the token of a chunk its last submit filled (normal lane, the group's policy).
+    /// When that fails, the filling task (the chunk's last) is taken out again and its submit
+    /// throws; the rest of the chunk is parked and retried.
+    private func queueFull(_ chunk: BatchChunk, engine: Conveyor, blocking: Bool) throws {
         do {
-            let record = try engine.makeRecord(handler: handler, retained: false, level: 0, deadline: nil)
-            record.pointee.flags |= (BatchFlags.task | BatchFlags.flush)
-            let payload = UnsafeMutableRawPointer(cnv_task_payload(record)!)
-            payload.storeBytes(of: key, as: UInt64.self)
-            payload.storeBytes(of: epoch, toByteOffset: 8, as: UInt64.self)
+            let record = try self.makeToken(chunk, engine: engine)
+            if blocking {
+                _ = try engine.enqueueOrFree(record, level: 1, group: self.groupIndex)
+            } else {
+                do {
+                    _ = try engine.enqueue(record, level: 1, group: self.groupIndex)
+                } catch ConveyorError.queueFull(_, _, .ring) where engine.groups[self.groupIndex].waitTimeout != nil {
+                    // `.wait` for an awaited task: wait for room in a Swift task; the task
+                    // stays accepted (its caller awaits the batch).
+                    let address = UInt(bitPattern: record)
+                    Task {
+                        do {
+                            _ = try await engine.enqueueWaiting(
+                                UnsafeMutablePointer(bitPattern: address)!, level: 1, group: self.groupIndex)
+                            self.transitEnded()
+                        } catch {
+                            self.park(chunk, after: error, engine: engine)
+                        }
+                    }
+                    return
+                } catch {
+                    engine.discard(record)
+                    throw error
+                }
+            }
+            self.transitEnded()
+        } catch {
+            let last = chunk.count - 1
+            let record = chunk.stateRecord(last)
+            // This submit's own task: its ticket was not handed out, nobody else can settle it.
+            _ = cnv_task_transition(record, cnv_task_state_word(record), CNV_TASK_CANCELLED)
+            if let waiter = chunk.waiters[last] {
+                Unmanaged<TaskHandler>.fromOpaque(waiter).release()
+                chunk.waiters[last] = nil
+            }
+            chunk.count = last
+            self.queuedTasks.subtract(1, ordering: .relaxed)
+            self.park(chunk, after: error, engine: engine)
+            throw error
+        }
+    }
+
+    /// A token record carrying `chunk` (retained by the token until it is taken or disposed).
+    private func makeToken(_ chunk: BatchChunk, engine: Conveyor) throws -> UnsafeMutablePointer<cnv_task_record> {
+        let record = try engine.makeRecord(handler: self.kindHandler!, retained: false, level: 1, deadline: nil)
+        record.pointee.flags |= (BatchFlags.task | BatchFlags.flush)
+        UnsafeMutableRawPointer(cnv_task_payload(record)!).storeBytes(
+            of: UnsafeRawPointer(Unmanaged.passRetained(chunk).toOpaque()), as: UnsafeRawPointer.self)
+        return record
+    }
+
+    private func transitEnded() {
+        self.accumulators.withLock { $0.inTransit -= 1 }
+    }
+
+    /// A taken chunk's token could not be queued: parks it (or recycles it when it is empty)
+    /// and, unless the engine is shutting down (the drain or the settle takes it), retries.
+    private func park(_ chunk: BatchChunk, after error: any Error, engine: Conveyor) {
+        self.queuedTasks.subtract(chunk.count, ordering: .relaxed)
+        let retry = self.accumulators.withLock { state -> Bool in
+            state.inTransit -= 1
+            if chunk.count == 0 {
+                state.free.append(chunk)
+                return false
+            }
+            state.parked.append(chunk)
+            state.pending += chunk.count
+            if case ConveyorError.shutDown = error { return false }
+            guard !state.retryArmed else { return false }
+            state.retryArmed = true
+            return true
+        }
+        if retry { self.scheduleRetry(engine: engine) }
+    }
+
+    private func scheduleRetry(engine: Conveyor) {
+        let scheduled = engine.deadlines.schedule(after: .milliseconds(1)) { [weak engine] in
+            guard let engine else { return }
+            self.retryParked(engine: engine)
+        }
+        if scheduled == nil { self.accumulators.withLock { $0.retryArmed = false } }
+    }
+
+    /// Queues the parked chunks' tokens in the high lane (a timer, every millisecond while any is parked).
+    private func retryParked(engine: Conveyor) {
+        let chunks = self.accumulators.withLock { state -> [BatchChunk] in
+            state.retryArmed = false
+            let chunks = state.parked
+            state.parked.removeAll()
+            for chunk in chunks {
+                state.pending -= chunk.count
+                self.queuedTasks.add(chunk.count, ordering: .relaxed)
+            }
+            state.inTransit += chunks.count
+            return chunks
+        }
+        for chunk in chunks { self.queueDue(chunk, engine: engine) }
+    }
+
+    /// Queues a due chunk's token in the high lane without blocking (the timer thread).
+    private func queueDue(_ chunk: BatchChunk, engine: Conveyor) {
+        do {
+            let record = try self.makeToken(chunk, engine: engine)
             do {
                 _ = try engine.enqueue(record, level: 0, group: self.groupIndex)
             } catch {
                 engine.discard(record)
                 throw error
             }
-        } catch ConveyorError.shutDown {
-            // The drain flushes it (or `drain: false` fails it).
+            self.transitEnded()
         } catch {
-            // The ring is full (or no record memory): try again shortly.
-            self.armTimer(key: key, epoch: epoch, after: .milliseconds(1), engine: engine)
+            self.park(chunk, after: error, engine: engine)
         }
+    }
+
+    // MARK: Timers
+
+    /// After `delay`, flushes the chunk of `key` if its oldest task has waited maxWaitTime,
+    /// else re-arms for the rest; disarms when the key has nothing pending.
+    final func armTimer(key: UInt64, after delay: Duration, engine: Conveyor) {
+        let scheduled = engine.deadlines.schedule(after: delay) { [weak engine] in
+            guard let engine else { return }
+            self.timerFired(key: key, engine: engine)
+        }
+        if scheduled == nil {
+            // The engine stopped: its shutdown settled every task.
+            self.accumulators.withLock { _ = $0.armed.remove(key) }
+        }
+    }
+
+    private enum TimerAction {
+        case none
+        case rearm(UInt64)
+        case flush(BatchChunk)
+    }
+
+    private func timerFired(key: UInt64, engine: Conveyor) {
+        let now = MonotonicClock.ticks()
+        let action = self.accumulators.withLock { state -> TimerAction in
+            let current = self.keyed ? state.keyed[key] : state.single
+            guard let chunk = current, chunk.count > 0 else {
+                state.armed.remove(key)
+                return .none
+            }
+            let waited = MonotonicClock.nanoseconds(from: chunk.accepted[0], to: now)
+            guard waited >= self.maxWaitNanoseconds else { return .rearm(self.maxWaitNanoseconds - waited) }
+            if self.keyed { state.keyed[key] = nil } else { state.single = nil }
+            state.armed.remove(key)
+            state.pending -= chunk.count
+            state.inTransit += 1
+            self.queuedTasks.add(chunk.count, ordering: .relaxed)
+            return .flush(chunk)
+        }
+        switch action {
+        case .none: return
+        case .rearm(let rest): self.armTimer(key: key, after: .nanoseconds(Int64(clamping: rest)), engine: engine)
+        case .flush(let chunk): self.queueDue(chunk, engine: engine)
+        }
+    }
+
+    // MARK: The worker side
+
+    /// A worker took a flush token from the group's lane: flushes its chunk (or, when the
+    /// group is stopping, fails its tasks as not started).
+    final func accept(_ record: UnsafeMutablePointer<cnv_task_record>, group: GroupRuntime, recorder: Recorder?, engine: Conveyor) {
+        let chunk = BatchChunk.tokenChunk(record).takeRetainedValue()
+        cnv_allocator_free(engine.recordAllocator, record)
+        self.queuedTasks.subtract(chunk.count, ordering: .relaxed)
+        if group.currentMode == .stopping {
+            // Only the shutdown sweep of `drain: false` gets here: nothing more may start.
+            self.failNotStarted(chunk, group: group, recorder: recorder, engine: engine)
+        } else {
+            self.flush(chunk, group: group, recorder: recorder, engine: engine)
+        }
+        self.recycle(chunk)
+    }
+
+    /// Takes every unflushed chunk (drain and shutdown), and how many are in transit.
+    final func takeAll() -> (chunks: [BatchChunk], inTransit: Int) {
+        self.accumulators.withLock { state in
+            var all = state.parked
+            state.parked.removeAll()
+            if let single = state.single {
+                // A chunk is never dropped: a ticket may still name one of its slots.
+                if single.count > 0 { all.append(single) } else { state.free.append(single) }
+            }
+            state.single = nil
+            for (_, chunk) in state.keyed {
+                if chunk.count > 0 { all.append(chunk) } else { state.free.append(chunk) }
+            }
+            state.keyed.removeAll()
+            state.pending = 0
+            return (all, state.inTransit)
+        }
+    }
+
+    /// Tasks waiting in the accumulators (and parked).
+    final var pendingCount: Int { self.accumulators.withLock { $0.pending } }
+
+    final func recycle(_ chunk: BatchChunk) {
+        chunk.count = 0
+        self.accumulators.withLock { $0.free.append(chunk) }
     }
 
     // MARK: Flushing and settling
 
-    /// Starts every task still queued (a cancelled one is removed and settled), calls the
-    /// handler once, delivers each result, records statistics and frees the records.
-    final func flush(_ batch: TakenBatch, group: GroupRuntime, recorder: Recorder?, engine: Conveyor) {
+    /// Starts every task still queued (a cancelled one is removed and settled), compacting the
+    /// live ones to the front, calls the handler once, delivers each result, records statistics.
+    final func flush(_ chunk: BatchChunk, group: GroupRuntime, recorder: Recorder?, engine: Conveyor) {
         let start = MonotonicClock.ticks()
-        var live: [UInt] = []
-        live.reserveCapacity(batch.records.count)
-        var waits: [UInt64] = []
-        waits.reserveCapacity(batch.records.count)
+        let count = chunk.count
+        let timing = engine.timing
+        var live = 0
         var removed = 0
-        for (position, address) in batch.records.enumerated() {
-            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
+        for index in 0..<count {
+            let record = chunk.stateRecord(index)
             let state = cnv_task_state_word(record)
-            if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue),
-                cnv_task_transition(record, state, CNV_TASK_RUNNING)
-            {
-                live.append(address)
-                waits.append(MonotonicClock.nanoseconds(from: batch.accepted[position], to: start))
-                let submitted = record.pointee.submit_ticks
-                if submitted != 0, let recorder {
-                    recorder.record(MonotonicClock.nanoseconds(from: submitted, to: start), in: RecorderLayout.Tasks.queueWait)
+            if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue), cnv_task_transition(record, state, CNV_TASK_RUNNING) {
+                if live != index {
+                    (chunk.payloads + live * chunk.stride).copyMemory(from: chunk.payloads + index * chunk.stride, byteCount: self.payloadSize)
+                    chunk.waiters[live] = chunk.waiters[index]
+                    chunk.waiters[index] = nil
                 }
+                let wait = MonotonicClock.nanoseconds(from: chunk.accepted[index], to: start)
+                chunk.accepted[live] = wait
+                if timing, let recorder { recorder.record(wait, in: RecorderLayout.Tasks.queueWait) }
+                live += 1
             } else {
                 // Cancelled while it waited in the batch: removed before the call.
                 removed += 1
-                self.settleUnstarted(record, state: cnv_task_state_word(record), recorder: recorder, engine: engine)
+                self.settleCancelled(chunk.waiters[index], recorder: recorder)
+                chunk.waiters[index] = nil
             }
         }
-        if live.isEmpty {
+        chunk.count = live
+        if live == 0 {
             if removed > 0 { self.stats.withLock { $0.removed += removed } }
             return
         }
         let before = self.clock.now()
-        let failed = self.run(live, group: group, engine: engine)
+        let failed = self.run(chunk, count: live, group: group, engine: engine)
         let elapsed = self.clock.now() - before
         let handlerNanoseconds = UInt64(max(0, elapsed.cacheNanoseconds))
-        for address in live {
-            cnv_allocator_free(engine.recordAllocator, UnsafeMutableRawPointer(bitPattern: address))
-        }
         if let recorder {
-            recorder.increment(RecorderLayout.Tasks.completed, by: UInt64(live.count - failed))
+            recorder.increment(RecorderLayout.Tasks.completed, by: UInt64(live - failed))
             if failed > 0 { recorder.increment(RecorderLayout.Tasks.failed, by: UInt64(failed)) }
             recorder.record(handlerNanoseconds, in: RecorderLayout.Tasks.service)
         }
         let now = cnv_monotonic_ns()
+        let waits = UnsafeBufferPointer(start: chunk.accepted, count: live)
         self.stats.withLock {
-            $0.add(
-                size: live.count, waits: waits, handlerNanoseconds: handlerNanoseconds, failed: failed,
-                removed: removed, at: now)
+            $0.add(size: live, waits: waits, handlerNanoseconds: handlerNanoseconds, failed: failed, removed: removed, at: now)
         }
     }
 
-    /// Settles a task a cancel stopped before its batch was flushed.
-    final func settleUnstarted(
-        _ record: UnsafeMutablePointer<cnv_task_record>, state: UInt64, recorder: Recorder?, engine: Conveyor
-    ) {
-        let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
-        let retained = record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0
-        if state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_EXPIRED.rawValue) {
-            recorder?.increment(RecorderLayout.Tasks.expired)
-            if !handler._withUnsafeGuaranteedRef({ $0.abandon(.deadlineExceeded(kind: self.name)) }) {
-                engine.report(TaskFailure(kind: self.name, group: self.groupName, error: ConveyorError.deadlineExceeded(kind: self.name)))
+    /// Settles a task a cancel stopped before its batch was flushed (`waiter`: its retained
+    /// awaiting handler, if any, released here).
+    final func settleCancelled(_ waiter: UnsafeMutableRawPointer?, recorder: Recorder?) {
+        recorder?.increment(RecorderLayout.Tasks.cancelled)
+        guard let waiter else { return }
+        let handler = Unmanaged<TaskHandler>.fromOpaque(waiter)
+        _ = handler._withUnsafeGuaranteedRef { $0.abandon(.cancelled(kind: self.name)) }
+        handler.release()
+    }
+
+    /// Fails every task of `chunk` that will never start (`shutdown(drain: false)`) as not
+    /// started; a cancelled one is settled as cancelled.
+    final func failNotStarted(_ chunk: BatchChunk, group: GroupRuntime, recorder: Recorder?, engine: Conveyor) {
+        for index in 0..<chunk.count {
+            let record = chunk.stateRecord(index)
+            let state = cnv_task_state_word(record)
+            let waiter = chunk.waiters[index]
+            chunk.waiters[index] = nil
+            guard state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue), cnv_task_transition(record, state, CNV_TASK_CANCELLED) else {
+                self.settleCancelled(waiter, recorder: recorder)
+                continue
             }
-        } else {
-            recorder?.increment(RecorderLayout.Tasks.cancelled)
-            _ = handler._withUnsafeGuaranteedRef { $0.abandon(.cancelled(kind: self.name)) }
+            engine.notStarted.add(1, ordering: .relaxed)
+            if let waiter {
+                let handler = Unmanaged<TaskHandler>.fromOpaque(waiter)
+                _ = handler._withUnsafeGuaranteedRef { $0.abandon(.notStarted(kind: self.name)) }
+                handler.release()
+            } else {
+                engine.report(TaskFailure(kind: self.name, group: group.name, error: ConveyorError.notStarted(kind: self.name)))
+            }
         }
-        if retained { handler.release() }
-        cnv_allocator_free(engine.recordAllocator, record)
-    }
-
-    /// Fails a task that will never start (`shutdown(drain: false)`) as not started.
-    final func failNotStarted(_ record: UnsafeMutablePointer<cnv_task_record>, group: GroupRuntime, recorder: Recorder?, engine: Conveyor) {
-        let state = cnv_task_state_word(record)
-        guard state & CNV_TASK_STATE_MASK == UInt64(CNV_TASK_QUEUED.rawValue),
-            cnv_task_transition(record, state, CNV_TASK_CANCELLED)
-        else {
-            self.settleUnstarted(record, state: cnv_task_state_word(record), recorder: recorder, engine: engine)
-            return
-        }
-        let handler = Unmanaged<TaskHandler>.fromOpaque(record.pointee.handler!)
-        engine.notStarted.add(1, ordering: .relaxed)
-        if !handler._withUnsafeGuaranteedRef({ $0.abandon(.notStarted(kind: self.name)) }) {
-            engine.report(TaskFailure(kind: self.name, group: group.name, error: ConveyorError.notStarted(kind: self.name)))
-        }
-        if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0 { handler.release() }
-        cnv_allocator_free(engine.recordAllocator, record)
+        chunk.count = 0
     }
 }
 
@@ -377,24 +596,20 @@ final class BatchCore<Payload: BitwiseCopyable & Sendable, Output: Sendable>: Ba
     init(name: String, groupIndex: Int, groupName: String, options: BatchOptions, groupBy: (@Sendable (Payload) -> UInt64)?, body: Body) {
         self.body = body
         self.groupBy = groupBy
-        super.init(name: name, groupIndex: groupIndex, groupName: groupName, options: options, keyed: groupBy != nil)
+        super.init(
+            name: name, groupIndex: groupIndex, groupName: groupName, options: options, keyed: groupBy != nil,
+            payloadSize: MemoryLayout<Payload>.size, payloadStride: MemoryLayout<Payload>.stride)
     }
 
-    override func key(of record: UnsafeMutablePointer<cnv_task_record>) -> UInt64 {
-        self.groupBy?(UnsafeRawPointer(cnv_task_payload(record)!).loadUnaligned(as: Payload.self)) ?? 0
+    override func key(of payload: UnsafeRawPointer) -> UInt64 {
+        self.groupBy?(payload.loadUnaligned(as: Payload.self)) ?? 0
     }
 
-    override func run(_ live: [UInt], group: GroupRuntime, engine: Conveyor) -> Int {
-        // One copy per item, from its record into one contiguous array (records are not contiguous).
-        let size = MemoryLayout<Payload>.size
-        let stride = MemoryLayout<Payload>.stride
-        let payloads = [Payload](unsafeUninitializedCapacity: live.count) { buffer, count in
-            let base = UnsafeMutableRawPointer(buffer.baseAddress!)
-            for (position, address) in live.enumerated() {
-                let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
-                (base + position * stride).copyMemory(from: cnv_task_payload(record)!, byteCount: size)
-            }
-            count = live.count
+    override func run(_ chunk: BatchChunk, count: Int, group: GroupRuntime, engine: Conveyor) -> Int {
+        // One copy of the contiguous slots into the handler's array (not one per item).
+        let payloads = [Payload](unsafeUninitializedCapacity: count) { buffer, initialized in
+            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: chunk.payloads, byteCount: count * chunk.stride)
+            initialized = count
         }
         let outcome: Result<[Result<Output, any Error>]?, any Error>
         switch self.body {
@@ -406,28 +621,33 @@ final class BatchCore<Payload: BitwiseCopyable & Sendable, Output: Sendable>: Ba
             outcome = Result { try handler(payloads) }
         }
         var results: [Result<Output, any Error>]? = nil
-        var shared: Result<Output, any Error>
+        let shared: Result<Output, any Error>
         switch outcome {
         case .success(let perItem?):
-            if perItem.count == live.count {
+            if perItem.count == count {
                 results = perItem
                 shared = .failure(ConveyorError.shutDown)  // unused
             } else {
-                shared = .failure(ConveyorError.batchResultCount(kind: self.name, expected: live.count, got: perItem.count))
+                shared = .failure(ConveyorError.batchResultCount(kind: self.name, expected: count, got: perItem.count))
             }
         case .success(nil):
-            // Output == Void (registered through the Void handler only).
-            shared = .success(() as! Output)
+            // Output == Void (registered through the Void handler only): every item succeeded.
+            for index in 0..<count {
+                guard let waiter = chunk.waiters[index] else { continue }
+                chunk.waiters[index] = nil
+                Unmanaged<BatchAwaitHandler<Output>>.fromOpaque(waiter).takeRetainedValue().resume(with: .success(() as! Output))
+            }
+            return 0
         case .failure(let error):
             shared = .failure(error)
         }
         var failed = 0
-        for (position, address) in live.enumerated() {
-            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
-            let result = results?[position] ?? shared
+        for index in 0..<count {
+            let result = results?[index] ?? shared
             if case .failure = result { failed += 1 }
-            if record.pointee.flags & UInt16(CNV_TASK_FLAG_RETAINED) != 0 {
-                Unmanaged<BatchAwaitHandler<Output>>.fromOpaque(record.pointee.handler!).takeRetainedValue().resume(with: result)
+            if let waiter = chunk.waiters[index] {
+                chunk.waiters[index] = nil
+                Unmanaged<BatchAwaitHandler<Output>>.fromOpaque(waiter).takeRetainedValue().resume(with: result)
             } else if case .failure(let error) = result {
                 engine.report(TaskFailure(kind: self.name, group: group.name, error: error))
             }

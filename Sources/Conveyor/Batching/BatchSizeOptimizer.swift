@@ -219,6 +219,6 @@ extension Conveyor {
         }
         let group = self.groups[kind.core.groupIndex]
         let core = kind.core
-        return BatchSizeOptimizer(core: core, target: target, workers: { group.workerCount }, backlog: { group.queuedCount + core.pendingCount })
+        return BatchSizeOptimizer(core: core, target: target, workers: { group.workerCount }, backlog: { group.queuedCount + core.pendingCount + core.queuedTasks.load(ordering: .relaxed) })
     }
 }

@@ -52,7 +52,7 @@ struct BatchStatisticsState: Sendable {
     static let sampleCapacity = 256
 
     mutating func add(
-        size: Int, waits: [UInt64], handlerNanoseconds: UInt64, failed: Int, removed: Int, at now: UInt64
+        size: Int, waits: UnsafeBufferPointer<UInt64>, handlerNanoseconds: UInt64, failed: Int, removed: Int, at now: UInt64
     ) {
         self.batches += 1
         self.tasks += size

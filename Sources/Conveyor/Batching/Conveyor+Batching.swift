@@ -1,9 +1,16 @@
 import CConveyor
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A task kind whose tasks are grouped and run in one handler call per batch, registered with
 /// ``Conveyor/registerBatch(_:payload:options:groupBy:handler:)`` (or its `output:` variants).
-/// Its tasks are ordinary typed records (the payload inline, no allocation per submit); a
-/// worker that takes one adds it to the kind's accumulator for its key instead of running it.
+/// A submit writes its task into a slot of the kind's accumulating batch for its key (no
+/// allocation per submit); only a full (or due) batch travels through the group's lane, as one
+/// flush token that a worker runs by calling the handler once.
 ///
 /// ```swift
 /// struct Row: BitwiseCopyable, Sendable { var id: Int64; var value: Double }
@@ -143,86 +150,43 @@ extension Conveyor {
     /// The non-generic core of batch submits.
     @usableFromInline
     func submitBatchTask(_ core: BatchCoreBase, _ engine: ObjectIdentifier, _ payload: UnsafeRawBufferPointer) throws -> TaskTicket {
-        let record = try self.makeBatchRecord(core, engine, payload, handler: nil)
-        return try self.enqueueOrFree(record, level: 1, group: core.groupIndex)
+        try self.checkBatchOwnership(core, engine)
+        return try core.submit(payload, waiter: nil, engine: self, blocking: true)
     }
 
-    /// A record of a batch kind with its payload; `handler` is a retained waiter (`run`), or
-    /// nil for the kind's shared handler.
-    private func makeBatchRecord(
-        _ core: BatchCoreBase, _ engine: ObjectIdentifier, _ payload: UnsafeRawBufferPointer, handler: UnsafeMutableRawPointer?
-    ) throws -> UnsafeMutablePointer<cnv_task_record> {
-        guard engine == ObjectIdentifier(self), let kindHandler = core.kindHandler else {
-            if let handler { Unmanaged<TaskHandler>.fromOpaque(handler).release() }
+    private func checkBatchOwnership(_ core: BatchCoreBase, _ engine: ObjectIdentifier) throws {
+        guard engine == ObjectIdentifier(self), core.kindHandler != nil else {
             throw ConveyorError.invalidConfiguration(
                 reason: "batch kind \"\(core.name)\" was registered with another Conveyor; register it with this one")
         }
-        let record = try self.makeRecord(handler: handler ?? kindHandler, retained: handler != nil, level: 1, deadline: nil)
-        record.pointee.flags |= BatchFlags.task
-        if payload.count > 0 {
-            UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
-        }
-        return record
     }
 
     /// Queues one task of a batch kind and returns its own result once its batch ran: the
     /// handler's result for this item, or its error (the call's error when the handler threw).
     /// Cancelling the calling Swift task removes the task from its batch if that batch has
-    /// not been flushed (``CancellationError``). Under `.wait` it suspends for room.
+    /// not been flushed (``CancellationError``). Under `.wait` a full lane makes the batch's
+    /// token wait for room in a Swift task; no thread blocks.
     ///
     /// ```swift
     /// let name = try await conveyor.run(lookup, 42)
     /// ```
     public func run<Payload, Output>(_ kind: BatchKind<Payload, Output>, _ payload: Payload) async throws -> Output {
         let core = kind.core
+        try self.checkBatchOwnership(core, kind.engine)
         let handler = BatchAwaitHandler<Output>(core: core)
         let ticketBox = PendingTicket()
         let name = kind.name
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Output, any Error>) in
                 handler.continuation = continuation
-                let record: UnsafeMutablePointer<cnv_task_record>
                 do {
-                    record = try withUnsafeBytes(of: payload) {
-                        try self.makeBatchRecord(core, kind.engine, $0, handler: Unmanaged.passRetained(handler).toOpaque())
-                    }
-                } catch {
-                    handler.resume(with: .failure(error))
-                    return
-                }
-                let queued: @Sendable (TaskTicket) -> Void = { ticket in
+                    let waiter = Unmanaged.passRetained(handler).toOpaque()
+                    let ticket = try withUnsafeBytes(of: payload) { try core.submit($0, waiter: waiter, engine: self, blocking: false) }
                     if ticketBox.publish(ticket), self.cancel(ticket) {
                         _ = handler.abandon(.cancelled(kind: name))
                     }
-                }
-                if case .wait = self.groups[core.groupIndex].configuration.overflow {
-                    // `.wait` is the default policy: queue at once when there is room, and
-                    // wait in a Swift task only when the ring is full.
-                    do {
-                        queued(try self.enqueue(record, level: 1, group: core.groupIndex))
-                        return
-                    } catch ConveyorError.queueFull(_, _, .ring) {
-                        // No room now: wait for it below, without blocking this thread.
-                    } catch {
-                        self.discard(record)
-                        handler.resume(with: .failure(error))
-                        return
-                    }
-                    let address = UInt(bitPattern: record)
-                    Task {
-                        do {
-                            let record = UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!
-                            queued(try await self.enqueueWaiting(record, level: 1, group: core.groupIndex))
-                        } catch {
-                            handler.resume(with: .failure(error))
-                        }
-                    }
-                } else {
-                    do {
-                        queued(try self.enqueueOrFree(record, level: 1, group: core.groupIndex))
-                    } catch {
-                        handler.resume(with: .failure(error))
-                    }
+                } catch {
+                    handler.resume(with: .failure(error))
                 }
             }
         } onCancel: {
@@ -256,14 +220,14 @@ extension Conveyor {
 
     // MARK: Engine hooks
 
-    /// Whether the record at `address` is a batch kind's (a task or a flush marker).
+    /// Whether the record at `address` is a batch kind's flush token.
     static func isBatchRecord(_ address: UInt) -> Bool {
         UnsafeMutablePointer<cnv_task_record>(bitPattern: address)!.pointee.flags & BatchFlags.task != 0
     }
 
-    /// A worker took a batch kind's record: it goes to the kind's accumulator.
+    /// A worker took a batch kind's flush token: the kind flushes its batch.
     func acceptBatchTask(_ record: UnsafeMutablePointer<cnv_task_record>, group: GroupRuntime, worker: WorkerState) {
-        // The handler is alive (the kind table or the record keeps it), and so is its core.
+        // The handler is alive (the kind table keeps it), and so is its core.
         let core = Unmanaged<BatchTaskHandler>.fromOpaque(record.pointee.handler!)._withUnsafeGuaranteedRef { $0.coreReference }
         core._withUnsafeGuaranteedRef { $0.accept(record, group: group, recorder: worker.recorder, engine: self) }
     }
@@ -273,31 +237,37 @@ extension Conveyor {
     func flushPendingBatches(of group: GroupRuntime, worker: WorkerState) -> Bool {
         var flushed = false
         for core in self.batchCores() where self.groups[core.groupIndex] === group {
-            for batch in core.takeAll() {
+            for chunk in core.takeAll().chunks {
                 flushed = true
-                core.flush(batch, group: group, recorder: worker.recorder, engine: self)
+                core.flush(chunk, group: group, recorder: worker.recorder, engine: self)
+                core.recycle(chunk)
             }
         }
         return flushed
     }
 
-    /// After the workers exited: `run` flushes what is left (normally nothing), else fails it
-    /// as not started.
+    /// After the workers exited: `run` flushes what is left (batches not full, or whose token
+    /// could not be queued), else fails it as not started. Waits for tokens being queued
+    /// right now (they either reached a ring, whose sweep ran them, or come back parked).
     func settlePendingBatches(run: Bool) {
         for core in self.batchCores() {
             let group = self.groups[core.groupIndex]
-            let batches = core.takeAll()
-            guard !batches.isEmpty else { continue }
-            let recorder = try? group.recorders.makeRecorder()
-            let worker = recorder.map { WorkerState(recorder: $0) }
-            for batch in batches {
-                if run {
-                    core.flush(batch, group: group, recorder: worker?.recorder, engine: self)
-                } else {
-                    for address in batch.records {
-                        core.failNotStarted(
-                            UnsafeMutablePointer(bitPattern: address)!, group: group, recorder: worker?.recorder, engine: self)
+            var worker: WorkerState?
+            while true {
+                let (chunks, inTransit) = core.takeAll()
+                if chunks.isEmpty {
+                    if inTransit == 0 { break }
+                    usleep(100)
+                    continue
+                }
+                if worker == nil { worker = (try? group.recorders.makeRecorder()).map { WorkerState(recorder: $0) } }
+                for chunk in chunks {
+                    if run {
+                        core.flush(chunk, group: group, recorder: worker?.recorder, engine: self)
+                    } else {
+                        core.failNotStarted(chunk, group: group, recorder: worker?.recorder, engine: self)
                     }
+                    core.recycle(chunk)
                 }
             }
         }
