@@ -90,18 +90,13 @@ extension PostgresQueue {
 
     private enum Event: Sendable {
         case finished(FinishedJob)
-        /// A completion batch was written; the attempts it could not write (database trouble).
-        case flushed(unwritten: [FinishedJob])
         case tick
     }
 
     /// Claims up to `min(free workers, batchSize)` jobs in one query whenever at least half the
     /// group's workers are free, runs each in a child task, and writes finished attempts in one
-    /// query per batch (when a batch is full or half the workers are free). The completion
-    /// write runs in a child task of its own on a pool connection, at most one at a time, so
-    /// the next claim (on the loop's connection) is in flight while it commits: a claim never
-    /// waits for the completions' WAL flush. Waits on the group's wake signal (NOTIFY) or the
-    /// poll interval while workers are free.
+    /// query per batch (or as soon as half the workers are free). Waits on the group's wake
+    /// signal (NOTIFY) or the poll interval while workers are free.
     func workLoop(_ group: DurableGroup, _ first: PostgresConnection, _ table: [String: AnyKind]) async {
         var connection: PostgresConnection? = first
         let names = Array(table.keys)
@@ -111,22 +106,15 @@ extension PostgresQueue {
         await withTaskGroup(of: Event.self) { children in
             var running = 0
             var ticking = false
-            var flushing = false
-            // Set when a completion write failed while stopping: stop anyway (the heartbeats
-            // stop too, so the leader rescues those jobs: at-least-once).
-            var giveUp = false
             var done: [FinishedJob] = []
             while true {
                 let phase = currentPhase
-                if !flushing && !done.isEmpty && (done.count >= group.batchSize || running <= refillMark || phase >= .stopping) {
-                    let batch = done
-                    done.removeAll(keepingCapacity: true)
-                    flushing = true
-                    children.addTask { .flushed(unwritten: await self.flush(batch)) }
+                if !done.isEmpty && (done.count >= group.batchSize || running <= refillMark || phase >= .stopping) {
+                    await flush(&done, &connection)
                 }
-                if phase >= .stopping && running == 0 && !flushing && (done.isEmpty || giveUp) { break }
+                if phase >= .stopping && running == 0 { break }
                 var claimedNone = false
-                if phase < .stopping && running <= refillMark {
+                if phase < .stopping && running <= refillMark && done.isEmpty {
                     if let jobs = await claim(group, names: names, want: min(capacity - running, group.batchSize), &connection) {
                         inFlight.withLock { set in for job in jobs { set.insert(job.id) } }
                         for job in jobs {
@@ -139,7 +127,7 @@ extension PostgresQueue {
                         claimedNone = jobs.isEmpty
                     }
                 }
-                if phase == .draining && claimedNone && running == 0 && done.isEmpty && !flushing { break }
+                if phase == .draining && claimedNone && running == 0 && done.isEmpty { break }
                 if running <= refillMark && phase < .stopping && !ticking {
                     ticking = true
                     let interval = configuration.pollInterval
@@ -154,12 +142,6 @@ extension PostgresQueue {
                 case .finished(let finished):
                     done.append(finished)
                     running -= 1
-                case .flushed(let unwritten):
-                    flushing = false
-                    if !unwritten.isEmpty {
-                        done.insert(contentsOf: unwritten, at: 0)
-                        if currentPhase >= .stopping { giveUp = true }
-                    }
                 }
             }
             children.cancelAll()
@@ -171,14 +153,6 @@ extension PostgresQueue {
     /// locked ids are collected with `ARRAY(SELECT … FOR UPDATE SKIP LOCKED)` so the update
     /// reaches them by primary key: written as a join, the planner scanned the whole table
     /// per claim (a hash join), which made each claim cost O(table).
-    ///
-    /// The claim commits asynchronously (`set_config('synchronous_commit', 'off', true)`, local
-    /// to the claim's transaction): it does not wait for the WAL flush, which on this disk is
-    /// most of a claim's latency. Safe because a claim is only a lease: a server crash that
-    /// loses it leaves the job `available`, so it runs again, which at-least-once allows (the
-    /// old attempt's completion then finds no `running` row of its attempt, or completes the
-    /// row once). Completions stay synchronous, and their WAL flush makes every earlier claim
-    /// of the connection durable too. Submits are never asynchronous.
     /// Nil when the database failed (the connection is dropped and reopened next time).
     func claim(_ group: DurableGroup, names: [String], want: Int, _ connection: inout PostgresConnection?) async -> [ClaimedJob]? {
         guard want > 0 else { return [] }
@@ -211,7 +185,6 @@ extension PostgresQueue {
                                     coalesce((SELECT concurrency_limit FROM conveyor_groups WHERE name = \(group.name)), \(limit))
                                     - (SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND grp = \(group.name))))
                               FOR UPDATE SKIP LOCKED))
-                          AND set_config('synchronous_commit', 'off', true) = 'off'
                         RETURNING j.id, j.kind, j.priority, j.payload, j.attempt, j.max_attempts,
                                   (j.deadline IS NOT NULL AND j.deadline < now())
                         """, logger: logger)
@@ -231,7 +204,6 @@ extension PostgresQueue {
                       SELECT id FROM conveyor_jobs
                       WHERE state = 'available' AND grp = \(group.name) AND run_at <= now() AND kind = ANY(\(names))
                       ORDER BY priority, run_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED))
-                  AND set_config('synchronous_commit', 'off', true) = 'off'
                 RETURNING j.id, j.kind, j.priority, j.payload, j.attempt, j.max_attempts,
                           (j.deadline IS NOT NULL AND j.deadline < now())
                 """, logger: logger)
@@ -287,12 +259,37 @@ extension PostgresQueue {
     /// Writes finished attempts in one statement. A row is updated only while it is still
     /// `running` with the same attempt number, so an attempt that was rescued meanwhile (and
     /// claimed again) cannot complete the job a second time: completion is recorded once.
-    /// Returns the attempts it could not write (all of them when the database failed; they are
-    /// written with the next batch).
-    func flush(_ done: [FinishedJob]) async -> [FinishedJob] {
-        guard !done.isEmpty else { return [] }
+    func flush(_ done: inout [FinishedJob], _ connection: inout PostgresConnection?) async {
+        guard !done.isEmpty else { return }
         do {
-            let written = try await pool.withConnection { connection in try await self.writeCompletions(done, on: connection) }
+            if connection == nil || connection?.isClosed == true {
+                connection = try await connector.connect()
+            }
+            guard let connection else { return }
+            let ids = done.map(\.id)
+            let attempts = done.map(\.attempt)
+            let states = done.map(\.state.rawValue)
+            let results = done.map(\.result)
+            let errors = done.map(\.error)
+            let delays = done.map(\.delayMilliseconds)
+            let rows = try await connection.query(
+                """
+                WITH o AS (SELECT * FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(results)::text[],
+                                                \(errors)::text[], \(delays)::float8[]) AS o(id, attempt, st, res, err, delay_ms)),
+                u AS (UPDATE conveyor_jobs j SET state = o.st,
+                             result = NULLIF(o.res, ''),
+                             finished_at = CASE WHEN o.st = 'available' THEN NULL ELSE now() END,
+                             run_at = CASE WHEN o.st = 'available' THEN now() + o.delay_ms * interval '1 millisecond' ELSE j.run_at END,
+                             errors = CASE WHEN o.err = '' THEN j.errors ELSE j.errors || o.err END,
+                             heartbeat_at = NULL
+                      FROM o WHERE j.id = ANY(\(ids)::bigint[]) AND j.id = o.id AND j.attempt = o.attempt AND j.state = 'running'
+                      RETURNING j.id, j.notify_done, o.st)
+                SELECT (SELECT count(*) FROM u)::bigint,
+                       (SELECT count(*) FROM (SELECT pg_notify('conveyor_done', u.id::text) FROM u
+                                              WHERE u.notify_done AND u.st <> 'available') n)::bigint
+                """, logger: logger)
+            var written = 0
+            for try await (count, _) in rows.decode((Int64, Int64).self) { written = Int(count) }
             for finished in done {
                 switch finished.state {
                 case .completed: counters.completed.add(1, ordering: .relaxed)
@@ -302,43 +299,15 @@ extension PostgresQueue {
             }
             counters.staleCompletions.add(done.count - written, ordering: .relaxed)
             inFlight.withLock { set in for finished in done { set.remove(finished.id) } }
-            return []
+            done.removeAll(keepingCapacity: true)
         } catch {
             // Kept for the next try; if the database stays away, the heartbeats lapse too and
             // the leader rescues these jobs (at-least-once).
-            logger.debug("completion write failed", metadata: ["error": "\(error)"])
+            logger.debug("completion write failed", metadata: ["error": "\(DurableQueueError.wrap(error, location: connector.location))"])
+            if let open = connection { try? await open.close() }
+            connection = nil
             try? await Task.sleep(for: .milliseconds(50))
-            return done
         }
-    }
-
-    /// The completion statement; returns how many rows it updated.
-    private func writeCompletions(_ done: [FinishedJob], on connection: PostgresConnection) async throws -> Int {
-        let ids = done.map(\.id)
-        let attempts = done.map(\.attempt)
-        let states = done.map(\.state.rawValue)
-        let results = done.map(\.result)
-        let errors = done.map(\.error)
-        let delays = done.map(\.delayMilliseconds)
-        let rows = try await connection.query(
-            """
-            WITH o AS (SELECT * FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(results)::text[],
-                                            \(errors)::text[], \(delays)::float8[]) AS o(id, attempt, st, res, err, delay_ms)),
-            u AS (UPDATE conveyor_jobs j SET state = o.st,
-                         result = NULLIF(o.res, ''),
-                         finished_at = CASE WHEN o.st = 'available' THEN NULL ELSE now() END,
-                         run_at = CASE WHEN o.st = 'available' THEN now() + o.delay_ms * interval '1 millisecond' ELSE j.run_at END,
-                         errors = CASE WHEN o.err = '' THEN j.errors ELSE j.errors || o.err END,
-                         heartbeat_at = NULL
-                  FROM o WHERE j.id = ANY(\(ids)::bigint[]) AND j.id = o.id AND j.attempt = o.attempt AND j.state = 'running'
-                  RETURNING j.id, j.notify_done, o.st)
-            SELECT (SELECT count(*) FROM u)::bigint,
-                   (SELECT count(*) FROM (SELECT pg_notify('conveyor_done', u.id::text) FROM u
-                                          WHERE u.notify_done AND u.st <> 'available') n)::bigint
-            """, logger: logger)
-        var written = 0
-        for try await (count, _) in rows.decode((Int64, Int64).self) { written = Int(count) }
-        return written
     }
 
     // MARK: Heartbeats, LISTEN, maintenance

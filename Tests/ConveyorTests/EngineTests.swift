@@ -314,20 +314,22 @@ struct EngineOverflowTests {
 
     @Test("wait: submit blocks and submitWaitingForRoom suspends until there is room; both give up after the timeout")
     func wait() async throws {
-        let conveyor = try Conveyor(groups: [ResourceGroup("w", capacity: 2, overflow: .wait(timeout: .milliseconds(200)))])
+        // 500 ms, not less: the last submit waits for a worker that a loaded CI machine may not
+        // schedule for a few hundred milliseconds.
+        let conveyor = try Conveyor(groups: [ResourceGroup("w", capacity: 2, overflow: .wait(timeout: .milliseconds(500)))])
         let hold = Gate(value: 0)
         try conveyor.submit { hold.wait() }
         #expect(eventually { (try? conveyor.statistics(for: "w").queued) == 0 })
         try conveyor.submit {}
         try conveyor.submit {}
-        let timedOut = ConveyorError.queueFull(group: "w", capacity: 2, exhausted: .waitTimeout(.milliseconds(200)))
+        let timedOut = ConveyorError.queueFull(group: "w", capacity: 2, exhausted: .waitTimeout(.milliseconds(500)))
         let clock = ContinuousClock()
         var start = clock.now
         #expect(throws: timedOut) { try conveyor.submit {} }  // blocks this thread until the timeout
-        #expect(start.duration(to: clock.now) >= .milliseconds(200))
+        #expect(start.duration(to: clock.now) >= .milliseconds(500))
         start = clock.now
         await #expect(throws: timedOut) { try await conveyor.submitWaitingForRoom {} }
-        #expect(start.duration(to: clock.now) >= .milliseconds(200))
+        #expect(start.duration(to: clock.now) >= .milliseconds(500))
         let released = Task {
             try await Task.sleep(for: .milliseconds(30))
             hold.signal()
