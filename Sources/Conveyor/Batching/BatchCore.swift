@@ -139,6 +139,9 @@ struct BatchAccumulators {
     /// retries them every millisecond; the drain and the shutdown take them. While any is
     /// parked, submits are refused (memory stays bounded).
     var parked: [BatchChunk] = []
+    /// Why the newest chunk was parked: what a refused submit reports (out of memory is not a
+    /// full ring).
+    var parkedBecause: ConveyorError?
     var retryArmed = false
     /// Chunks taken out whose token is being queued right now (the shutdown waits for them).
     var inTransit = 0
@@ -233,7 +236,9 @@ class BatchCoreBase: @unchecked Sendable {
         let appended = self.accumulators.withLock { state -> Appended in
             guard state.parked.isEmpty else {
                 let group = engine.groups[self.groupIndex]
-                return .refused(.queueFull(group: group.name, capacity: group.configuration.capacity, exhausted: .ring(level: 1)))
+                return .refused(
+                    state.parkedBecause
+                        ?? .queueFull(group: group.name, capacity: group.configuration.capacity, exhausted: .ring(level: 1)))
             }
             let chunk: BatchChunk
             if self.keyed, let current = state.keyed[key] {
@@ -357,6 +362,7 @@ class BatchCoreBase: @unchecked Sendable {
                 return false
             }
             state.parked.append(chunk)
+            state.parkedBecause = error as? ConveyorError
             state.pending += chunk.count
             if case ConveyorError.shutDown = error { return false }
             guard !state.retryArmed else { return false }
