@@ -41,23 +41,11 @@ struct TaskStateMachineTests {
         case other(String)
     }
 
-    /// SplitMix64: a small seeded generator, so a failing seed replays.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test("Every task has exactly one outcome, under drain and under stop", arguments: [
         UInt64(0x5EED_0001), 0x5EED_0002, 0x5EED_0003, 0x5EED_0004,
     ])
     func oneOutcomePerTask(seed: UInt64) async throws {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(state: seed)  // seeded, so a failing seed replays
         let count = StressScale.scaled(2_000, minimum: 400)
         let ledger = Ledger(count: count)
         let expired = Counter(), notStarted = Counter(), otherFailures = Counter()
