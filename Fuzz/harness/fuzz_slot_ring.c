@@ -1,8 +1,8 @@
 // libFuzzer harness: the slot ring (cnv_slot_ring.h) against a model of its slots.
 //
 // Script: one byte picks the capacity (2 … 256, or an arbitrary 64-bit capacity that must be
-// refused unless valid), one byte says whether the positions start just below 2^64 (so head
-// and tail cross the 64-bit wrap), then operations of two bytes (op, argument): claim one or
+// refused unless valid), one byte says whether the positions start high (just
+// below 2^63 less 2^20: the top bit of the tail is the CLOSED bit), then operations of two bytes (op, argument): claim one or
 // a burst, publish any claimed slot (out of order too), take one or a burst, release any
 // taken slot (out of order too), cancel a queued task through its ticket, and the count and
 // emptiness probes. The model knows each slot's state (free, claimed, published, taken), the
@@ -141,8 +141,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     m.next_value = 1;
     uint8_t start = fuzz_u8(&script);
     if (start & 1) {
-        // Just below the wrap: within the next few laps, head and tail pass 2^64.
-        uint64_t origin = UINT64_MAX - (uint64_t)(start >> 1) * 7;
+        // High positions: the top bit of the tail is the CLOSED bit, so positions stay below
+        // 2^63 (cnv_slot_ring.h); start 2^20 below it (more than a script can claim).
+        uint64_t origin = CNV_SLOT_RING_CLOSED - (UINT64_C(1) << 20) - (uint64_t)(start >> 1) * 7;
         for (uint64_t k = 0; k < capacity; k++) cnv_slot_ring_at(ring, origin + k)->sequence = origin + k;
         atomic_store_explicit(&ring->head, origin, memory_order_relaxed);
         atomic_store_explicit(&ring->tail, origin, memory_order_relaxed);

@@ -1,4 +1,7 @@
-// The submission gate: lets shutdown wait for submits that are under way.
+// The submission gate: lets shutdown wait for submits that are under way. Since issue 10 it
+// guards only the overflow push (a spill, off the per-task path): ring claims are refused by
+// the ring's CLOSED bit instead (cnv_slot_ring.h), and batch appends check `open` under their
+// lock. Its `open` word is also what `Conveyor.isAccepting` reads.
 #ifndef CNV_GATE_H
 #define CNV_GATE_H
 

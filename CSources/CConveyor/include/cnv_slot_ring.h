@@ -16,7 +16,14 @@
 //   sequence == p + cap  released by the consumer of p: free for position p + cap
 // Between claim and publish the slot belongs to its producer (sequence stays p); between
 // take and release it belongs to its consumer (sequence stays p + 1). Positions are 64-bit;
-// all comparisons are on differences, so even the wrap at 2^64 is harmless (fuzzed).
+// all comparisons are on differences (positions stay below 2^63, the CLOSED bit; see below).
+//
+// Shutdown (issue 10): the top bit of `tail` is CLOSED. `cnv_slot_ring_close` sets it with
+// one fetch-or; from then on every claim fails (its CAS expects a tail without the bit, so a
+// claim racing the fetch-or either lands before it, inside the closed range, or fails and sees
+// the bit). The closer then waits until every position below the closed tail is published
+// (`cnv_slot_ring_wait_published`). Positions therefore live in 63 bits: at 10^9 claims a
+// second a ring would reach 2^63 after 292 years.
 //
 // Progress: no locks, no waiting inside any call. A producer preempted between claim and
 // publish holds up only the consumers of that slot and of the slots after it (they see the
@@ -78,6 +85,9 @@ _Static_assert(_Alignof(struct cnv_slot_ring) == CNV_FALSE_SHARING_RANGE &&
                    sizeof(struct cnv_slot_ring) == 3 * CNV_FALSE_SHARING_RANGE,
                "cnv_slot_ring: three line pairs, the read-only fields fit in the third");
 
+/// The CLOSED bit of `tail` (see the header comment): set once by cnv_slot_ring_close.
+#define CNV_SLOT_RING_CLOSED (UINT64_C(1) << 63)
+
 /// Largest capacity accepted (2^24 slots = 2 GiB of slots; the engine caps rings far lower).
 #define CNV_SLOT_RING_MAX_CAPACITY 16777216ULL  // 2^24
 
@@ -115,6 +125,9 @@ static inline size_t cnv_slot_ring__claim(struct cnv_slot_ring *ring, size_t cou
     // Relaxed: the position is only a guess; the slot sequences and the CAS decide.
     uint64_t position = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     for (;;) {
+        // Closed: no claim any more. Seeing the bit late is harmless: the CAS below expects
+        // `position` without it, so it fails against a closed tail and we come back here.
+        if (CNV_UNLIKELY(position & CNV_SLOT_RING_CLOSED)) return 0;
         size_t free_slots = 0;
         uint64_t sequence = 0;
         for (; free_slots < count; free_slots++) {
@@ -134,8 +147,12 @@ static inline size_t cnv_slot_ring__claim(struct cnv_slot_ring *ring, size_t cou
             // lag < 0: the slot still holds (or runs) the task of the previous lap: full there.
             if (free_slots == 0 || exact) return 0;
         }
-        // Relaxed CAS: it only arbitrates which producer owns [position, position + n). The
-        // records' contents are carried to consumers by each slot's release in publish.
+        // Relaxed CAS: it only arbitrates which producer owns [position, position + n), and
+        // against the closer's fetch-or: both are read-modify-writes of `tail`, so in its
+        // modification order this claim is either before the fetch-or (inside the range the
+        // closer waits for) or after it (then it expected a value without CLOSED and failed).
+        // No other ordering is needed. The records' contents are carried to consumers by each
+        // slot's release in publish.
         if (atomic_compare_exchange_weak_explicit(&ring->tail, &position, position + free_slots,
                                                   memory_order_relaxed, memory_order_relaxed)) {
             *first = position;
@@ -145,7 +162,8 @@ static inline size_t cnv_slot_ring__claim(struct cnv_slot_ring *ring, size_t cou
     }
 }
 
-/// Claims one slot for a new task, or returns NULL when the ring is full at the tail. The
+/// Claims one slot for a new task, or returns NULL when the ring is full at the tail or closed
+/// (`cnv_slot_ring_is_closed` tells which, after the fact). The
 /// caller owns the slot until it publishes it and must publish it (promptly: consumers of
 /// later slots wait for it); fill `slot->record` in between.
 static inline struct cnv_slot *cnv_slot_ring_claim(struct cnv_slot_ring *ring) {
@@ -153,7 +171,7 @@ static inline struct cnv_slot *cnv_slot_ring_claim(struct cnv_slot_ring *ring) {
     return cnv_slot_ring__claim(ring, 1, true, &first) == 1 ? cnv_slot_ring_at(ring, first) : NULL;
 }
 
-/// Claims as many of `count` consecutive slots as are free (one CAS); the slots are
+/// Claims as many of `count` consecutive slots as are free (one CAS; none once closed); the slots are
 /// `cnv_slot_ring_at(ring, *first + i)` for i < the returned count. Each must be published.
 static inline size_t cnv_slot_ring_claim_burst(struct cnv_slot_ring *ring, size_t count, uint64_t *first) {
     return cnv_slot_ring__claim(ring, count, false, first);
@@ -238,7 +256,7 @@ static inline void cnv_slot_release(struct cnv_slot_ring *ring, struct cnv_slot 
 /// difference into the capacity).
 static inline uint64_t cnv_slot_ring_count(struct cnv_slot_ring *ring) {
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
-    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed) & ~CNV_SLOT_RING_CLOSED;
     uint64_t count = tail - head;
     return count > ring->capacity ? ring->capacity : count;
 }
@@ -254,6 +272,26 @@ static inline bool cnv_slot_ring_may_have_entries(struct cnv_slot_ring *ring) {
     return (int64_t)(sequence - (head + 1)) >= 0;
 }
 
+// MARK: Closing (the engine's shutdown)
+
+/// Whether the ring is closed. A claim that returned nothing and then sees this true was
+/// refused because of the close or at least raced with it; either way the submit reports
+/// "shut down". Acquire: pairs with nothing the caller reads, but keeps this check after the
+/// failed claim it explains.
+static inline bool cnv_slot_ring_is_closed(struct cnv_slot_ring *ring) {
+    return (atomic_load_explicit(&ring->tail, memory_order_acquire) & CNV_SLOT_RING_CLOSED) != 0;
+}
+
+/// Sets the CLOSED bit (idempotent) and returns the closed tail: every position below it was
+/// claimed before the close, none at or above it ever will be.
+uint64_t cnv_slot_ring_close(struct cnv_slot_ring *ring);
+
+/// Waits until every position below `closed_tail` (from cnv_slot_ring_close) is published.
+/// Ends: a claimed slot is published by its claimer without waiting for anyone. Spins
+/// briefly, then yields, then sleeps 20 µs between scans. Returns the number of scans that
+/// found a claimed-but-unpublished slot (0 when none was pending; for tests and logs).
+uint64_t cnv_slot_ring_wait_published(struct cnv_slot_ring *ring, uint64_t closed_tail);
+
 // MARK: The engine's use: a lane's ring holds in-slot tasks and indirect slots.
 
 /// The slot a record of CNV_TASK_FLAG_IN_SLOT lives in.
@@ -261,7 +299,8 @@ static inline struct cnv_slot *cnv_slot_of_record(struct cnv_task_record *record
     return (struct cnv_slot *)(void *)((char *)record - offsetof(struct cnv_slot, record));
 }
 
-/// Queues a slab record through an indirect slot; false when the ring is full at the tail.
+/// Queues a slab record through an indirect slot; false when the ring is full at the tail or
+/// closed (`cnv_slot_ring_is_closed` tells which).
 static inline bool cnv_slot_ring_push_record(struct cnv_slot_ring *ring, struct cnv_task_record *record) {
     struct cnv_slot *slot = cnv_slot_ring_claim(ring);
     if (slot == NULL) return false;

@@ -226,14 +226,15 @@ class BatchCoreBase: @unchecked Sendable {
     {
         let key = self.keyed ? self.key(of: payload.baseAddress!) : 0
         let now = MonotonicClock.ticks()
-        // Inside the gate: a shutdown waits for this append, then its settle finds the task.
-        let shard = cnv_gate_enter(engine.gate)
-        guard shard >= 0 else {
-            if let waiter { Unmanaged<TaskHandler>.fromOpaque(waiter).release() }
-            throw ConveyorError.shutDown
-        }
         let limit = self.maxBatchSize.load(ordering: .relaxed)
         let appended = self.accumulators.withLock { state -> Appended in
+            // No gate (issue 10): the check is inside the accumulators' lock. Shutdown stops
+            // accepting (the gate's `open` word) before it settles the batches, and the
+            // settle takes this lock: an append that still saw "accepting" here holds the
+            // lock before the settle does, so the settle finds its task; one after the settle
+            // sees "not accepting" (the store happens before the settle's lock, which happens
+            // before this load).
+            guard engine.isAccepting else { return .refused(.shutDown) }
             guard state.parked.isEmpty else {
                 let group = engine.groups[self.groupIndex]
                 return .refused(
@@ -270,7 +271,6 @@ class BatchCoreBase: @unchecked Sendable {
             self.queuedTasks.add(chunk.count, ordering: .relaxed)
             return .accepted(ticket, full: chunk, arm: arm)
         }
-        cnv_gate_leave(engine.gate, shard)
         switch appended {
         case .refused(let error):
             if let waiter { Unmanaged<TaskHandler>.fromOpaque(waiter).release() }

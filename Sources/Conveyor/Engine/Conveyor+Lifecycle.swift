@@ -19,11 +19,22 @@ extension Conveyor {
             return
         }
         let gate = UInt(bitPattern: self.gate)
+        let rings = self.groups.flatMap { group in group.lanes.map { UInt(bitPattern: $0.ring.ring) } }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             // Brief (submits finish queueing in microseconds) but blocking: keep it off the
             // cooperative pool.
             DispatchQueue.global().async {
+                // 1. Stop accepting: `isAccepting` turns false, batch appends and overflow
+                // pushes are refused, and we wait for overflow pushes under way (the narrow
+                // gate, see placeAfterFullRing).
                 cnv_gate_close_and_wait(OpaquePointer(bitPattern: gate))
+                // 2. Close every ring (the CLOSED bit refuses all later claims), then wait
+                // until every slot claimed before that is published. Submits hold no gate on
+                // this path: this replaces the per-task gate (issue 10, docs/Engine.md).
+                let closed = rings.map { cnv_slot_ring_close(OpaquePointer(bitPattern: $0)) }
+                for (ring, tail) in zip(rings, closed) {
+                    _ = cnv_slot_ring_wait_published(OpaquePointer(bitPattern: ring), tail)
+                }
                 continuation.resume()
             }
         }

@@ -186,15 +186,15 @@ extension Conveyor {
         let lane = hot.lane(forLevel: task.priority.level)
         let handlerPointer = UnsafeMutableRawPointer(bitPattern: handler).unsafelyUnwrapped
         let level = task.priority.level
-        let shard = cnv_gate_enter(self.gate)
-        guard shard >= 0 else { throw ConveyorError.shutDown }
-        defer { cnv_gate_leave(self.gate, shard) }
         var placed = 0
         // In slots: one claim for as many as fit, each written in place and published.
         if !Self.isAsync(handlerPointer), !hot.hasSpilled(lane) {
             let ring = hot.rings[lane]
             var first: UInt64 = 0
             placed = cnv_slot_ring_claim_burst(ring, count, &first)
+            // Nothing claimed and the ring closed: refused, nothing queued (no gate: the
+            // CLOSED bit in the tail refuses the claim, see cnv_slot_ring.h).
+            if placed == 0, cnv_slot_ring_is_closed(ring) { throw ConveyorError.shutDown }
             if placed > 0 {
                 let ticks = self.timing ? MonotonicClock.ticks() : 0
                 let deadlineNanoseconds = Self.deadlineNanoseconds(deadline)
@@ -222,15 +222,23 @@ extension Conveyor {
             UnsafeMutableRawPointer(cnv_task_payload(record)!).copyMemory(from: payloads + placed * stride, byteCount: size)
             _ = cnv_task_begin(record)
             // Through an indirect slot while the ring has room (async kinds), else the policy.
-            if !hot.hasSpilled(lane), cnv_slot_ring_push_record(hot.rings[lane], record) {
-                placed += 1
-                continue
+            if !hot.hasSpilled(lane) {
+                if cnv_slot_ring_push_record(hot.rings[lane], record) {
+                    placed += 1
+                    continue
+                }
+                if cnv_slot_ring_is_closed(hot.rings[lane]) {
+                    self.discard(record)
+                    if placed == 0 { throw ConveyorError.shutDown }
+                    break
+                }
             }
             do {
                 try self.placeAfterFullRing(record, lane: lane, group: group, hot: hot)
                 placed += 1
             } catch {
                 self.discard(record)
+                if placed == 0, case ConveyorError.shutDown = error { throw error }
                 break
             }
         }
@@ -362,12 +370,16 @@ extension Conveyor {
         handler: UnsafeMutableRawPointer, level: Int, group index: Int, deadline: Duration?,
         fill: (UnsafeMutablePointer<cnv_task_record>) -> Void
     ) throws -> TaskTicket? {
-        let shard = cnv_gate_enter(self.gate)
-        guard shard >= 0 else { throw ConveyorError.shutDown }
-        defer { cnv_gate_leave(self.gate, shard) }
         let hot = self.hot[index]
         let lane = hot.lane(forLevel: level)
-        guard !hot.hasSpilled(lane), let slot = cnv_slot_ring_claim(hot.rings[lane]) else { return nil }
+        guard !hot.hasSpilled(lane) else { return nil }
+        // No gate (issue 10): a shutdown sets the ring's CLOSED bit, which refuses this claim,
+        // then waits until every slot claimed before the bit is published. So from here to the
+        // publish below nothing may wait for anyone.
+        guard let slot = cnv_slot_ring_claim(hot.rings[lane]) else {
+            if cnv_slot_ring_is_closed(hot.rings[lane]) { throw ConveyorError.shutDown }
+            return nil
+        }
         let record = cnv_slot_record(slot)!
         Self.fillSlotRecord(
             record, handler: handler, level: level, ticks: self.timing ? MonotonicClock.ticks() : 0,
@@ -422,13 +434,13 @@ extension Conveyor {
     /// Queues a prepared record; on failure the record is still the caller's.
     @inline(__always)
     func enqueue(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws -> TaskTicket {
-        let shard = cnv_gate_enter(self.gate)
-        guard shard >= 0 else { throw ConveyorError.shutDown }
-        defer { cnv_gate_leave(self.gate, shard) }
         let state = cnv_task_begin(record)
         let hot = self.hot[index]
         let lane = hot.lane(forLevel: level)
+        // No gate here either: the ring's CLOSED bit refuses the push after a shutdown began;
+        // the overflow path (placeAfterFullRing) keeps a narrow gate of its own.
         if hot.hasSpilled(lane) || !cnv_slot_ring_push_record(hot.rings[lane], record) {
+            if !hot.hasSpilled(lane), cnv_slot_ring_is_closed(hot.rings[lane]) { throw ConveyorError.shutDown }
             try self.placeAfterFullRing(record, lane: lane, group: self.groups[index], hot: hot)
         }
         cnv_parker_notify(hot.parker)
@@ -455,8 +467,9 @@ extension Conveyor {
     }
 
     /// The `.wait` policy for a synchronous submit: retries with a brief spin, then sleeps of
-    /// 20 µs growing to 1 ms, until there is room or the timeout passed. The gate is left
-    /// between tries, so a shutdown never waits for a blocked submitter.
+    /// 20 µs growing to 1 ms, until there is room or the timeout passed. Nothing is held
+    /// between tries (no slot, no gate), so a shutdown never waits for a blocked submitter; its
+    /// next try finds the ring closed and throws ``ConveyorError/shutDown``.
     private func enqueueBlocking(_ record: UnsafeMutablePointer<cnv_task_record>, level: Int, group index: Int) throws
         -> TaskTicket
     {
@@ -528,6 +541,12 @@ extension Conveyor {
     /// `.reject` and `.wait` throw ``ConveyorError/Exhausted/ring(level:)`` (the callers that
     /// wait retry); `.spill` queues the record in the overflow queue, counting its bytes
     /// against the group's memory limit.
+    ///
+    /// The overflow push is the one place that keeps a submission gate (a narrow one, entered
+    /// only here, off the per-task path): the overflow queue has no CLOSED bit, and a push
+    /// cannot be taken back, so a shutdown must be able to wait for pushes under way before it
+    /// sweeps the queues. Entering costs `sched_getcpu` and two locked increments, next to a
+    /// record and a queue node this path allocates anyway.
     func placeAfterFullRing(
         _ record: UnsafeMutablePointer<cnv_task_record>, lane: Int, group: GroupRuntime, hot: GroupHotPath
     ) throws {
@@ -535,7 +554,15 @@ extension Conveyor {
             throw ConveyorError.queueFull(group: group.name, capacity: group.configuration.capacity, exhausted: .ring(level: lane))
         }
         // While older tasks of this lane sit in the overflow queue, newer ones follow them there.
-        if !hot.hasSpilled(lane), cnv_slot_ring_push_record(hot.rings[lane], record) { return }
+        if !hot.hasSpilled(lane) {
+            if cnv_slot_ring_push_record(hot.rings[lane], record) { return }
+            if cnv_slot_ring_is_closed(hot.rings[lane]) { throw ConveyorError.shutDown }
+        }
+        // Inside the gate: shutdown closes it and waits for us before it sweeps the overflow
+        // queues; a closed gate refuses the push.
+        let shard = cnv_gate_enter(self.gate)
+        guard shard >= 0 else { throw ConveyorError.shutDown }
+        defer { cnv_gate_leave(self.gate, shard) }
         let charge = Self.spillCharge(of: record)
         // Add first, then check: concurrent spills can never take the total past the limit.
         let (used, total) = group.spilledBytes.wrappingAdd(charge, ordering: .relaxed)

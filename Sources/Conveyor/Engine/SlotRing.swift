@@ -77,6 +77,19 @@ final class SlotRing: @unchecked Sendable {
         cnv_slot_release(self.ring, slot)
     }
 
+    /// Sets the CLOSED bit (no claim succeeds from now on) and returns the closed tail.
+    @discardableResult
+    func close() -> UInt64 {
+        cnv_slot_ring_close(self.ring)
+    }
+
+    var isClosed: Bool { cnv_slot_ring_is_closed(self.ring) }
+
+    /// Blocks until every position below `closedTail` is published (see `cnv_slot_ring.h`).
+    func waitPublished(below closedTail: UInt64) -> UInt64 {
+        cnv_slot_ring_wait_published(self.ring, closedTail)
+    }
+
     /// The record of a slot, as the engine's record code takes it.
     @inline(__always)
     static func record(_ slot: UnsafeMutablePointer<cnv_slot>) -> UnsafeMutablePointer<cnv_task_record> {
