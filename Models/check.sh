@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Exhaustive spin runs of Models/parking.pml and Models/shutdown.pml (Models/README.md):
+# Exhaustive spin runs of Models/parking.pml, Models/shutdown.pml and Models/shutdown_closed.pml (Models/README.md):
 #   the protocol of today and the planned awake-count rule must pass (no assertion
 #   failure, no invalid end state, no truncated search); each mutant must fail.
 # MODEL_DEPTH bounds the search depth (pan -m); a run that reaches it fails, so "passed"
@@ -67,4 +67,9 @@ model=shutdown.pml run shutdown_mutant_weak_close    fail -DMUTANT_WEAK_CLOSE ||
 model=shutdown.pml run shutdown_mutant_relaxed_leave fail -DMUTANT_RELAXED_LEAVE || status=1
 model=shutdown.pml run shutdown_mutant_no_wait       fail -DMUTANT_NO_WAIT || status=1
 model=shutdown.pml run shutdown_mutant_no_sweep      fail -DMUTANT_NO_SWEEP || status=1
+# The CLOSED-bit protocol that replaced the per-task gate (shutdown_closed.pml, issue 10).
+model=shutdown_closed.pml run shutdown_closed                pass || status=1
+model=shutdown_closed.pml run shutdown_closed_mutant_no_publish_wait  fail -DMUTANT_NO_PUBLISH_WAIT || status=1
+model=shutdown_closed.pml run shutdown_closed_mutant_overflow_no_gate fail -DMUTANT_OVERFLOW_NO_GATE || status=1
+model=shutdown_closed.pml run shutdown_closed_mutant_claim_ignores_closed fail -DMUTANT_CLAIM_IGNORES_CLOSED || status=1
 exit $status
