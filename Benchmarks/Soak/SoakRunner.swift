@@ -96,6 +96,7 @@ final class SoakRunner: Sendable {
     /// - Throws: the errors of creating the Conveyor and the pools.
     func run() async throws -> SoakReport {
         let state = SoakState()
+        let heapProfile = SoakHeapProfile.fromEnvironment()
         let optimizer = MemoryOptimizer()
         let records = try optimizer.createPool(objectSize: MemoryLayout<SoakRecord>.stride)
         let scratch = try optimizer.createPool(
@@ -264,15 +265,23 @@ final class SoakRunner: Sendable {
             while !state.isDrained, clock.now < drainLimit {
                 try? await Task.sleep(for: .milliseconds(1))
             }
+            // Idle long enough for every worker's park to time out once (1 s): an idle worker
+            // then hands the free records cached in its slab magazines back to the depots
+            // (Conveyor+Workers.swift), and only then can their slabs be released. Shorter
+            // when the quiet period is (soaks of less than ~3 min).
+            let idleUntil = min(clock.now + .milliseconds(1_200), end - .milliseconds(50))
+            if clock.now < idleUntil { try? await Task.sleep(until: idleUntil, clock: clock) }
+            // No suspension from here to the sample: the burst's records are freed into this
+            // thread's magazines, and `releaseMemory` flushes the calling thread's.
             while let bits = retained.tryDequeue() {
                 records.deallocate(UnsafeMutablePointer<SoakRecord>(bitPattern: bits)!)
             }
-            try? await Task.sleep(for: .milliseconds(5))
             // What a service does in its quiet periods: give free slabs and allocator pages
             // back. Without it a new highest burst leaves free slab capacity behind that the
             // heap figure counts as growth although nothing holds it.
             _ = optimizer.releaseMemory()
             sample(phase, checkpoint: true, afterWarmUp: afterWarmUp)
+            heapProfile?.dump(phase: phase)
             if clock.now < end { try? await Task.sleep(until: end, clock: clock) }
         }
 
@@ -283,6 +292,12 @@ final class SoakRunner: Sendable {
         try? await conveyor.resize(group: "io", workers: 3)
         await active("warm-up", level: 1000, burst: true, length: warmUp / 3, afterWarmUp: false)
         try? await conveyor.resize(group: "io", workers: 1)
+        // The batch kind's chunks at their bound, once: a chunk is never freed (tickets name
+        // its slots), so the kind keeps as many as were ever in flight at once, up to a full
+        // ring of flush tokens in its group. A day's peak that backs the scaled group up
+        // further than any hour before would otherwise add them as a step (+1.0 MiB at hour 9
+        // of a 5 min soak, jemalloc heap profile, docs/Reliability.md).
+        Self.fillBatchKind(conveyor: conveyor, ingest: ingest, state: state)
         await active("warm-up", level: 1000, burst: false, length: warmUp / 6, afterWarmUp: false)
         await quiet("warm-up", until: start + warmUp, afterWarmUp: false)
         let warmUpEnd = start.duration(to: clock.now)
@@ -337,6 +352,38 @@ final class SoakRunner: Sendable {
             scalerDecisionsApplied: state.scalerApplied.load(ordering: .relaxed))
     }
 
+    /// Holds every worker of the scaled group and submits batch-kind tasks until the group
+    /// refuses them (its ring full of flush tokens, the next chunk parked), then lets the
+    /// workers go: the batch kind's chunks reach the most the group can hold in flight.
+    static func fillBatchKind(conveyor: Conveyor, ingest: BatchKind<SoakPayload, Void>, state: SoakState) {
+        let hold = DispatchSemaphore(value: 0)
+        let maxWorkers = 3
+        for _ in 0..<maxWorkers {
+            // High priority: a worker the scaler starts meanwhile takes a blocker first.
+            let task = QueueTask(kind: "hold", priority: .high, group: "scaled")
+            if (try? conveyor.submit(task, {
+                hold.wait()
+                state.handled.add(1, ordering: .relaxed)
+            })) != nil {
+                state.accepted.add(1, ordering: .relaxed)
+            }
+        }
+        var refusedInARow = 0
+        var seed: UInt64 = 1 << 63
+        // At most a ring of 64 Ki tokens of 32 tasks (the default ring is 4,096 slots).
+        for _ in 0..<(1 << 21) where refusedInARow < 64 {
+            seed &+= 1
+            if (try? conveyor.submit(ingest, SoakPayload(seed: seed, length: 0, flags: UInt32(seed & 1)))) != nil {
+                state.accepted.add(1, ordering: .relaxed)
+                refusedInARow = 0
+            } else {
+                state.rejected.add(1, ordering: .relaxed)
+                refusedInARow += 1
+            }
+        }
+        for _ in 0..<maxWorkers { hold.signal() }
+    }
+
     /// Entries the soak's result cache holds at most.
     static let cacheEntries = 4096
 
@@ -365,12 +412,20 @@ final class SoakRunner: Sendable {
         var bulk = [SoakPayload](repeating: SoakPayload(seed: 0, length: 0, flags: 0), count: 16)
         var chunk: UInt64 = 0
         let clock = ContinuousClock()
+        var flushedWhileIdle = true
         while !state.stopping.load(ordering: .relaxed) {
             let level = state.level.load(ordering: .relaxed)
             guard level > 0 else {
+                // Going idle: hand this thread's cached free records (engine records, queue
+                // nodes) back, so the quiet period's releaseMemory can return their slabs.
+                if !flushedWhileIdle {
+                    MemoryOptimizer.flushThreadCaches()
+                    flushedWhileIdle = true
+                }
                 usleep(500)
                 continue
             }
+            flushedWhileIdle = false
             let began = clock.now
             chunk &+= 1
             let seed = UInt64(index) << 48 | chunk << 8

@@ -589,6 +589,26 @@ int cnv_slab_pool_flush_thread_cache(struct cnv_slab_pool *pool) {
     return CNV_OK;
 }
 
+uint32_t cnv_slab_flush_thread_caches(void) {
+    struct cnv_slab_tls_entry *table = cnv_slab_tls_table;
+    if (table == NULL) return 0;
+    uint32_t flushed = 0;
+    pthread_mutex_lock(&registry_lock);
+    // Only this thread grows its table, so capacity and entries are stable here; the
+    // registry lock keeps every pool it names alive (destroy takes it to unregister).
+    uint32_t live = cnv_slab_tls_capacity < registry_capacity ? cnv_slab_tls_capacity : registry_capacity;
+    for (uint32_t i = 0; i < live; i++) {
+        struct cnv_slab_pool *pool = registry[i];
+        if (table[i].serial == 0 || pool == NULL || pool->identity.serial != table[i].serial) continue;
+        pthread_mutex_lock(&pool->lock);
+        flush_cache_locked(pool, table[i].cache);
+        pthread_mutex_unlock(&pool->lock);
+        flushed++;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return flushed;
+}
+
 // MARK: Purge
 
 static bool slab_releasable(const struct cnv_slab *slab) {

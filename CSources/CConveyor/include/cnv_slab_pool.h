@@ -143,6 +143,12 @@ int cnv_slab_pool_check(const struct cnv_slab_pool *pool);
 int cnv_slab_pool_stats(struct cnv_slab_pool *pool, struct cnv_slab_stats *out);
 /// Moves the calling thread's cached objects for this pool into the depot.
 int cnv_slab_pool_flush_thread_cache(struct cnv_slab_pool *pool);
+/// Moves the calling thread's cached objects of every live pool it has a cache for into
+/// their depots (a thread that goes idle for long: only the owner can empty its magazines,
+/// and each free object they hold keeps its slab from being purged). Cold path: takes the
+/// registry lock, then each such pool's lock in turn (the order the thread-exit destructor
+/// uses). Returns the pools flushed.
+uint32_t cnv_slab_flush_thread_caches(void);
 /// Flushes the calling thread's cache, releases every slab whose objects are all in the
 /// depot, and asks jemalloc to return the dedicated arena's free pages to the OS.
 /// Objects cached by other threads keep their slabs. Stores the slab count released.

@@ -23,6 +23,18 @@ extension Conveyor {
         }
         return slabs
     }
+
+    /// Hands the calling worker thread's cached free objects back to the depots of every slab
+    /// pool it has a cache for: the task-record pool, the queue-node pools, and any
+    /// ``RecordPool`` its handlers use. A slab magazine belongs to its thread, so
+    /// ``releaseFreeMemory()`` (called from some other thread) cannot empty it, and every slab
+    /// with a free object in an idle worker's magazines stayed reserved however long the
+    /// worker slept: up to 2 × 64 objects per worker and pool, spread over as many slabs
+    /// (docs/Memory.md). A worker calls this once per idle period, after a park that ended
+    /// by its timeout (nothing to do for a whole second), never on the task path.
+    func flushWorkerCaches() {
+        _ = cnv_slab_flush_thread_caches()
+    }
 }
 
 /// The live Conveyors, held weakly, so ``MemoryOptimizer/optimizeGC(dropPooledObjects:)`` can

@@ -136,6 +136,8 @@ extension Conveyor {
         var idle = IdleEstimator()
         var ranSinceIdle = 0
         var newestArrival: UInt64 = 0
+        // Whether this idle period's magazines were flushed already (see the park below).
+        var flushedWhileIdle = false
         let parker = hot.parker
         // A worker counts as searching from its start, and again after every wake-up, until
         // it finds work or parks: submitters make no wake system call while one searches
@@ -152,6 +154,7 @@ extension Conveyor {
             if mode == .stopping { return }
             let taken = self.takeBatch(group, workers: group.targetWorkers.load(ordering: .relaxed), into: batch)
             if taken > 0 {
+                flushedWhileIdle = false
                 // The newest arrival seen since the last idle moment (lanes are served out of
                 // submit order, so a later batch may hold older tasks).
                 newestArrival = max(
@@ -206,6 +209,13 @@ extension Conveyor {
                 let parkedAt = MonotonicClock.ticks()
                 let woken = cnv_parker_park(parker, epoch, 1_000_000_000)
                 idle.parked(nanoseconds: MonotonicClock.nanoseconds(from: parkedAt, to: MonotonicClock.ticks()), woken: woken)
+                // Idle for a whole park timeout: give the free records cached in this
+                // thread's magazines back, once per idle period, so releasing memory can
+                // return their slabs (Conveyor+Memory.swift, flushWorkerCaches).
+                if !woken && !flushedWhileIdle {
+                    self.flushWorkerCaches()
+                    flushedWhileIdle = true
+                }
             }
             searching = true
             cnv_parker_begin_search(parker)

@@ -255,7 +255,8 @@ public final class MemoryOptimizer: Sendable {
     ///
     /// Limits, honestly: another thread's cached records and jemalloc thread cache cannot be
     /// flushed from here (a thread's cache belongs to it); their slabs stay until that thread
-    /// calls ``RecordPool/flushThreadCache()`` or exits. A slab with a single live record
+    /// calls ``RecordPool/flushThreadCache()`` or ``flushThreadCaches()``, or exits (the
+    /// engine's workers flush theirs after a second idle). A slab with a single live record
     /// stays. Memory still referenced is never freed: Swift has no collector to run.
     ///
     /// ```swift
@@ -284,6 +285,23 @@ public final class MemoryOptimizer: Sendable {
         let after = self.monitorMemory()
         return MemoryReleaseReport(
             before: before, after: after, slabsReleased: slabs, pooledObjectsDropped: dropped, allocatorPurged: purged)
+    }
+
+    /// Hands the **calling thread's** cached free slab objects back to their pools' depots,
+    /// for every pool it has a cache for (the engines' task records and queue nodes, and every
+    /// ``RecordPool``), so a later ``releaseMemory(dropPooledObjects:)`` from any thread can
+    /// release their slabs. Call it from a thread of your own that submits or frees records
+    /// and then goes idle for long (a producer at the end of a burst); the engine's workers do
+    /// it themselves after a second without work. Cheap (a lock per pool), never needed for
+    /// correctness. Returns the pools flushed.
+    ///
+    /// ```swift
+    /// // A producer thread, done with its burst:
+    /// MemoryOptimizer.flushThreadCaches()
+    /// ```
+    @discardableResult
+    public static func flushThreadCaches() -> Int {
+        Int(cnv_slab_flush_thread_caches())
     }
 
     /// The plan's name for ``releaseMemory(dropPooledObjects:)``, kept so code written against
