@@ -3,6 +3,7 @@
 #   Fuzz/run.sh build NAME          build Fuzz/.work/bin/fuzz_NAME
 #   Fuzz/run.sh run NAME SECONDS    build, then fuzz NAME for SECONDS (corpus: the committed
 #                                   seeds plus Fuzz/.work/corpus/NAME); fails on any finding
+#   Fuzz/run.sh merge NAME          merge the grown corpus into Fuzz/corpus/NAME (minimised)
 #   Fuzz/run.sh fault               the fault-injection loop (fault_loop.c)
 #   Fuzz/run.sh names               the harness names
 # Every run first replays the committed corpus (regression inputs included), then mutates.
@@ -120,10 +121,30 @@ run() {
     fi
 }
 
+# Replaces Fuzz/corpus/NAME by a coverage-minimised merge (libFuzzer -merge=1) of itself and
+# the working corpus a run grew; the named inputs (seeds, regression inputs) always stay.
+merge() {
+    local name=$1 fresh="$work/merged/$1"
+    build "$name"
+    rm -rf "$fresh"
+    mkdir -p "$fresh" "$work/corpus/$name"
+    ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$work/bin/fuzz_$name" -merge=1 $(fuzz_options "$name") \
+        "$fresh" "Fuzz/corpus/$name" "$work/corpus/$name" >"$work/merge_$name.log" 2>&1 || {
+        tail -20 "$work/merge_$name.log" >&2
+        return 1
+    }
+    local before
+    before=$(ls "Fuzz/corpus/$name" | wc -l)
+    find "Fuzz/corpus/$name" -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}' -delete
+    cp -n "$fresh"/* "Fuzz/corpus/$name/"
+    echo "Fuzz/corpus/$name: $before -> $(ls "Fuzz/corpus/$name" | wc -l) inputs"
+}
+
 case "${1:-}" in
 build) build "$2" ;;
+merge) merge "$2" ;;
 fault) build fault_loop && ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$work/bin/fuzz_fault_loop" ;;
 run) run "$2" "${3:-30}" ;;
 names) echo "$names" ;;
-*) sed -n '2,8p' "$0"; exit 2 ;;
+*) sed -n '2,9p' "$0"; exit 2 ;;
 esac
