@@ -5,6 +5,8 @@
 // enqueued on one thread are drained on another, node memory is allocated in one thread's
 // magazines and freed into another's. Operations: enqueue one or a burst, drain with a
 // capacity (0 included), count and bytes reads, node-pool statistics, replace a helper.
+// Only one input in FUZZ_THREADED_ONE_IN (fuzz_helpers.h) runs the helpers' commands on the
+// helper threads; the others run them on the fuzzing thread (same script).
 //
 // Checked: every drain returns exactly the model's oldest values in FIFO order, as many as
 // the capacity allows (a quiescent queue never stops early), and writes nothing past what it
@@ -22,6 +24,7 @@
 #define SENTINEL ((uintptr_t)0x5A5A5A5A5A5A5A5AULL)
 
 static struct fuzz_helper helpers[HELPERS];
+static bool threaded;  // this input uses the helper threads (fuzz_input_threaded)
 static struct cnv_overflow_queue *queue;
 static uintptr_t model[MAX_QUEUED];
 static size_t model_head, model_count;
@@ -108,13 +111,17 @@ static void stop_helpers(void) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static bool started;
+    static bool started, helpers_started;
     if (!started) {
-        for (int i = 0; i < HELPERS; i++) fuzz_helper_start(&helpers[i]);
-        atexit(stop_helpers);
         // Argument checks, once.
         FUZZ_CHECK(cnv_overflow_queue_create(CNV_SLAB_BACKING_MMAP, NULL) == CNV_EINVAL, "create(NULL)");
         started = true;
+    }
+    threaded = fuzz_input_threaded(data, size);
+    if (threaded && !helpers_started) {
+        for (int i = 0; i < HELPERS; i++) fuzz_helper_start(&helpers[i]);
+        atexit(stop_helpers);
+        helpers_started = true;
     }
     struct fuzz_script script = fuzz_script_make(data, size);
     FUZZ_CHECK(cnv_overflow_queue_create(CNV_SLAB_BACKING_MMAP, &queue) == CNV_OK, "create");
@@ -129,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while (!fuzz_script_done(&script)) {
         uint8_t op = fuzz_u8(&script);
         uint8_t argument = fuzz_u8(&script);
-        int thread = (op >> 4) % (HELPERS + 1);
+        int thread = threaded ? (op >> 4) % (HELPERS + 1) : 0;
         switch (op % 6) {
         case 0: enqueue_on(thread, 1); break;
         case 1: enqueue_on(thread, (size_t)argument * 3); break;

@@ -6,7 +6,10 @@
 // retired into the depot by the TLS destructor) and be replaced. The script picks the object
 // size (including sizes the pool must refuse), then operations: allocate one or a burst,
 // free one or a burst (any live object, on any thread), flush a thread's cache, purge,
-// statistics, replace a helper.
+// statistics, replace a helper. Only one input in FUZZ_THREADED_ONE_IN (fuzz_helpers.h) runs
+// the helpers' commands on the helper threads; the others run them on the fuzzing thread
+// (same script, one thread cache), so the pool's single-thread paths are fuzzed at a
+// hand-off-free speed and the cross-thread paths in the threaded inputs.
 //
 // Checked: no object is handed out twice while live (a hash set of live addresses); objects
 // are 16-byte aligned, inside their slab, and keep the bytes written into them until freed
@@ -21,9 +24,9 @@
 #include "fuzz_helpers.h"
 #include "fuzz_script.h"
 
-#define MAX_LIVE 4096
-#define MAX_LIVE_BYTES ((size_t)192 << 20)
-#define SET_SIZE 16384  // power of two, > 2 × MAX_LIVE
+#define MAX_LIVE 2048
+#define MAX_LIVE_BYTES ((size_t)4 << 20)
+#define SET_SIZE 8192  // power of two, > 2 × MAX_LIVE
 #define HELPERS 2
 
 struct live_object {
@@ -37,6 +40,7 @@ static unsigned char *live_set[SET_SIZE];  // open addressing; tombstones are (v
 static uint64_t model_allocations, model_frees, model_peak_live;
 static uint64_t next_tag;
 static struct fuzz_helper helpers[HELPERS];
+static bool threaded;  // this input uses the helper threads (fuzz_input_threaded)
 static bool thread_used[HELPERS + 1];  // has the thread a cache for this pool
 static struct cnv_slab_pool *pool;
 static size_t object_size;
@@ -250,9 +254,15 @@ static void stop_helpers(void) {
     for (int i = 0; i < HELPERS; i++) fuzz_helper_stop(&helpers[i]);
 }
 
+/// The thread a script's thread number names in this input (0 unless it is threaded).
+static int thread_for(int thread) {
+    return threaded ? thread : 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static bool started;
-    if (!started) {
+    threaded = fuzz_input_threaded(data, size);
+    if (threaded && !started) {
         for (int i = 0; i < HELPERS; i++) fuzz_helper_start(&helpers[i]);
         atexit(stop_helpers);
         started = true;
@@ -279,7 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while (!fuzz_script_done(&script)) {
         uint8_t op = fuzz_u8(&script);
         uint8_t argument = fuzz_u8(&script);
-        int thread = (op >> 4) % (HELPERS + 1);
+        int thread = thread_for((op >> 4) % (HELPERS + 1));
         switch (op % 8) {
         case 0: allocate_on(thread, 1); break;
         case 1: free_on(thread, 1, argument * 31u + (uint32_t)script.at); break;
@@ -302,7 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_stats();
     // Free everything (spread over the threads), flush every cache: purge must then find every
     // object in the depot and release every slab.
-    while (live_count > 0) free_on((int)(live_count % (HELPERS + 1)), 97, (uint32_t)live_count);
+    while (live_count > 0) free_on(thread_for((int)(live_count % (HELPERS + 1))), 97, (uint32_t)live_count);
     for (int t = 0; t <= HELPERS; t++) {
         if (!thread_used[t]) continue;  // no cache, nothing to flush
         int status = -100;

@@ -19,6 +19,12 @@
 // (fuzz_helpers.h, one command at a time); a *race* op runs a worker start, a canceller and a
 // deadline timer on one record at the same time on three threads (both helpers and the
 // fuzzing thread, released together by a spin barrier), each with a ticket the script picks.
+// Only one input in FUZZ_THREADED_ONE_IN (fuzz_helpers.h) uses the helper threads; in the
+// others every operation runs on the fuzzing thread and a race is played as an interleaving
+// the script picks (the worker's read and its transition are separate steps, so "read QUEUED,
+// then lose the transition to a cancel or a timer" happens in a chosen order), which checks
+// every ordering of the protocol at a fraction of the cost; the threaded inputs check that
+// the transitions are atomic (two real winners would be caught).
 //
 // Checked against the model after every operation:
 //   - `cnv_task_begin` returns the next generation (mod 2^56) with state QUEUED;
@@ -66,6 +72,7 @@ static struct ticket tickets[TICKETS];
 static int ticket_count;  // valid entries (a ring once full)
 static int ticket_next;
 static struct fuzz_helper helpers[HELPERS];
+static bool threaded;  // this input uses the helper threads (fuzz_input_threaded)
 
 static uint64_t word_of(uint64_t generation, enum cnv_task_state state) {
     return (generation & GENERATION_MASK) << CNV_TASK_STATE_BITS | (uint64_t)state;
@@ -90,12 +97,19 @@ struct worker_job {
     bool deadline_passed;
     bool won;
     uint64_t final_word;
+    uint64_t seen;  // the word its first read found
 };
 
-static void worker_settle(void *raw) {
-    struct worker_job *job = raw;
-    uint64_t state = cnv_task_state_word(job->record);
+/// The settle's first step: the read.
+static void worker_read(struct worker_job *job) {
+    job->seen = cnv_task_state_word(job->record);
     job->won = false;
+}
+
+/// The settle's second step: the transition from what the read found (and the re-read when
+/// it lost).
+static void worker_decide(struct worker_job *job) {
+    uint64_t state = job->seen;
     if ((state & CNV_TASK_STATE_MASK) == CNV_TASK_QUEUED) {
         enum cnv_task_state to = job->deadline_passed ? CNV_TASK_EXPIRED : CNV_TASK_RUNNING;
         if (cnv_task_transition(job->record, state, to)) {
@@ -106,6 +120,12 @@ static void worker_settle(void *raw) {
         state = cnv_task_state_word(job->record);  // a cancel or a deadline timer won the race
     }
     job->final_word = state;
+}
+
+static void worker_settle(void *raw) {
+    struct worker_job *job = raw;
+    worker_read(job);
+    worker_decide(job);
 }
 
 /// A canceller or a deadline timer with a ticket.
@@ -155,7 +175,7 @@ static void helper_wait(struct fuzz_helper *helper) {
 
 /// Runs `command` on thread `thread` (0: this one, 1…HELPERS: a helper) and waits.
 static void run_on(int thread, fuzz_command command, void *argument) {
-    if (thread == 0) {
+    if (thread == 0 || !threaded) {
         command(argument);
     } else {
         fuzz_helper_run(&helpers[thread - 1], command, argument);
@@ -267,13 +287,25 @@ static void settled(int r, const struct worker_job *job) {
 static void op_worker(int thread, int r, bool deadline_passed) {
     if (model[r].phase != QUEUED) return;  // only a queued record is dequeued
     bool queued = model[r].state == CNV_TASK_QUEUED;
-    struct worker_job job = {&records[r], deadline_passed, false, 0};
+    struct worker_job job = {&records[r], deadline_passed, false, 0, 0};
     run_on(thread, worker_settle, &job);
     FUZZ_CHECK(job.won == queued, "worker on record %d: won %d, model %d", r, job.won, queued);
     settled(r, &job);
 }
 
-/// A worker start, a cancel and a deadline timer on one record at the same time. With the
+/// The steps of a race played on one thread, and their orders (the worker reads first).
+enum race_step { STEP_READ, STEP_DECIDE, STEP_CANCEL, STEP_EXPIRE };
+static const uint8_t race_orders[12][4] = {
+    {STEP_READ, STEP_DECIDE, STEP_CANCEL, STEP_EXPIRE}, {STEP_READ, STEP_DECIDE, STEP_EXPIRE, STEP_CANCEL},
+    {STEP_READ, STEP_CANCEL, STEP_DECIDE, STEP_EXPIRE}, {STEP_READ, STEP_EXPIRE, STEP_DECIDE, STEP_CANCEL},
+    {STEP_READ, STEP_CANCEL, STEP_EXPIRE, STEP_DECIDE}, {STEP_READ, STEP_EXPIRE, STEP_CANCEL, STEP_DECIDE},
+    {STEP_CANCEL, STEP_READ, STEP_DECIDE, STEP_EXPIRE}, {STEP_EXPIRE, STEP_READ, STEP_DECIDE, STEP_CANCEL},
+    {STEP_CANCEL, STEP_READ, STEP_EXPIRE, STEP_DECIDE}, {STEP_EXPIRE, STEP_READ, STEP_CANCEL, STEP_DECIDE},
+    {STEP_CANCEL, STEP_EXPIRE, STEP_READ, STEP_DECIDE}, {STEP_EXPIRE, STEP_CANCEL, STEP_READ, STEP_DECIDE},
+};
+
+/// A worker start, a cancel and a deadline timer on one record at the same time (or, in an
+/// input without threads, in the order the shape byte picks). With the
 /// worker out (the record's task already decided by an earlier race or op), the cancel and
 /// the timer still race each other. Either ticket may be stale or name another record.
 static void op_race(struct fuzz_script *script, int r) {
@@ -290,18 +322,32 @@ static void op_race(struct fuzz_script *script, int r) {
     bool open[RECORDS];
     for (int i = 0; i < RECORDS; i++) open[i] = model[i].phase != FREE && model[i].state == CNV_TASK_QUEUED;
 
-    struct worker_job worker = {&records[r], deadline_passed, false, 0};
+    struct worker_job worker = {&records[r], deadline_passed, false, 0, 0};
     struct transition_job cancel = {&records[cancel_ticket.record], cancel_ticket.word, CNV_TASK_CANCELLED, false};
     struct transition_job expire = {&records[expire_ticket.record], expire_ticket.word, CNV_TASK_EXPIRED, false};
-    struct race_job jobs[2] = {{transition_run, &cancel}, {worker_settle, &worker}};
-    atomic_store_explicit(&race_gate, 0, memory_order_relaxed);
-    atomic_store_explicit(&race_ready, 0, memory_order_relaxed);
-    int posted = with_worker ? 2 : 1;
-    for (int i = 0; i < posted; i++) helper_post(&helpers[i], race_run, &jobs[i]);
-    while (atomic_load_explicit(&race_ready, memory_order_acquire) < posted) sched_yield();
-    atomic_store_explicit(&race_gate, 1, memory_order_release);
-    transition_run(&expire);
-    for (int i = 0; i < posted; i++) helper_wait(&helpers[i]);
+    if (threaded) {
+        struct race_job jobs[2] = {{transition_run, &cancel}, {worker_settle, &worker}};
+        atomic_store_explicit(&race_gate, 0, memory_order_relaxed);
+        atomic_store_explicit(&race_ready, 0, memory_order_relaxed);
+        int posted = with_worker ? 2 : 1;
+        for (int i = 0; i < posted; i++) helper_post(&helpers[i], race_run, &jobs[i]);
+        while (atomic_load_explicit(&race_ready, memory_order_acquire) < posted) sched_yield();
+        atomic_store_explicit(&race_gate, 1, memory_order_release);
+        transition_run(&expire);
+        for (int i = 0; i < posted; i++) helper_wait(&helpers[i]);
+    } else {
+        // One of the 12 orders of read < decide, cancel, timer (without the worker: the
+        // cancel and the timer in that order's relative order).
+        const uint8_t *order = race_orders[(shape >> 2) % 12];
+        for (int k = 0; k < 4; k++) {
+            switch (order[k]) {
+            case STEP_READ: if (with_worker) worker_read(&worker); break;
+            case STEP_DECIDE: if (with_worker) worker_decide(&worker); break;
+            case STEP_CANCEL: transition_run(&cancel); break;
+            default: transition_run(&expire); break;
+            }
+        }
+    }
 
     // A winning ticket must name its record's queued task (a stale one never wins).
     FUZZ_CHECK(!cancel.won || cancel_may, "a cancel with ticket %#llx won; it names no queued task",
@@ -338,22 +384,25 @@ static void op_race_burst(struct fuzz_script *script, int r) {
         if (model[r].phase == QUEUED) op_worker(0, r, false);
         op_begin(r);
         // One script byte per round would make bursts costly to find; derive the shape.
-        uint8_t bytes[3] = {(uint8_t)(1 | ((shape >> (round % 7)) & 2)), 1, 1};
+        // The order of an unthreaded race from the round and the shape (bits 2…7).
+        uint8_t bytes[3] = {(uint8_t)(1 | ((shape >> (round % 7)) & 2) | (uint8_t)((round * 5 + shape) << 2)), 1, 1};
         struct fuzz_script inner = fuzz_script_make(bytes, sizeof bytes);
         op_race(&inner, r);
     }
 }
 
 static void op_replace_helper(int index) {
+    if (!threaded) return;
     fuzz_helper_stop(&helpers[index]);
     fuzz_helper_start(&helpers[index]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct fuzz_script script = fuzz_script_make(data, size);
+    threaded = fuzz_input_threaded(data, size);
     // The helpers live across inputs (thread creation would dominate the run); op 14
     // replaces one.
-    for (int i = 0; i < HELPERS; i++) {
+    for (int i = 0; threaded && i < HELPERS; i++) {
         if (!helpers[i].running) fuzz_helper_start(&helpers[i]);
     }
     // Records start from slab memory of an earlier life: any generation, any leftover state.
