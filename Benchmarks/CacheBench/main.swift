@@ -10,7 +10,7 @@
 //   StreamProcessor: peak jemalloc stats.allocated on an input ≥ 20× memoryLimit; time
 //     against the same chunks submitted in bulk
 import BenchSupport
-import Conveyor
+@_spi(Testing) import Conveyor
 import ConveyorReport
 import Foundation
 import Synchronization
@@ -29,10 +29,24 @@ func log(_ text: String) { FileHandle.standardError.write((text + "\n").data(usi
 /// Runs `trace` through a ResultCache (the real one: cachedValue, insert on a miss) and
 /// returns the hit ratio over the Zipf accesses (`position[i] >= 0`; all of them when
 /// `position` is nil) and over those whose Zipf position is in `window`.
+/// CACHEBENCH_SAMPLE_SHIFT (0…16) sets the caches' hit sampling (0: every hit reaches the
+/// policy), to compare hit ratios and hit cost against the default (the public initializer's).
+let sampleShift = ProcessInfo.processInfo.environment["CACHEBENCH_SAMPLE_SHIFT"].flatMap { UInt32($0) }
+
+func makeCache<K: Hashable & Sendable, V: Sendable>(
+    _ key: K.Type, _ value: V.Type, maxEntries: Int, policy: ResultCache<K, V>.Policy = .windowTinyLFU, shards: Int? = nil
+) throws -> ResultCache<K, V> {
+    guard let sampleShift else { return try ResultCache<K, V>(maxEntries: maxEntries, policy: policy, shards: shards) }
+    return try ResultCache<K, V>(
+        maxEntries: maxEntries, maxBytes: nil, ttl: nil, policy: policy, cachesErrors: false, shards: shards,
+        reclaimInterval: nil, clock: MonotonicCacheClock(), profiler: nil, name: "cache", hitSampleShift: sampleShift,
+        size: { _ in MemoryLayout<V>.size })
+}
+
 func hitRatio(_ trace: [Int32], policy: ResultCache<Int32, Int32>.Policy, position: [Int32]? = nil, window: Range<Int>)
     throws -> (all: Double, window: Double)
 {
-    let cache = try ResultCache<Int32, Int32>(maxEntries: cacheSize, policy: policy)
+    let cache = try makeCache(Int32.self, Int32.self, maxEntries: cacheSize, policy: policy)
     var hits = 0
     var lookups = 0
     var windowHits = 0
@@ -150,49 +164,65 @@ final class Sink: Sendable {
 // CACHEBENCH_LOOKUPS overrides the lookups per thread (small values for callgrind);
 // CACHEBENCH_PHASE=sharded|oneshard|mutex times only that one (instructions per hit are the
 // difference of two callgrind runs of one phase at two CACHEBENCH_LOOKUPS, over the extra hits).
-let phase = ProcessInfo.processInfo.environment["CACHEBENCH_PHASE"]
+// For finding where a hit's time goes (the reported rows keep the defaults):
+// CACHEBENCH_THREADS (default 2) reading threads; CACHEBENCH_HIT_KEYS (default 10⁴) keys
+// preloaded and read uniformly; CACHEBENCH_DISJOINT=1 gives each thread its own keys (key %
+// threads == thread), so no line of an entry is read by two threads.
+let environment = ProcessInfo.processInfo.environment
+let phase = environment["CACHEBENCH_PHASE"]
 func runs(_ name: String) -> Bool { phase == nil || phase == name }
-let lookupsPerThread = ProcessInfo.processInfo.environment["CACHEBENCH_LOOKUPS"].flatMap { Int($0) }
-    ?? (options.quick ? 500_000 : 5_000_000)
+let lookupsPerThread = environment["CACHEBENCH_LOOKUPS"].flatMap { Int($0) } ?? (options.quick ? 500_000 : 5_000_000)
+let readers = max(1, environment["CACHEBENCH_THREADS"].flatMap { Int($0) } ?? 2)
+let hitKeys = max(readers, environment["CACHEBENCH_HIT_KEYS"].flatMap { Int($0) } ?? cacheSize)
+let disjoint = environment["CACHEBENCH_DISJOINT"] == "1"
 let readKeys: [Int] = {
     var generator = SplitMix64(state: 99)
-    return (0..<lookupsPerThread).map { _ in Int(generator.next() % UInt64(cacheSize)) }
+    return (0..<lookupsPerThread).map { _ in Int(generator.next() % UInt64(hitKeys)) }
 }()
+/// The key thread `thread` reads at step `index`: the shared sequence, offset per thread, or
+/// (disjoint) moved onto the thread's own residue class.
+@inline(__always)
+func readKey(_ keys: [Int], _ index: Int, _ thread: Int) -> Int {
+    let key = keys[(index &+ thread &* 7777) % keys.count]
+    guard disjoint else { return key }
+    let own = key - key % readers + thread
+    return own < hitKeys ? own : thread
+}
 var cacheHitRates: [Double] = []
 var oneShardHitRates: [Double] = []
 var mutexHitRates: [Double] = []
 let sink = Sink()
 for run in 0..<options.runs {
     // Room for twice the preloaded keys, so that no shard (keys spread by hash) evicts any.
-    let cache = try ResultCache<Int, Int>(maxEntries: 2 * cacheSize)
-    for key in 0..<cacheSize { try cache.insert(key &* 3, for: key) }
-    let oneShard = try ResultCache<Int, Int>(maxEntries: 2 * cacheSize, shards: 1)
-    for key in 0..<cacheSize { try oneShard.insert(key &* 3, for: key) }
-    let dictionary = Mutex<[Int: Int]>(Dictionary(uniqueKeysWithValues: (0..<cacheSize).map { ($0, $0 &* 3) }))
+    let cache = try makeCache(Int.self, Int.self, maxEntries: 2 * hitKeys)
+    for key in 0..<hitKeys { try cache.insert(key &* 3, for: key) }
+    let oneShard = try makeCache(Int.self, Int.self, maxEntries: 2 * hitKeys, shards: 1)
+    for key in 0..<hitKeys { try oneShard.insert(key &* 3, for: key) }
+    let dictionary = Mutex<[Int: Int]>(Dictionary(uniqueKeysWithValues: (0..<hitKeys).map { ($0, $0 &* 3) }))
     let keys = readKeys
-    let sharded = !runs("sharded") ? 1 : timeThreads(2) { thread in
+    let sharded = !runs("sharded") ? 1 : timeThreads(readers) { thread in
         var sum = 0
-        for index in 0..<keys.count { sum &+= (try? cache.cachedValue(for: keys[(index &+ thread &* 7777) % keys.count])) ?? 0 }
+        for index in 0..<keys.count { sum &+= (try? cache.cachedValue(for: readKey(keys, index, thread))) ?? 0 }
         sink.value.add(sum, ordering: .relaxed)
     }
-    let single = !runs("oneshard") ? 1 : timeThreads(2) { thread in
+    let single = !runs("oneshard") ? 1 : timeThreads(readers) { thread in
         var sum = 0
-        for index in 0..<keys.count { sum &+= (try? oneShard.cachedValue(for: keys[(index &+ thread &* 7777) % keys.count])) ?? 0 }
+        for index in 0..<keys.count { sum &+= (try? oneShard.cachedValue(for: readKey(keys, index, thread))) ?? 0 }
         sink.value.add(sum, ordering: .relaxed)
     }
-    let locked = !runs("mutex") ? 1 : timeThreads(2) { thread in
+    let locked = !runs("mutex") ? 1 : timeThreads(readers) { thread in
         var sum = 0
         for index in 0..<keys.count {
-            let key = keys[(index &+ thread &* 7777) % keys.count]
+            let key = readKey(keys, index, thread)
             sum &+= dictionary.withLock { $0[key] } ?? 0
         }
         sink.value.add(sum, ordering: .relaxed)
     }
-    let total = Double(2 * keys.count)
+    let total = Double(readers * keys.count)
     cacheHitRates.append(total / sharded)
     oneShardHitRates.append(total / single)
     mutexHitRates.append(total / locked)
-    guard !runs("sharded") || cache.statistics.hits == UInt64(keys.count * 2) else { fatalError("ResultCache missed a preloaded key") }
+    guard !runs("sharded") || cache.statistics.hits == UInt64(keys.count * readers) else { fatalError("ResultCache missed a preloaded key") }
     log("hits run \(run + 1): ResultCache \(Int(total / sharded)) /s (\(cache.shardCount) shards), 1 shard \(Int(total / single)) /s, Mutex<Dictionary> \(Int(total / locked)) /s")
 }
 

@@ -42,13 +42,36 @@ struct cnv_rt_batch {
     void *entries[CNV_RT_BATCH];
 };
 
+/// The slot count for `live` entries: a power of two, at least 16, that keeps them within
+/// 2/3 of the slots (linear probing stays short; eight slots share a line).
+static uint64_t slots_for(uint64_t live) {
+    uint64_t slots = 16;
+    while (slots * 2 < live * 3) slots <<= 1;
+    return slots;
+}
+
 static struct cnv_rt_array *array_create(uint64_t capacity) {
+    // The readers' slots first, then the writer's full hashes: a reader's probe touches only
+    // the slot words (8 bytes each), the hashes sit on lines of their own after them.
     struct cnv_rt_array_block *block =
-        calloc(1, sizeof(struct cnv_rt_array_block) + capacity * sizeof(struct cnv_rt_slot));
+        calloc(1, sizeof(struct cnv_rt_array_block) + capacity * (sizeof(uint64_t) + sizeof(uint64_t)));
     if (block == NULL) return NULL;
     block->array.mask = capacity - 1;
     block->array.capacity = capacity;
+    block->array.hashes = (uint64_t *)(void *)&block->array.slots[capacity];
     return &block->array;
+}
+
+/// The slot word for `entry` under `hash`, or CNV_RT_EMPTY when its address has bits past 48.
+static uint64_t slot_word(uint64_t hash, const void *entry) {
+    uint64_t address = (uint64_t)(uintptr_t)entry;
+    if ((address & ~CNV_RT_ADDRESS_MASK) != 0) return CNV_RT_EMPTY;
+    return (cnv_rt_tag_of(hash) << CNV_RT_ADDRESS_BITS) | address;
+}
+
+/// The entry address of a slot word that holds one.
+static void *slot_entry(uint64_t word) {
+    return (void *)(uintptr_t)(word & CNV_RT_ADDRESS_MASK);
 }
 
 static struct cnv_rt_array_block *block_of(struct cnv_rt_array *array) {
@@ -72,8 +95,7 @@ static void release_batch_after_grace(struct rcu_head *head) {
 }
 
 struct cnv_rt_table *cnv_rt_create(uint64_t capacity, uint32_t sample_shift, void (*release)(void *entry)) {
-    uint64_t slots = 16;
-    while (slots < 2 * (capacity + 1)) slots <<= 1;
+    uint64_t slots = slots_for(capacity + 1);
     struct cnv_rt_table *table = cnv__aligned_zeroed(sizeof(struct cnv_rt_table));
     if (table == NULL) return NULL;
     struct cnv_rt_array *array = array_create(slots);
@@ -96,8 +118,8 @@ void cnv_rt_destroy(struct cnv_rt_table *table) {
     // the current array are released at once.
     struct cnv_rt_array *array = atomic_load_explicit(&table->array, memory_order_relaxed);
     for (uint64_t index = 0; index < array->capacity; index++) {
-        uintptr_t entry = atomic_load_explicit(&array->slots[index].entry, memory_order_relaxed);
-        if (entry > CNV_RT_TOMBSTONE) table->release((void *)entry);
+        uint64_t word = atomic_load_explicit(&array->slots[index], memory_order_relaxed);
+        if (word > CNV_RT_TOMBSTONE) table->release(slot_entry(word));
     }
     free(block_of(array));
     // Entries retired earlier keep their grace period: the pending batch goes to call_rcu
@@ -106,24 +128,27 @@ void cnv_rt_destroy(struct cnv_rt_table *table) {
     free(table);
 }
 
-/// Writer's probe for a free slot (empty or tombstone) from `tag`.
-static uint64_t find_free(const struct cnv_rt_array *array, uint64_t tag) {
-    uint64_t index = tag & array->mask;
+/// Writer's probe for a free slot (empty or tombstone) from `hash`.
+static uint64_t find_free(const struct cnv_rt_array *array, uint64_t hash) {
+    uint64_t index = hash & array->mask;
     for (;;) {
-        uintptr_t entry = atomic_load_explicit(&array->slots[index].entry, memory_order_relaxed);
-        if (entry <= CNV_RT_TOMBSTONE) return index;
+        // Relaxed: only the writer (this thread, under the shard lock) stores slots.
+        uint64_t word = atomic_load_explicit(&array->slots[index], memory_order_relaxed);
+        if (word <= CNV_RT_TOMBSTONE) return index;
         index = (index + 1) & array->mask;
     }
 }
 
-/// Writer's probe for `entry` by identity from `tag`; capacity when absent.
-static uint64_t find_entry(const struct cnv_rt_array *array, uint64_t tag, uintptr_t entry) {
-    uint64_t index = tag & array->mask;
+/// Writer's probe for `entry` by identity from `hash`; capacity when absent.
+static uint64_t find_entry(const struct cnv_rt_array *array, uint64_t hash, const void *entry) {
+    uint64_t wanted = slot_word(hash, entry);
+    if (wanted == CNV_RT_EMPTY) return array->capacity;  // never stored (address past 48 bits)
+    uint64_t index = hash & array->mask;
     for (uint64_t probes = 0; probes < array->capacity; probes++) {
         // Relaxed: only the writer (this thread, under the shard lock) stores slots.
-        uintptr_t seen = atomic_load_explicit(&array->slots[index].entry, memory_order_relaxed);
+        uint64_t seen = atomic_load_explicit(&array->slots[index], memory_order_relaxed);
         if (seen == CNV_RT_EMPTY) break;
-        if (seen == entry) return index;
+        if (seen == wanted) return index;
         index = (index + 1) & array->mask;
     }
     return array->capacity;
@@ -136,13 +161,13 @@ static int rebuild(struct cnv_rt_table *table, uint64_t capacity) {
     struct cnv_rt_array *fresh = array_create(capacity);
     if (fresh == NULL) return CNV_ENOMEM;
     for (uint64_t index = 0; index < old->capacity; index++) {
-        uintptr_t entry = atomic_load_explicit(&old->slots[index].entry, memory_order_relaxed);
-        if (entry <= CNV_RT_TOMBSTONE) continue;
-        uint64_t tag = atomic_load_explicit(&old->slots[index].tag, memory_order_relaxed);
-        uint64_t slot = find_free(fresh, tag);
+        uint64_t word = atomic_load_explicit(&old->slots[index], memory_order_relaxed);
+        if (word <= CNV_RT_TOMBSTONE) continue;
+        uint64_t hash = old->hashes[index];
+        uint64_t slot = find_free(fresh, hash);
         // Relaxed: `fresh` is unpublished; the release store of `array` below publishes it all.
-        atomic_store_explicit(&fresh->slots[slot].tag, tag, memory_order_relaxed);
-        atomic_store_explicit(&fresh->slots[slot].entry, entry, memory_order_relaxed);
+        atomic_store_explicit(&fresh->slots[slot], word, memory_order_relaxed);
+        fresh->hashes[slot] = hash;
     }
     // Release: a reader that acquires the new array sees every slot written above.
     atomic_store_explicit(&table->array, fresh, memory_order_release);
@@ -185,54 +210,67 @@ void cnv_rt_flush(struct cnv_rt_table *table) {
     urcu_bp_call_rcu(&batch->rcu, release_batch_after_grace);
 }
 
-int cnv_rt_insert(struct cnv_rt_table *table, uint64_t tag, void *entry) {
+int cnv_rt_insert(struct cnv_rt_table *table, uint64_t hash, void *entry) {
+    uint64_t word = slot_word(hash, entry);
+    if (word == CNV_RT_EMPTY) {
+        table->release(entry);  // an address past 48 bits: never published
+        return CNV_EINVAL;
+    }
     struct cnv_rt_array *array = atomic_load_explicit(&table->array, memory_order_relaxed);
     if ((table->live + table->tombstones + 1) * 4 > array->capacity * 3) {
-        // Grow when live entries alone pass half; otherwise compact the tombstones away.
+        // Grow when live entries alone pass 2/3; otherwise compact the tombstones away.
         uint64_t capacity = array->capacity;
-        while ((table->live + 1) * 2 > capacity) capacity <<= 1;
+        uint64_t needed = slots_for(table->live + 1);
+        if (needed > capacity) capacity = needed;
         if (rebuild(table, capacity) != CNV_OK) {
             table->release(entry);  // never published
             return CNV_ENOMEM;
         }
         array = atomic_load_explicit(&table->array, memory_order_relaxed);
     }
-    uint64_t slot = find_free(array, tag);
-    if (atomic_load_explicit(&array->slots[slot].entry, memory_order_relaxed) == CNV_RT_TOMBSTONE) table->tombstones--;
-    // The tag first (relaxed), then the entry with release: a reader that acquires the
-    // entry sees the object's fields and this tag.
-    atomic_store_explicit(&array->slots[slot].tag, tag, memory_order_relaxed);
-    atomic_store_explicit(&array->slots[slot].entry, (uintptr_t)entry, memory_order_release);
+    uint64_t slot = find_free(array, hash);
+    if (atomic_load_explicit(&array->slots[slot], memory_order_relaxed) == CNV_RT_TOMBSTONE) table->tombstones--;
+    array->hashes[slot] = hash;  // writer only: readers never read the hashes
+    // Release: a reader that acquires the word sees the object's fields (written before).
+    atomic_store_explicit(&array->slots[slot], word, memory_order_release);
     table->live++;
     return CNV_OK;
 }
 
-int cnv_rt_replace(struct cnv_rt_table *table, uint64_t tag, void *old, void *entry) {
+int cnv_rt_replace(struct cnv_rt_table *table, uint64_t hash, void *old, void *entry) {
     struct cnv_rt_array *array = atomic_load_explicit(&table->array, memory_order_relaxed);
-    uint64_t slot = find_entry(array, tag, (uintptr_t)old);
-    if (slot == array->capacity) return cnv_rt_insert(table, tag, entry);
-    // Release: publishes the new object's fields (same tag, so no tag store).
-    atomic_store_explicit(&array->slots[slot].entry, (uintptr_t)entry, memory_order_release);
+    uint64_t slot = find_entry(array, hash, old);
+    if (slot == array->capacity) return cnv_rt_insert(table, hash, entry);
+    uint64_t word = slot_word(hash, entry);
+    if (word == CNV_RT_EMPTY) {
+        // The new entry cannot be published (address past 48 bits): the old one leaves too,
+        // so that readers fall back to the locked path instead of finding a stale value.
+        cnv_rt_remove(table, hash, old);
+        table->release(entry);
+        return CNV_EINVAL;
+    }
+    // Release: publishes the new object's fields (same hash, so the writer's hash stays).
+    atomic_store_explicit(&array->slots[slot], word, memory_order_release);
     retire(table, old);
     return CNV_OK;
 }
 
-bool cnv_rt_remove(struct cnv_rt_table *table, uint64_t tag, void *entry) {
+bool cnv_rt_remove(struct cnv_rt_table *table, uint64_t hash, void *entry) {
     struct cnv_rt_array *array = atomic_load_explicit(&table->array, memory_order_relaxed);
-    uint64_t slot = find_entry(array, tag, (uintptr_t)entry);
+    uint64_t slot = find_entry(array, hash, entry);
     if (slot == array->capacity) return false;
     // Relaxed: a tombstone publishes nothing; readers that still see the old entry may use
     // it until their section ends, which the grace period before its release waits for.
-    atomic_store_explicit(&array->slots[slot].entry, CNV_RT_TOMBSTONE, memory_order_relaxed);
+    atomic_store_explicit(&array->slots[slot], CNV_RT_TOMBSTONE, memory_order_relaxed);
     table->live--;
     table->tombstones++;
     retire(table, entry);
     return true;
 }
 
-bool cnv_rt_contains(const struct cnv_rt_table *table, uint64_t tag, const void *entry) {
+bool cnv_rt_contains(const struct cnv_rt_table *table, uint64_t hash, const void *entry) {
     const struct cnv_rt_array *array = atomic_load_explicit(&((struct cnv_rt_table *)table)->array, memory_order_relaxed);
-    return find_entry(array, tag, (uintptr_t)entry) != array->capacity;
+    return find_entry(array, hash, entry) != array->capacity;
 }
 
 size_t cnv_rt_drain(struct cnv_rt_table *table, uint64_t *out) {

@@ -1,5 +1,5 @@
 import CConveyor
-@testable import Conveyor
+@_spi(Testing) @testable import Conveyor
 import Testing
 
 /// A cache with an explicit hit-sampling shift (the public initializer uses the default).

@@ -2,9 +2,9 @@
 //
 // A `cnv_rt_table` mirrors one cache shard's entries for readers that take no lock:
 //
-// - an open-addressing array of (tag, entry) slots, linear probing, where `tag` is the
-//   entry's 64-bit hash and `entry` an opaque pointer to an immutable Swift object that
-//   holds the key, the value and its expiry (the table owns one reference to it). Only the
+// - an open-addressing array of one-word slots, linear probing: each holds an opaque pointer
+//   (48 bits) to an immutable Swift object that holds the key, the value and its expiry (the
+//   table owns one reference to it) and the top 16 bits of the entry's hash. Only the
 //   shard's writer changes it, under the shard's lock; readers probe it with atomic loads.
 // - reclamation by userspace RCU, the `urcu-bp` flavour: a reader brackets its probe with
 //   `cnv_rcu_read_lock/unlock` (no registration, any thread); an entry removed or replaced by
@@ -29,9 +29,19 @@
 extern "C" {
 #endif
 
-/// Slot states in `entry` besides a pointer (objects are at least 16-byte aligned).
-#define CNV_RT_EMPTY ((uintptr_t)0)
-#define CNV_RT_TOMBSTONE ((uintptr_t)1)
+/// Slot words. A slot is one 64-bit word: 0 (empty), 1 (tombstone), or an entry: the
+/// entry's address in the low 48 bits (objects are at least 16-byte aligned, so an address is
+/// never 0 or 1) and the top 16 bits of its hash (the *tag*) in the high 16. One word per slot
+/// halves the read side's footprint against a (hash, pointer) pair — eight slots to a cache
+/// line — and a reader's single acquire load sees a tag and an entry that belong together.
+#define CNV_RT_EMPTY ((uint64_t)0)
+#define CNV_RT_TOMBSTONE ((uint64_t)1)
+#define CNV_RT_ADDRESS_BITS 48u
+#define CNV_RT_ADDRESS_MASK ((UINT64_C(1) << CNV_RT_ADDRESS_BITS) - 1)
+/// The tag of a hash: its top 16 bits (the slot index uses the low bits, the shard bits 40…).
+static inline uint64_t cnv_rt_tag_of(uint64_t hash) {
+    return hash >> CNV_RT_ADDRESS_BITS;
+}
 /// Stripes of hit records per table (a power of two); a thread uses stripe `index % stripes`.
 #define CNV_RT_STRIPES 8u
 /// Records per stripe (a power of two). A hit that finds this many undrained asks for a drain.
@@ -51,20 +61,18 @@ extern "C" {
 /// Retired entries handed to one `call_rcu` callback.
 #define CNV_RT_BATCH 64u
 
-/// One slot: the entry's hash and the entry (EMPTY, TOMBSTONE or a pointer).
-struct cnv_rt_slot {
-    _Atomic uint64_t tag;
-    _Atomic uintptr_t entry;
-};
-_Static_assert(sizeof(struct cnv_rt_slot) == 16, "cnv_rt_slot: tag + entry, four to a cache line");
-
-/// The slots readers probe. Replaced as a whole by a rebuild (never resized in place).
+/// The slots readers probe, then (writer only, never read by readers) each slot's full hash,
+/// which a rebuild needs to place the entry again. Replaced as a whole by a rebuild (never
+/// resized in place).
 struct cnv_rt_array {
     uint64_t mask;  // capacity - 1; the capacity is a power of two
     uint64_t capacity;
-    struct cnv_rt_slot slots[];
+    uint64_t *hashes;  // `capacity` full hashes after the slots (writer only)
+    uint64_t header_padding;
+    _Atomic uint64_t slots[];
 };
-_Static_assert(offsetof(struct cnv_rt_array, slots) == 16, "cnv_rt_array: header of two words");
+_Static_assert(offsetof(struct cnv_rt_array, slots) == 32, "cnv_rt_array: header of four words");
+_Static_assert(sizeof(_Atomic uint64_t) == 8, "one word per slot, eight to a cache line");
 
 /// One thread's hit records. `hits` is written by the threads mapped to this stripe (one in
 /// the steady state), `drained` by the shard's drainer under the shard lock; the records sit
@@ -149,28 +157,29 @@ static inline const struct cnv_rt_array *cnv_rt_array_acquire(const struct cnv_r
     return atomic_load_explicit(&((struct cnv_rt_table *)table)->array, memory_order_acquire);
 }
 
-/// Probes from `*cursor` (start it at the hash) for the next entry whose tag is `tag`;
-/// returns it, or 0 at the first empty slot (the key is not in the table). `*cursor` moves
-/// past the returned slot, so a caller whose key check fails calls again.
+/// Probes from `*cursor` (start it at the hash) for the next entry whose tag is
+/// `cnv_rt_tag_of(hash)`; returns its address, or 0 at the first empty slot (the key is not in
+/// the table). `*cursor` moves past the returned slot, so a caller whose key check fails
+/// calls again.
 ///
-/// The entry is loaded with acquire, pairing with the writer's release store of it: the
-/// object's fields (written before it was published) are visible. The tag is loaded after
-/// it, relaxed; a tag that belongs to a newer entry of the slot only makes this probe skip
-/// or return an entry whose key the caller then rejects, never a wrong answer.
-static inline uintptr_t cnv_rt_next(const struct cnv_rt_array *array, uint64_t tag, uint64_t *cursor) {
-    struct cnv_rt_slot *slots = (struct cnv_rt_slot *)array->slots;
+/// The slot is loaded with acquire, pairing with the writer's release store of it: the
+/// object's fields (written before it was published) are visible. Tag and address come
+/// from one load, so they always belong to the same entry; a tag that matches another
+/// key's (16 bits) only makes the caller reject the entry on its full key check.
+static inline uintptr_t cnv_rt_next(const struct cnv_rt_array *array, uint64_t hash, uint64_t *cursor) {
+    _Atomic uint64_t *slots = (_Atomic uint64_t *)array->slots;
+    uint64_t tag = cnv_rt_tag_of(hash);
     uint64_t index = *cursor & array->mask;
     for (;;) {
-        uintptr_t entry = atomic_load_explicit(&slots[index].entry, memory_order_acquire);
-        if (entry == CNV_RT_EMPTY) {
+        uint64_t word = atomic_load_explicit(&slots[index], memory_order_acquire);
+        if (word == CNV_RT_EMPTY) {
             *cursor = index;
             return 0;
         }
-        uint64_t slot_tag = atomic_load_explicit(&slots[index].tag, memory_order_relaxed);
         index = (index + 1) & array->mask;
-        if (entry != CNV_RT_TOMBSTONE && slot_tag == tag) {
+        if (word != CNV_RT_TOMBSTONE && (word >> CNV_RT_ADDRESS_BITS) == tag) {
             *cursor = index;
-            return entry;
+            return (uintptr_t)(word & CNV_RT_ADDRESS_MASK);
         }
     }
 }
@@ -220,8 +229,8 @@ static inline bool cnv_rt_record_hit(struct cnv_rt_table *table, uint64_t record
 
 // ---- writer operations (under the owning shard's lock) ----------------------------------
 
-/// A table for a shard of `capacity` entries (the array keeps at least twice that many
-/// slots, so probes stay short and always meet an empty slot); hits past an entry's exact
+/// A table for a shard of `capacity` entries (the array keeps at least 3/2 that many slots,
+/// so probes stay short and always meet an empty slot); hits past an entry's exact
 /// ones are sampled one in 2^`sample_shift` (at most 16; 0: every hit is recorded). `release` drops the table's
 /// reference to an entry; it runs on liburcu's call_rcu thread after a grace period, or on
 /// the caller's thread in `cnv_rt_destroy`. NULL when out of memory.
@@ -230,24 +239,26 @@ struct cnv_rt_table *cnv_rt_create(uint64_t capacity, uint32_t sample_shift, voi
 /// Releases every entry and the table. No reader may use the table any more.
 void cnv_rt_destroy(struct cnv_rt_table *table);
 
-/// Adds `entry` (the table takes over one reference) under `tag`. Rebuilds the array first
-/// when live entries and tombstones would exceed 3/4 of it. CNV_ENOMEM if a needed rebuild
-/// could not allocate: the entry is then released at once and readers do not see it (they
-/// fall back to the locked path, which still finds it).
-int cnv_rt_insert(struct cnv_rt_table *table, uint64_t tag, void *entry);
+/// Adds `entry` (the table takes over one reference) under its full `hash`. Rebuilds the
+/// array first when live entries and tombstones would exceed 3/4 of it. CNV_ENOMEM if a
+/// needed rebuild could not allocate, CNV_EINVAL if the entry's address does not fit in 48
+/// bits (never with Linux's default user address space): the entry is then released at once
+/// and readers do not see it (they fall back to the locked path, which still finds it).
+int cnv_rt_insert(struct cnv_rt_table *table, uint64_t hash, void *entry);
 
-/// Replaces `old` (found by identity under `tag`) with `entry`; `old` is retired. When `old`
-/// is not in the table, `entry` is inserted.
-int cnv_rt_replace(struct cnv_rt_table *table, uint64_t tag, void *old, void *entry);
+/// Replaces `old` (found by identity under `hash`) with `entry`; `old` is retired. When `old`
+/// is not in the table, `entry` is inserted. Errors as cnv_rt_insert (`old` is then retired
+/// and `entry` released).
+int cnv_rt_replace(struct cnv_rt_table *table, uint64_t hash, void *old, void *entry);
 
-/// Removes `entry` (by identity under `tag`) and retires it. Returns whether it was found.
-bool cnv_rt_remove(struct cnv_rt_table *table, uint64_t tag, void *entry);
+/// Removes `entry` (by identity under `hash`) and retires it. Returns whether it was found.
+bool cnv_rt_remove(struct cnv_rt_table *table, uint64_t hash, void *entry);
 
 /// Hands the retired entries not yet in a full batch to call_rcu now (after bulk removals).
 void cnv_rt_flush(struct cnv_rt_table *table);
 
-/// Whether `entry` is in the table under `tag` (invariant checks in tests).
-bool cnv_rt_contains(const struct cnv_rt_table *table, uint64_t tag, const void *entry);
+/// Whether `entry` is in the table under `hash` (invariant checks in tests).
+bool cnv_rt_contains(const struct cnv_rt_table *table, uint64_t hash, const void *entry);
 
 /// Live entries (writer's count).
 static inline uint64_t cnv_rt_live(const struct cnv_rt_table *table) {

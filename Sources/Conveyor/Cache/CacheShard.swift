@@ -34,16 +34,6 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         pthread_mutex_init(self.mutex, nil)
     }
 
-    /// The hit-sampling shift of a cache made by the public initializer: `CNV_RT_DEFAULT_SAMPLE_SHIFT`,
-    /// or `CONVEYOR_CACHE_SAMPLE_SHIFT` (0…16) from the environment, a measurement knob
-    /// (CacheBench compares the hit ratios with every hit recorded, 0, against the default).
-    static var defaultSampleShift: UInt32 {
-        guard let text = getenv("CONVEYOR_CACHE_SAMPLE_SHIFT"), let shift = UInt32(String(cString: text)), shift <= 16 else {
-            return CNV_RT_DEFAULT_SAMPLE_SHIFT
-        }
-        return shift
-    }
-
     deinit {
         self.store.releaseBuffers()
         cnv_rt_destroy(self.table)

@@ -98,12 +98,27 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         try self.init(
             maxEntries: maxEntries, maxBytes: maxBytes, ttl: ttl, policy: policy, cachesErrors: cachesErrors,
             shards: shards, reclaimInterval: reclaimInterval, clock: clock, profiler: profiler, name: name,
-            hitSampleShift: CacheShard<Key, Value>.defaultSampleShift, size: size)
+            hitSampleShift: UInt32(CNV_RT_DEFAULT_SAMPLE_SHIFT), size: size)
     }
 
-    /// The designated initializer; `hitSampleShift` (tests) sets how hits past an entry's
-    /// first `CNV_RT_EXACT_HITS` are sampled for the policy: one in 2^shift (0: all).
-    init(
+    /// Creates a cache whose lock-free hits past an entry's first 15 (`CNV_RT_EXACT_HITS`)
+    /// reach the eviction policy one in 2^`hitSampleShift` (0…16; 0 records every hit; the
+    /// public initializer uses 4). For tests and measurements (CacheBench compares the hit
+    /// ratios of every hit recorded against the default); the other parameters are those of
+    /// ``init(maxEntries:maxBytes:ttl:policy:cachesErrors:shards:reclaimInterval:clock:profiler:name:size:)``.
+    ///
+    /// ```swift
+    /// @_spi(Testing) import Conveyor
+    /// let exact = try ResultCache<Int, Int>(
+    ///     maxEntries: 10_000, maxBytes: nil, ttl: nil, policy: .windowTinyLFU, cachesErrors: false, shards: nil,
+    ///     reclaimInterval: nil, clock: MonotonicCacheClock(), profiler: nil, name: "cache",
+    ///     hitSampleShift: 0, size: { _ in 8 })
+    /// ```
+    ///
+    /// - Throws: ``ConveyorError/invalidConfiguration(reason:)`` as the public initializer,
+    ///   and for a `hitSampleShift` above 16.
+    @_spi(Testing)
+    public init(
         maxEntries: Int, maxBytes: Int?, ttl: Duration?, policy: Policy, cachesErrors: Bool, shards: Int?,
         reclaimInterval: Duration?, clock: any CacheClock, profiler: PerformanceProfiler?, name: String,
         hitSampleShift: UInt32, size: @escaping @Sendable (Value) -> Int
@@ -126,6 +141,10 @@ public final class ResultCache<Key: Hashable & Sendable, Value: Sendable>: Senda
         }
         if let shards, shards < 1 {
             throw ConveyorError.invalidConfiguration(reason: "ResultCache shards is \(shards); it must be at least 1")
+        }
+        guard hitSampleShift <= 16 else {
+            throw ConveyorError.invalidConfiguration(
+                reason: "ResultCache hitSampleShift is \(hitSampleShift); it must be 0 (every hit recorded) through 16")
         }
         let wanted = shards ?? min(16, max(1, maxEntries / 256))
         var count = 1
