@@ -167,11 +167,13 @@ static inline const struct cnv_rt_array *cnv_rt_array_acquire(const struct cnv_r
 /// from one load, so they always belong to the same entry; a tag that matches another
 /// key's (16 bits) only makes the caller reject the entry on its full key check.
 static inline uintptr_t cnv_rt_next(const struct cnv_rt_array *array, uint64_t hash, uint64_t *cursor) {
-    _Atomic uint64_t *slots = (_Atomic uint64_t *)array->slots;
+    // Non-const for atomic_load_explicit (the slots are only loaded here). A pointer to the
+    // array, not to its atomic elements: Swift's importer cannot name `_Atomic` types.
+    struct cnv_rt_array *slots = (struct cnv_rt_array *)array;
     uint64_t tag = cnv_rt_tag_of(hash);
     uint64_t index = *cursor & array->mask;
     for (;;) {
-        uint64_t word = atomic_load_explicit(&slots[index], memory_order_acquire);
+        uint64_t word = atomic_load_explicit(&slots->slots[index], memory_order_acquire);
         if (word == CNV_RT_EMPTY) {
             *cursor = index;
             return 0;
