@@ -377,21 +377,31 @@ static void retire_cache_locked(struct cnv_slab_pool *pool, struct cnv_slab_cach
     free(cache);
 }
 
-/// pthread key destructor: hands an exiting thread's magazines back to the live pools.
-static void tls_table_destructor(void *argument) {
-    struct cnv_slab_tls_entry *allocation = argument;
-    uint32_t capacity = (uint32_t)allocation[0].serial;
-    struct cnv_slab_tls_entry *table = allocation + 1;
+/// Calls `visit` under each pool's lock for every live pool that has a cache in `table` (a
+/// thread's TLS table of `capacity` entries), holding the registry lock throughout: it keeps
+/// every pool it names alive (destroy takes it to unregister). Returns the caches visited.
+static uint32_t for_each_live_cache(struct cnv_slab_tls_entry *table, uint32_t capacity,
+                                    void (*visit)(struct cnv_slab_pool *, struct cnv_slab_cache *)) {
+    uint32_t visited = 0;
     pthread_mutex_lock(&registry_lock);
     uint32_t live = capacity < registry_capacity ? capacity : registry_capacity;
     for (uint32_t i = 0; i < live; i++) {
         struct cnv_slab_pool *pool = registry[i];
         if (table[i].serial == 0 || pool == NULL || pool->identity.serial != table[i].serial) continue;
         pthread_mutex_lock(&pool->lock);
-        retire_cache_locked(pool, table[i].cache);
+        visit(pool, table[i].cache);
         pthread_mutex_unlock(&pool->lock);
+        visited++;
     }
     pthread_mutex_unlock(&registry_lock);
+    return visited;
+}
+
+/// pthread key destructor: hands an exiting thread's magazines back to the live pools.
+static void tls_table_destructor(void *argument) {
+    struct cnv_slab_tls_entry *allocation = argument;
+    uint32_t capacity = (uint32_t)allocation[0].serial;
+    for_each_live_cache(allocation + 1, capacity, retire_cache_locked);
     cnv_slab_tls_capacity = 0;
     cnv_slab_tls_table = NULL;
     free(allocation);
@@ -592,21 +602,8 @@ int cnv_slab_pool_flush_thread_cache(struct cnv_slab_pool *pool) {
 uint32_t cnv_slab_flush_thread_caches(void) {
     struct cnv_slab_tls_entry *table = cnv_slab_tls_table;
     if (table == NULL) return 0;
-    uint32_t flushed = 0;
-    pthread_mutex_lock(&registry_lock);
-    // Only this thread grows its table, so capacity and entries are stable here; the
-    // registry lock keeps every pool it names alive (destroy takes it to unregister).
-    uint32_t live = cnv_slab_tls_capacity < registry_capacity ? cnv_slab_tls_capacity : registry_capacity;
-    for (uint32_t i = 0; i < live; i++) {
-        struct cnv_slab_pool *pool = registry[i];
-        if (table[i].serial == 0 || pool == NULL || pool->identity.serial != table[i].serial) continue;
-        pthread_mutex_lock(&pool->lock);
-        flush_cache_locked(pool, table[i].cache);
-        pthread_mutex_unlock(&pool->lock);
-        flushed++;
-    }
-    pthread_mutex_unlock(&registry_lock);
-    return flushed;
+    // Only this thread grows its table, so its capacity and entries are stable here.
+    return for_each_live_cache(table, cnv_slab_tls_capacity, flush_cache_locked);
 }
 
 // MARK: Purge
