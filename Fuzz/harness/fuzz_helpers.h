@@ -72,15 +72,20 @@ static void fuzz_helper_run(struct fuzz_helper *helper, fuzz_command command, vo
 /// Whether this input runs its helper-thread commands on the helper threads (otherwise every
 /// command runs on the fuzzing thread). A hand-off to a helper costs a wake-up and, on a loaded
 /// machine, a scheduling delay: 10-100 times the rest of an input. So one input in
-/// `FUZZ_THREADED_ONE_IN` (environment, default 128; 1: every input) is threaded, picked by a
+/// `FUZZ_THREADED_ONE_IN` (environment, default FUZZ_THREADED_DEFAULT: 128 unless the harness
+/// sets it; 1: every input) is threaded, picked by a
 /// hash of the whole input: a mutation draws again, and a saved input always replays the same
-/// way. Fuzz/run.sh replays the committed corpus with every input threaded first.
+/// way. Fuzz/run.sh replays the committed corpus with every input threaded first. A harness
+/// may define FUZZ_THREADED_DEFAULT (before including this file) for its own default.
+#ifndef FUZZ_THREADED_DEFAULT
+#define FUZZ_THREADED_DEFAULT 128
+#endif
 __attribute__((no_sanitize("coverage"))) static bool fuzz_input_threaded(const uint8_t *data, size_t size) {
     static unsigned long one_in;
     if (one_in == 0) {
         const char *setting = getenv("FUZZ_THREADED_ONE_IN");
-        one_in = setting != NULL ? strtoul(setting, NULL, 10) : 128;
-        if (one_in == 0) one_in = 128;
+        one_in = setting != NULL ? strtoul(setting, NULL, 10) : FUZZ_THREADED_DEFAULT;
+        if (one_in == 0) one_in = FUZZ_THREADED_DEFAULT;
     }
     uint64_t hash = UINT64_C(0xcbf29ce484222325);  // FNV-1a
     for (size_t i = 0; i < size; i++) hash = (hash ^ data[i]) * UINT64_C(0x100000001b3);

@@ -19,7 +19,7 @@
 // (fuzz_helpers.h, one command at a time); a *race* op runs a worker start, a canceller and a
 // deadline timer on one record at the same time on three threads (both helpers and the
 // fuzzing thread, released together by a spin barrier), each with a ticket the script picks.
-// Only one input in FUZZ_THREADED_ONE_IN (fuzz_helpers.h) uses the helper threads; in the
+// Only one input in FUZZ_THREADED_ONE_IN (fuzz_helpers.h; 1,024 by default here) uses the helper threads; in the
 // others every operation runs on the fuzzing thread and a race is played as an interleaving
 // the script picks (the worker's read and its transition are separate steps, so "read QUEUED,
 // then lose the transition to a cancel or a timer" happens in a chosen order), which checks
@@ -43,6 +43,9 @@
 #include <string.h>
 
 #include "cnv_task.h"
+// One input in 1,024 threaded (fuzz_helpers.h): a threaded input costs ~8 ms of hand-offs and
+// yields against ~30 µs for the others, so at 1 in 128 they took more than half the CPU time.
+#define FUZZ_THREADED_DEFAULT 1024
 #include "fuzz_helpers.h"
 #include "fuzz_script.h"
 
@@ -73,6 +76,18 @@ static int ticket_count;  // valid entries (a ring once full)
 static int ticket_next;
 static struct fuzz_helper helpers[HELPERS];
 static bool threaded;  // this input uses the helper threads (fuzz_input_threaded)
+/// A threaded input's hand-offs: its first HANDOFFS helper operations, races and helper
+/// replacements use the helper threads, the rest of its script runs on the fuzzing thread.
+/// Each hand-off is a wake-up (under load, a scheduling delay), and a long fuzzed script of
+/// race bursts made one threaded input cost as much as thousands of plain ones.
+#define HANDOFFS 64
+static int handoffs_left;
+
+static bool hand_off(void) {
+    if (!threaded || handoffs_left == 0) return false;
+    handoffs_left--;
+    return true;
+}
 
 static uint64_t word_of(uint64_t generation, enum cnv_task_state state) {
     return (generation & GENERATION_MASK) << CNV_TASK_STATE_BITS | (uint64_t)state;
@@ -145,6 +160,11 @@ static void transition_run(void *raw) {
 
 static atomic_int race_gate;  // helpers spin until it is 1, so the three calls overlap
 static atomic_int race_ready;
+// The fuzzing thread sleeps here until both helpers are at the gate: waiting for a woken
+// helper to be scheduled by spinning on sched_yield cost ~20 ms of system time per threaded
+// input on the loaded machine (the helpers spin only for the one wake-up of this thread).
+static pthread_mutex_t race_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t race_changed = PTHREAD_COND_INITIALIZER;
 
 struct race_job {
     fuzz_command command;
@@ -153,9 +173,20 @@ struct race_job {
 
 static void race_run(void *raw) {
     struct race_job *job = raw;
-    atomic_fetch_add_explicit(&race_ready, 1, memory_order_acq_rel);
-    while (atomic_load_explicit(&race_gate, memory_order_acquire) == 0) sched_yield();
+    pthread_mutex_lock(&race_lock);
+    atomic_fetch_add_explicit(&race_ready, 1, memory_order_relaxed);  // read under race_lock
+    pthread_cond_broadcast(&race_changed);
+    pthread_mutex_unlock(&race_lock);
+    for (unsigned spins = 0; atomic_load_explicit(&race_gate, memory_order_acquire) == 0; spins++) {
+        if (spins >= 64) sched_yield();
+    }
     job->command(job->argument);
+}
+
+static void race_wait_ready(int posted) {
+    pthread_mutex_lock(&race_lock);
+    while (atomic_load_explicit(&race_ready, memory_order_relaxed) < posted) pthread_cond_wait(&race_changed, &race_lock);
+    pthread_mutex_unlock(&race_lock);
 }
 
 /// Posts `command` to a helper without waiting (the same hand-off as fuzz_helper_run).
@@ -175,7 +206,7 @@ static void helper_wait(struct fuzz_helper *helper) {
 
 /// Runs `command` on thread `thread` (0: this one, 1…HELPERS: a helper) and waits.
 static void run_on(int thread, fuzz_command command, void *argument) {
-    if (thread == 0 || !threaded) {
+    if (thread == 0 || !hand_off()) {
         command(argument);
     } else {
         fuzz_helper_run(&helpers[thread - 1], command, argument);
@@ -325,13 +356,13 @@ static void op_race(struct fuzz_script *script, int r) {
     struct worker_job worker = {&records[r], deadline_passed, false, 0, 0};
     struct transition_job cancel = {&records[cancel_ticket.record], cancel_ticket.word, CNV_TASK_CANCELLED, false};
     struct transition_job expire = {&records[expire_ticket.record], expire_ticket.word, CNV_TASK_EXPIRED, false};
-    if (threaded) {
+    if (hand_off()) {
         struct race_job jobs[2] = {{transition_run, &cancel}, {worker_settle, &worker}};
         atomic_store_explicit(&race_gate, 0, memory_order_relaxed);
         atomic_store_explicit(&race_ready, 0, memory_order_relaxed);
         int posted = with_worker ? 2 : 1;
         for (int i = 0; i < posted; i++) helper_post(&helpers[i], race_run, &jobs[i]);
-        while (atomic_load_explicit(&race_ready, memory_order_acquire) < posted) sched_yield();
+        race_wait_ready(posted);
         atomic_store_explicit(&race_gate, 1, memory_order_release);
         transition_run(&expire);
         for (int i = 0; i < posted; i++) helper_wait(&helpers[i]);
@@ -392,7 +423,7 @@ static void op_race_burst(struct fuzz_script *script, int r) {
 }
 
 static void op_replace_helper(int index) {
-    if (!threaded) return;
+    if (!hand_off()) return;
     fuzz_helper_stop(&helpers[index]);
     fuzz_helper_start(&helpers[index]);
 }
@@ -418,6 +449,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ticket_count = 0;
     ticket_next = 0;
 
+    handoffs_left = HANDOFFS;
     for (int steps = 0; !fuzz_script_done(&script) && steps < 4096; steps++) {
         uint8_t op = fuzz_u8(&script);
         int r = (op >> 4) % RECORDS;
