@@ -37,6 +37,7 @@ bulk_cflags=(-fno-sanitize-coverage=trace-cmp)
 fuzz_options() {
     case $1 in
     mpmc_ring | spsc_ring | slot_ring) echo -max_len=512 ;;
+    overflow_queue) echo -max_len=1024 ;;  # 512 operations: room for 8,192 queued values
     esac
 }
 

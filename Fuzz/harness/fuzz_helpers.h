@@ -69,6 +69,14 @@ static void fuzz_helper_run(struct fuzz_helper *helper, fuzz_command command, vo
     pthread_mutex_unlock(&helper->lock);
 }
 
+/// FNV-1a of the whole input: a choice made from it draws again on every mutation and stays
+/// the same when a saved input replays.
+__attribute__((no_sanitize("coverage"))) static uint64_t fuzz_input_hash(const uint8_t *data, size_t size) {
+    uint64_t hash = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < size; i++) hash = (hash ^ data[i]) * UINT64_C(0x100000001b3);
+    return hash;
+}
+
 /// Whether this input runs its helper-thread commands on the helper threads (otherwise every
 /// command runs on the fuzzing thread). A hand-off to a helper costs a wake-up and, on a loaded
 /// machine, a scheduling delay: 10-100 times the rest of an input. So one input in
@@ -87,9 +95,7 @@ __attribute__((no_sanitize("coverage"))) static bool fuzz_input_threaded(const u
         one_in = setting != NULL ? strtoul(setting, NULL, 10) : FUZZ_THREADED_DEFAULT;
         if (one_in == 0) one_in = FUZZ_THREADED_DEFAULT;
     }
-    uint64_t hash = UINT64_C(0xcbf29ce484222325);  // FNV-1a
-    for (size_t i = 0; i < size; i++) hash = (hash ^ data[i]) * UINT64_C(0x100000001b3);
-    return (hash >> 32) % one_in == 0;
+    return (fuzz_input_hash(data, size) >> 32) % one_in == 0;
 }
 
 /// Lets the helper thread exit (running its TLS destructors) and waits for it.
