@@ -6,7 +6,7 @@
 // retired into the depot by the TLS destructor) and be replaced. The script picks the object
 // size (including sizes the pool must refuse), then operations: allocate one or a burst,
 // free one or a burst (any live object, on any thread), flush a thread's cache, purge,
-// statistics, replace a helper. Only one input in FUZZ_THREADED_ONE_IN (fuzz_helpers.h) runs
+// statistics, replace a helper. Pools are kept across inputs (KEPT_POOLS below). Only one input in FUZZ_THREADED_ONE_IN (fuzz_helpers.h) runs
 // the helpers' commands on the helper threads; the others run them on the fuzzing thread
 // (same script, one thread cache), so the pool's single-thread paths are fuzzed at a
 // hand-off-free speed and the cross-thread paths in the threaded inputs.
@@ -24,9 +24,9 @@
 #include "fuzz_helpers.h"
 #include "fuzz_script.h"
 
-#define MAX_LIVE 2048
-#define MAX_LIVE_BYTES ((size_t)4 << 20)
-#define SET_SIZE 8192  // power of two, > 2 × MAX_LIVE
+#define MAX_LIVE 512
+#define MAX_LIVE_BYTES ((size_t)1 << 20)
+#define SET_SIZE 4096  // power of two, > 2 × MAX_LIVE
 #define HELPERS 2
 
 struct live_object {
@@ -41,9 +41,31 @@ static uint64_t model_allocations, model_frees, model_peak_live;
 static uint64_t next_tag;
 static struct fuzz_helper helpers[HELPERS];
 static bool threaded;  // this input uses the helper threads (fuzz_input_threaded)
-static bool thread_used[HELPERS + 1];  // has the thread a cache for this pool
+static bool *thread_used;  // has the thread a cache for this pool (the pool's entry below)
+static bool touched[HELPERS + 1];  // did the thread use the pool in this input
 static struct cnv_slab_pool *pool;
 static size_t object_size;
+
+/// Pools kept across inputs, one per rounded object size (least recently used evicted): a
+/// fresh pool per input spent most of the time in the kernel (page faults on new slabs, the
+/// final purge's munmap). An input on a kept pool starts from its leftover slabs, depot and
+/// thread caches (the statistics are checked against a baseline read at the start) and ends
+/// with every object freed and every cache it used flushed; the full end check (purge then
+/// releases every slab) runs on a fresh pool in one input in FRESH_ONE_IN (by the input's
+/// hash) and when a kept pool is evicted.
+#define KEPT_POOLS 32
+#define FRESH_ONE_IN 16
+
+struct kept_pool {
+    struct cnv_slab_pool *pool;
+    size_t rounded_size;
+    uint64_t last_used;
+    bool thread_used[HELPERS + 1];
+};
+
+static struct kept_pool kept[KEPT_POOLS];
+static uint64_t input_number;
+static bool fresh_thread_used[HELPERS + 1];
 
 #define TOMBSTONE ((unsigned char *)1)
 
@@ -148,7 +170,7 @@ static void allocate_on(int thread, size_t count) {
     static struct batch batch;
     batch.count = count;
     run_on(thread, do_allocate, &batch);
-    if (count > 0) thread_used[thread] = true;  // the first call attaches a cache
+    if (count > 0) thread_used[thread] = touched[thread] = true;  // the first call attaches a cache
     for (size_t i = 0; i < count; i++) {
         unsigned char *object = batch.objects[i];
         FUZZ_CHECK(object != NULL, "allocation failed with %zu live objects", live_count);
@@ -180,7 +202,7 @@ static void free_on(int thread, size_t count, uint32_t pick) {
         model_frees++;
     }
     run_on(thread, do_free, &batch);
-    if (count > 0) thread_used[thread] = true;
+    if (count > 0) thread_used[thread] = touched[thread] = true;
 }
 
 static void check_stats(void) {
@@ -225,8 +247,9 @@ static void purge_on(int thread) {
 }
 
 static void restart_helper(int index) {
-    fuzz_helper_stop(&helpers[index]);  // its cache goes back to the depot
+    fuzz_helper_stop(&helpers[index]);  // its caches (of every pool) go back to their depots
     thread_used[index + 1] = false;
+    for (int k = 0; k < KEPT_POOLS; k++) kept[k].thread_used[index + 1] = false;
     fuzz_helper_start(&helpers[index]);
 }
 
@@ -259,9 +282,62 @@ static int thread_for(int thread) {
     return threaded ? thread : 0;
 }
 
+/// Everything freed (spread over the threads) and every cache this input used flushed: the
+/// statistics must then show no object in use.
+static void free_everything(void) {
+    while (live_count > 0) free_on(thread_for((int)(live_count % (HELPERS + 1))), 97, (uint32_t)live_count);
+    for (int t = 0; t <= HELPERS; t++) {
+        if (!touched[t]) continue;  // not used in this input: its cache was flushed before
+        int status = -100;
+        run_on(t, do_flush, &status);
+        FUZZ_CHECK(status == CNV_OK, "flush %d", status);
+    }
+    check_stats();
+}
+
+/// The end check of a pool with every object freed and every thread's cache flushed: purge
+/// must find every object in the depot and release every slab. Then the pool is destroyed.
+static void purge_all_and_destroy(void) {
+    purge_on(0);
+    struct cnv_slab_stats stats;
+    FUZZ_CHECK(cnv_slab_pool_stats(pool, &stats) == CNV_OK, "stats");
+    FUZZ_CHECK(stats.slabs == 0, "%llu slabs kept after everything was freed, flushed and purged",
+               (unsigned long long)stats.slabs);
+    cnv_slab_pool_destroy(pool);
+    pool = NULL;
+}
+
+/// The kept pool for `object_size` (created on a miss, evicting the least recently used).
+static struct kept_pool *kept_pool_for(size_t size) {
+    size_t rounded = (size + 15) & ~(size_t)15;
+    struct kept_pool *victim = &kept[0];
+    for (int k = 0; k < KEPT_POOLS; k++) {
+        if (kept[k].pool != NULL && kept[k].rounded_size == rounded) return &kept[k];
+        if (kept[k].pool == NULL || (victim->pool != NULL && kept[k].last_used < victim->last_used)) victim = &kept[k];
+    }
+    if (victim->pool != NULL) {
+        // Evicted: it ended its last input with everything freed and flushed (threads that
+        // used it flushed their caches then), so the full end check applies.
+        pool = victim->pool;
+        object_size = victim->rounded_size;
+        thread_used = victim->thread_used;
+        memset(touched, 0, sizeof(touched));
+        struct cnv_slab_stats stats;
+        FUZZ_CHECK(cnv_slab_pool_stats(pool, &stats) == CNV_OK, "stats");
+        FUZZ_CHECK(stats.objects_in_use == 0, "an evicted pool has %llu objects in use", (unsigned long long)stats.objects_in_use);
+        purge_all_and_destroy();
+        object_size = size;
+    }
+    FUZZ_CHECK(cnv_slab_pool_create(size, CNV_SLAB_BACKING_MMAP, &victim->pool) == CNV_OK, "create %zu", size);
+    victim->rounded_size = rounded;
+    memset(victim->thread_used, 0, sizeof(victim->thread_used));
+    return victim;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static bool started;
     threaded = fuzz_input_threaded(data, size);
+    bool fresh = fuzz_input_hash(data, size) % FRESH_ONE_IN == 0;
     if (threaded && !started) {
         for (int i = 0; i < HELPERS; i++) fuzz_helper_start(&helpers[i]);
         atexit(stop_helpers);
@@ -280,11 +356,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         object_size = 1 + (size_t)shape * 2;  // 1 … 479 bytes
     }
-    FUZZ_CHECK(cnv_slab_pool_create(object_size, CNV_SLAB_BACKING_MMAP, &pool) == CNV_OK, "create %zu", object_size);
     live_count = 0;
     memset(live_set, 0, sizeof(live_set));
-    model_allocations = model_frees = model_peak_live = 0;
-    memset(thread_used, 0, sizeof(thread_used));
+    model_peak_live = 0;
+    memset(touched, 0, sizeof(touched));
+    if (fresh) {
+        FUZZ_CHECK(cnv_slab_pool_create(object_size, CNV_SLAB_BACKING_MMAP, &pool) == CNV_OK, "create %zu", object_size);
+        memset(fresh_thread_used, 0, sizeof(fresh_thread_used));
+        thread_used = fresh_thread_used;
+        model_allocations = model_frees = 0;
+    } else {
+        struct kept_pool *entry = kept_pool_for(object_size);
+        entry->last_used = ++input_number;
+        pool = entry->pool;
+        thread_used = entry->thread_used;
+        // The baseline: what earlier inputs did with this pool; nothing of it is in use.
+        struct cnv_slab_stats stats;
+        FUZZ_CHECK(cnv_slab_pool_stats(pool, &stats) == CNV_OK, "stats");
+        FUZZ_CHECK(stats.objects_in_use == 0, "a kept pool starts with %llu objects in use",
+                   (unsigned long long)stats.objects_in_use);
+        model_allocations = stats.allocations;
+        model_frees = stats.frees;
+        check_stats();
+    }
 
     while (!fuzz_script_done(&script)) {
         uint8_t op = fuzz_u8(&script);
@@ -301,7 +395,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_CHECK(status == CNV_OK, "flush %d", status);
             break;
         }
-        case 5: purge_on(thread); break;
+        case 5:
+            // A purge in one of four of these ops (the argument picks): each purge unmaps the
+            // empty slabs and the next allocations fault fresh pages in, which was most of
+            // the harness's time (page faults and munmap) at one purge in eight ops.
+            if (argument % 4 == 0) purge_on(thread);
+            else check_stats();
+            break;
         case 6: check_stats(); break;
         default:
             if (thread > 0) restart_helper(thread - 1);
@@ -310,22 +410,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     check_stats();
-    // Free everything (spread over the threads), flush every cache: purge must then find every
-    // object in the depot and release every slab.
-    while (live_count > 0) free_on(thread_for((int)(live_count % (HELPERS + 1))), 97, (uint32_t)live_count);
-    for (int t = 0; t <= HELPERS; t++) {
-        if (!thread_used[t]) continue;  // no cache, nothing to flush
-        int status = -100;
-        run_on(t, do_flush, &status);
-        FUZZ_CHECK(status == CNV_OK, "flush %d", status);
-    }
-    check_stats();
-    purge_on(0);
-    struct cnv_slab_stats stats;
-    FUZZ_CHECK(cnv_slab_pool_stats(pool, &stats) == CNV_OK, "stats");
-    FUZZ_CHECK(stats.slabs == 0, "%llu slabs kept after everything was freed, flushed and purged",
-               (unsigned long long)stats.slabs);
-    cnv_slab_pool_destroy(pool);
+    free_everything();
+    if (fresh) purge_all_and_destroy();
     pool = NULL;
     return 0;
 }
