@@ -742,26 +742,12 @@ final class BatchCore<Payload: BitwiseCopyable & Sendable, Output: Sendable>: Ba
             UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: chunk.payloads, byteCount: count * chunk.stride)
             initialized = count
         }
-        let outcome: Result<[Result<Output, any Error>]?, any Error>
+        // No `Result` values on the success paths: in this unspecialized generic class each
+        // generic type used costs a metadata lookup per batch (measured ≈ 50 instructions per
+        // task at batches of 50 when the calls were wrapped in `Result`).
         switch self.body {
         case .void(let handler):
-            outcome = Result { try handler(payloads) }.map { nil }
-        case .results(let handler):
-            outcome = Result { try handler(payloads) }.map { $0.map { .success($0) } }
-        case .perItem(let handler):
-            outcome = Result { try handler(payloads) }
-        }
-        var results: [Result<Output, any Error>]? = nil
-        let shared: Result<Output, any Error>
-        switch outcome {
-        case .success(let perItem?):
-            if perItem.count == count {
-                results = perItem
-                shared = .failure(ConveyorError.shutDown)  // unused
-            } else {
-                shared = .failure(ConveyorError.batchResultCount(kind: self.name, expected: count, got: perItem.count))
-            }
-        case .success(nil):
+            do { try handler(payloads) } catch { return self.fail(chunk, count: count, error: error, group: group, engine: engine) }
             // Output == Void (registered through the Void handler only): every item succeeded.
             for index in 0..<count {
                 guard let waiter = chunk.waiters[index] else { continue }
@@ -769,20 +755,52 @@ final class BatchCore<Payload: BitwiseCopyable & Sendable, Output: Sendable>: Ba
                 Unmanaged<BatchAwaitHandler<Output>>.fromOpaque(waiter).takeRetainedValue().resume(with: .success(() as! Output))
             }
             return 0
-        case .failure(let error):
-            shared = .failure(error)
+        case .results(let handler):
+            let outputs: [Output]
+            do { outputs = try handler(payloads) } catch { return self.fail(chunk, count: count, error: error, group: group, engine: engine) }
+            guard outputs.count == count else {
+                let error = ConveyorError.batchResultCount(kind: self.name, expected: count, got: outputs.count)
+                return self.fail(chunk, count: count, error: error, group: group, engine: engine)
+            }
+            for index in 0..<count {
+                guard let waiter = chunk.waiters[index] else { continue }
+                chunk.waiters[index] = nil
+                Unmanaged<BatchAwaitHandler<Output>>.fromOpaque(waiter).takeRetainedValue().resume(with: .success(outputs[index]))
+            }
+            return 0
+        case .perItem(let handler):
+            let results: [Result<Output, any Error>]
+            do { results = try handler(payloads) } catch { return self.fail(chunk, count: count, error: error, group: group, engine: engine) }
+            guard results.count == count else {
+                let error = ConveyorError.batchResultCount(kind: self.name, expected: count, got: results.count)
+                return self.fail(chunk, count: count, error: error, group: group, engine: engine)
+            }
+            var failed = 0
+            for index in 0..<count {
+                let result = results[index]
+                if case .failure = result { failed += 1 }
+                if let waiter = chunk.waiters[index] {
+                    chunk.waiters[index] = nil
+                    Unmanaged<BatchAwaitHandler<Output>>.fromOpaque(waiter).takeRetainedValue().resume(with: result)
+                } else if case .failure(let error) = result {
+                    engine.report(TaskFailure(kind: self.name, group: group.name, error: error))
+                }
+            }
+            return failed
         }
-        var failed = 0
+    }
+
+    /// Fails every task of the call with `error` (the handler threw, or returned a wrong
+    /// number of results): thrown to each awaiting caller, reported for the rest.
+    private func fail(_ chunk: BatchChunk, count: Int, error: any Error, group: GroupRuntime, engine: Conveyor) -> Int {
         for index in 0..<count {
-            let result = results?[index] ?? shared
-            if case .failure = result { failed += 1 }
             if let waiter = chunk.waiters[index] {
                 chunk.waiters[index] = nil
-                Unmanaged<BatchAwaitHandler<Output>>.fromOpaque(waiter).takeRetainedValue().resume(with: result)
-            } else if case .failure(let error) = result {
+                Unmanaged<BatchAwaitHandler<Output>>.fromOpaque(waiter).takeRetainedValue().resume(with: .failure(error))
+            } else {
                 engine.report(TaskFailure(kind: self.name, group: group.name, error: error))
             }
         }
-        return failed
+        return count
     }
 }
