@@ -26,8 +26,71 @@ final class IdFlags: @unchecked Sendable {
 /// The submit-side batch slots: tasks written into their batch at submit, one flush token per
 /// batch through the lane. Cancellation racing the flush, shutdown racing the submitters,
 /// backpressure when the lane is full, and exactly-once with keys and several submitters.
+/// Payloads of the sizes the submit copies specially (4, 8, 16 bytes: one load and store) and
+/// of others (`memcpy`), some with an alignment below their size; each carries its id and a
+/// pattern derived from it, so a torn or misplaced copy is seen.
+struct Payload1: BitwiseCopyable, Sendable { var id: UInt8 }
+struct Payload8Bytes: BitwiseCopyable, Sendable { var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) }
+struct Payload12: BitwiseCopyable, Sendable { var id: UInt32; var b: UInt32; var c: UInt32 }
+struct Payload16: BitwiseCopyable, Sendable { var id: UInt64; var b: UInt64 }
+struct Payload24: BitwiseCopyable, Sendable { var id: UInt64; var b: UInt64; var c: UInt64 }
+
 @Suite("BatchSlots", .serialized)
 struct BatchSlotTests {
+    /// Submits `count` payloads of one type (batches of 7, so most go through the submit's fast
+    /// path and every 7th fills a chunk on the general path); each must arrive once and intact.
+    private func checkPayloads<P: BitwiseCopyable & Sendable>(
+        _ type: P.Type, count: Int, make: @escaping @Sendable (Int) -> P, id: @escaping @Sendable (P) -> Int?
+    ) async throws -> (missing: Int, duplicated: Int, torn: Int) {
+        let conveyor = try Conveyor(groups: [ResourceGroup("copy", overflow: .wait(timeout: .seconds(60)))])
+        let seen = SeenCounts(count)
+        let torn = Atomic<Int>(0)
+        let kind = try conveyor.registerBatch(
+            "copy", payload: P.self, options: BatchOptions(maxBatchSize: 7, maxWaitTime: .milliseconds(1))
+        ) { items in
+            var ids: [Int] = []
+            for item in items {
+                if let value = id(item), value < count { ids.append(value) } else { torn.add(1, ordering: .relaxed) }
+            }
+            seen.mark(ids)
+        }
+        for index in 0..<count { try conveyor.submit(kind, make(index)) }
+        await conveyor.shutdown(drain: true)
+        let audit = seen.audit
+        return (audit.missing, audit.duplicated, torn.load(ordering: .relaxed))
+    }
+
+    @Test("Payloads of 1, 4, 8 (byte-aligned), 12, 16 and 24 bytes arrive intact, each exactly once")
+    func payloadCopies() async throws {
+        let one = try await self.checkPayloads(Payload1.self, count: 200, make: { Payload1(id: UInt8($0)) }, id: { Int($0.id) })
+        #expect(one == (0, 0, 0), "1-byte payloads")
+        let four = try await self.checkPayloads(
+            UInt32.self, count: 1_000, make: { UInt32($0) | 0x5A00_0000 },
+            id: { $0 >> 24 == 0x5A ? Int($0 & 0xFF_FFFF) : nil })
+        #expect(four == (0, 0, 0), "4-byte payloads")
+        let eight = try await self.checkPayloads(
+            Payload8Bytes.self, count: 1_000,
+            make: { let v = UInt8($0 & 0xFF), h = UInt8($0 >> 8); return Payload8Bytes(bytes: (v, h, ~v, ~h, v ^ 0x55, h ^ 0x55, 7, 9)) },
+            id: { p in
+                let b = p.bytes
+                guard b.2 == ~b.0, b.3 == ~b.1, b.4 == b.0 ^ 0x55, b.5 == b.1 ^ 0x55, b.6 == 7, b.7 == 9 else { return nil }
+                return Int(b.0) | Int(b.1) << 8
+            })
+        #expect(eight == (0, 0, 0), "8-byte payloads of alignment 1")
+        let twelve = try await self.checkPayloads(
+            Payload12.self, count: 1_000, make: { Payload12(id: UInt32($0), b: ~UInt32($0), c: UInt32($0) &* 31) },
+            id: { $0.b == ~$0.id && $0.c == $0.id &* 31 ? Int($0.id) : nil })
+        #expect(twelve == (0, 0, 0), "12-byte payloads")
+        let sixteen = try await self.checkPayloads(
+            Payload16.self, count: 1_000, make: { Payload16(id: UInt64($0), b: ~UInt64($0)) },
+            id: { $0.b == ~$0.id ? Int($0.id) : nil })
+        #expect(sixteen == (0, 0, 0), "16-byte payloads")
+        let twentyFour = try await self.checkPayloads(
+            Payload24.self, count: 1_000, make: { Payload24(id: UInt64($0), b: ~UInt64($0), c: UInt64($0) << 20) },
+            id: { $0.b == ~$0.id && $0.c == $0.id << 20 ? Int($0.id) : nil })
+        #expect(twentyFour == (0, 0, 0), "24-byte payloads")
+    }
+
     @Test("Cancellation racing the flush: each task is either cancelled (never handed to the handler) or run exactly once")
     func cancellationRacesFlush() async throws {
         let perThread = StressScale.scaled(20_000, minimum: 2_000)

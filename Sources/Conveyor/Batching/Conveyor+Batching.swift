@@ -150,15 +150,19 @@ extension Conveyor {
     /// The non-generic core of batch submits.
     @usableFromInline
     func submitBatchTask(_ core: BatchCoreBase, _ engine: ObjectIdentifier, _ payload: UnsafeRawBufferPointer) throws -> TaskTicket {
-        try self.checkBatchOwnership(core, engine)
+        guard engine == ObjectIdentifier(self), core.kindHandler != nil else { throw Self.foreignBatchKind(core) }
         return try core.submit(payload, waiter: nil, engine: self, blocking: true)
     }
 
     private func checkBatchOwnership(_ core: BatchCoreBase, _ engine: ObjectIdentifier) throws {
-        guard engine == ObjectIdentifier(self), core.kindHandler != nil else {
-            throw ConveyorError.invalidConfiguration(
-                reason: "batch kind \"\(core.name)\" was registered with another Conveyor; register it with this one")
-        }
+        guard engine == ObjectIdentifier(self), core.kindHandler != nil else { throw Self.foreignBatchKind(core) }
+    }
+
+    /// The error of a batch kind used with an engine that did not register it (built out of
+    /// line: the submit's path keeps no string interpolation).
+    @inline(never)
+    private static func foreignBatchKind(_ core: BatchCoreBase) -> ConveyorError {
+        .invalidConfiguration(reason: "batch kind \"\(core.name)\" was registered with another Conveyor; register it with this one")
     }
 
     /// Queues one task of a batch kind and returns its own result once its batch ran: the
