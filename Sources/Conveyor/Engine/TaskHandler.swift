@@ -80,6 +80,9 @@ final class TypedKindHandler<Payload: BitwiseCopyable & Sendable>: TaskHandler, 
     }
 
     override func runPayload(_ payload: UnsafeRawPointer) throws {
+        // Not specialized (called through the class): the load copies the payload into a stack
+        // buffer of run-time size with a `memcpy` call (~12 instructions; borrowing it in place
+        // through `bindMemory(…).pointee` compiled to the same copy).
         try self.handler(payload.loadUnaligned(as: Payload.self))
     }
 
