@@ -121,7 +121,10 @@ static inline size_t cnv_slot_ring__claim(struct cnv_slot_ring *ring, size_t cou
         if (exact) return 0;
         count = (size_t)ring->capacity;
     }
+    // Read-only after creation: loaded once (the atomic loads below would make the compiler
+    // reload them on every slot).
     const uint64_t mask = ring->mask;
+    struct cnv_slot *const slots = ring->slots;
     // Relaxed: the position is only a guess; the slot sequences and the CAS decide.
     uint64_t position = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     for (;;) {
@@ -134,7 +137,7 @@ static inline size_t cnv_slot_ring__claim(struct cnv_slot_ring *ring, size_t cou
             // Acquire pairs with the consumer's release of this slot: everything it did with
             // the previous task of the slot (running it, reading its record) happens before
             // we overwrite the record.
-            sequence = __atomic_load_n(&ring->slots[(position + free_slots) & mask].sequence, __ATOMIC_ACQUIRE);
+            sequence = __atomic_load_n(&slots[(position + free_slots) & mask].sequence, __ATOMIC_ACQUIRE);
             if (sequence != position + free_slots) break;
         }
         if (free_slots < count) {
@@ -195,14 +198,15 @@ static inline size_t cnv_slot_ring__take(struct cnv_slot_ring *ring, size_t coun
         if (exact) return 0;
         count = (size_t)ring->capacity;
     }
-    const uint64_t mask = ring->mask;
+    const uint64_t mask = ring->mask;  // read-only after creation: loaded once
+    struct cnv_slot *const slots = ring->slots;
     uint64_t position = atomic_load_explicit(&ring->head, memory_order_relaxed);
     for (;;) {
         size_t ready = 0;
         uint64_t sequence = 0;
         for (; ready < count; ready++) {
             // Acquire pairs with the producer's release in publish: the record is visible.
-            sequence = __atomic_load_n(&ring->slots[(position + ready) & mask].sequence, __ATOMIC_ACQUIRE);
+            sequence = __atomic_load_n(&slots[(position + ready) & mask].sequence, __ATOMIC_ACQUIRE);
             if (sequence != position + ready + 1) break;
         }
         if (ready < count) {
@@ -318,8 +322,12 @@ static inline bool cnv_slot_ring_push_record(struct cnv_slot_ring *ring, struct 
 static inline size_t cnv_slot_ring_take_records(struct cnv_slot_ring *ring, uintptr_t *out, size_t count) {
     uint64_t first = 0;
     size_t taken = cnv_slot_ring_take_burst(ring, count, &first);
+    // Read-only after creation: loaded once, not per slot (the release stores below and the
+    // stores to `out` would otherwise make the compiler reload them).
+    const uint64_t mask = ring->mask;
+    struct cnv_slot *const slots = ring->slots;
     for (size_t i = 0; i < taken; i++) {
-        struct cnv_slot *slot = cnv_slot_ring_at(ring, first + i);
+        struct cnv_slot *slot = &slots[(first + i) & mask];
         if (slot->record.flags & CNV_TASK_FLAG_INDIRECT) {
             out[i] = (uintptr_t)slot->record.handler;
             cnv_slot_release(ring, slot);

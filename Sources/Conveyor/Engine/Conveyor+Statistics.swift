@@ -13,9 +13,14 @@ extension Conveyor {
         public var cancelled: Int
         /// Tasks that missed their start deadline.
         public var expired: Int
-        /// Submit to handler start (empty when `Configuration.timing` is off).
+        /// Submit to handler start (empty when `Configuration.timing` is off). For a task that
+        /// followed another in a worker's batch, "start" is the clock reading taken when the
+        /// previous handler returned (one read per task), so the engine's few tens of
+        /// nanoseconds between the two handlers count as service, not wait.
         public var queueWait: LatencyHistogram
-        /// Handler start to end.
+        /// Handler start to end, where start is as for ``queueWait``: for a task that followed
+        /// another in a batch it includes the engine's own work between the two handlers
+        /// (recording the previous task, this task's start CAS and slot release).
         public var serviceTime: LatencyHistogram
         /// Tasks each recorded one of `queueWait` and `serviceTime` stands for: 1 when every
         /// task is timed, N under ``Configuration/timingSampleInterval`` (rounded up to a power

@@ -13,12 +13,16 @@ class TaskHandler: @unchecked Sendable {
     /// Whether the task runs asynchronously (async kinds and async `run` bodies): a worker
     /// admits it against the group's async limit first (see `AsyncAdmission`).
     let isAsync: Bool
+    /// Whether the worker's cheap path may run this handler's in-slot tasks through
+    /// ``runPayload(_:)`` (typed kinds: the task needs nothing of its record but the payload).
+    let runsFromPayload: Bool
 
     @usableFromInline
-    init(kind: String, kindPerTask: Bool = false, isAsync: Bool = false) {
+    init(kind: String, kindPerTask: Bool = false, isAsync: Bool = false, runsFromPayload: Bool = false) {
         self.kind = kind
         self.kindPerTask = kindPerTask
         self.isAsync = isAsync
+        self.runsFromPayload = runsFromPayload
     }
 
     /// The kind name of the task in `record` (read before `run`, which may consume the payload).
@@ -33,6 +37,10 @@ class TaskHandler: @unchecked Sendable {
     func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
         .completed
     }
+
+    /// Runs a task from its payload alone (the worker's cheap path, only when
+    /// ``runsFromPayload``): throws what the handler threw. No `TaskOutcome` is built.
+    func runPayload(_ payload: UnsafeRawPointer) throws {}
 
     /// The task will never run. Returns true when a waiting caller was told (so the error
     /// need not be reported as a failure as well).
@@ -68,7 +76,14 @@ final class TypedKindHandler<Payload: BitwiseCopyable & Sendable>: TaskHandler, 
 
     init(kind: String, handler: @escaping @Sendable (Payload) throws -> Void) {
         self.handler = handler
-        super.init(kind: kind)
+        super.init(kind: kind, runsFromPayload: true)
+    }
+
+    override func runPayload(_ payload: UnsafeRawPointer) throws {
+        // Not specialized (called through the class): the load copies the payload into a stack
+        // buffer of run-time size with a `memcpy` call (~12 instructions; borrowing it in place
+        // through `bindMemory(…).pointee` compiled to the same copy).
+        try self.handler(payload.loadUnaligned(as: Payload.self))
     }
 
     override func run(_ record: UnsafeMutablePointer<cnv_task_record>, context: RunContext) -> TaskOutcome {
