@@ -106,7 +106,9 @@ struct RatioRuns {
 var ratios: [Double: RatioRuns] = [0.9: RatioRuns(), 1.1: RatioRuns()]
 // CACHEBENCH_HITS_ONLY=1: only the hit-throughput rows (for profiling the read path).
 let hitsOnly = ProcessInfo.processInfo.environment["CACHEBENCH_HITS_ONLY"] == "1"
-for s in [0.9, 1.1] where !hitsOnly {
+/// CACHEBENCH_STREAM_ONLY=1 runs the StreamProcessor rows alone (to repeat them many times).
+let streamOnly = ProcessInfo.processInfo.environment["CACHEBENCH_STREAM_ONLY"] == "1"
+for s in [0.9, 1.1] where !hitsOnly && !streamOnly {
     let zipf = ZipfTrace(keys: keySpace, s: s, seed: 42)
     for run in 0..<options.runs {
         let trace = zipf.make(count: traceLength, seed: UInt64(run) &* 7919 &+ 1)
@@ -192,7 +194,7 @@ var cacheHitRates: [Double] = []
 var oneShardHitRates: [Double] = []
 var mutexHitRates: [Double] = []
 let sink = Sink()
-for run in 0..<options.runs {
+for run in 0..<options.runs where !streamOnly {
     // Room for twice the preloaded keys, so that no shard (keys spread by hash) evicts any.
     let cache = try makeCache(Int.self, Int.self, maxEntries: 2 * hitKeys)
     for key in 0..<hitKeys { try cache.insert(key &* 3, for: key) }
@@ -242,7 +244,7 @@ let requests = 1_000
 let computeMicroseconds = 200
 var coalescedTimes: [Double] = []
 var uncachedTimes: [Double] = []
-for run in 0..<options.runs {
+for run in 0..<options.runs where !streamOnly {
     let cache = try ResultCache<Int, Int>(maxEntries: 16)
     let computations = Sink()
     let task = QueueTask(kind: "report", group: "cpu")
@@ -277,31 +279,59 @@ for run in 0..<options.runs {
 
 // MARK: StreamProcessor
 
-/// The highest jemalloc stats.allocated seen by a thread polling every 200 µs.
+/// One sample of the process's heap: jemalloc stats.allocated (RSS without jemalloc), the part
+/// of it sitting free in thread caches (stats.arenas.<all>.tcache_bytes), the engine's slab
+/// bytes reserved, and the bytes the stream counts in flight at that instant.
+struct HeapSample {
+    var allocated = 0
+    var threadCaches = 0
+    var slabReserved = 0
+    var counted = 0
+}
+
+/// The sample with the highest allocated figure seen by a thread polling every 200 µs.
 final class PeakSampler: @unchecked Sendable {
     // @unchecked: `peak` is written by the sampling thread and read after `stop()` joined it.
     private let running = Atomic<Bool>(true)
     private let finished = DispatchSemaphore(value: 0)
-    private var peak = 0
-    init() {
+    private var peak = HeapSample()
+    private var peakOwned = HeapSample()
+    init(counted: @escaping @Sendable () -> Int = { 0 }) {
         Thread {
             while self.running.load(ordering: .acquiring) {
-                self.peak = max(self.peak, MemoryStatistics.current().jemallocAllocated ?? MemoryStatistics.current().residentSetSize)
+                let metrics = MemoryMetrics.process()
+                let sample = HeapSample(
+                    allocated: metrics.heapSource == .jemalloc ? metrics.heapAllocated : metrics.residentSetSize,
+                    threadCaches: metrics.heapInThreadCaches ?? 0, slabReserved: metrics.slabBytesReserved, counted: counted())
+                if sample.allocated > self.peak.allocated { self.peak = sample }
+                if sample.allocated - sample.threadCaches > self.peakOwned.allocated - self.peakOwned.threadCaches { self.peakOwned = sample }
                 usleep(200)
             }
             self.finished.signal()
         }.start()
     }
-    func stop() -> Int {
+    /// The sample of the highest allocated, and the sample of the highest allocated less the
+    /// thread caches.
+    func stop() -> (HeapSample, HeapSample) {
         self.running.store(false, ordering: .releasing)
         self.finished.wait()
-        return self.peak
+        return (self.peak, self.peakOwned)
     }
 }
 
-func baseline() -> Int {
+func baseline() -> HeapSample {
     MemoryStatistics.releaseFreeMemoryToOS()
-    return MemoryStatistics.current().jemallocAllocated ?? MemoryStatistics.current().residentSetSize
+    let metrics = MemoryMetrics.process()
+    return HeapSample(
+        allocated: metrics.heapSource == .jemalloc ? metrics.heapAllocated : metrics.residentSetSize,
+        threadCaches: metrics.heapInThreadCaches ?? 0, slabReserved: metrics.slabBytesReserved)
+}
+
+/// What a peak sample says above the baseline, for the log.
+func describe(_ sample: HeapSample, over before: HeapSample) -> String {
+    let kib = { (bytes: Int) in String(format: "%.0f KiB", Double(bytes) / 1024) }
+    return "allocated +\(kib(sample.allocated - before.allocated)) (thread caches \(kib(sample.threadCaches)), was \(kib(before.threadCaches)); "
+        + "slabs reserved +\(kib(sample.slabReserved - before.slabReserved)); counted in flight \(kib(sample.counted)))"
 }
 
 let memoryLimit = 16 << 20
@@ -348,12 +378,13 @@ for run in 0..<options.runs {
             conveyor: conveyor, task: QueueTask(kind: "checksum", group: "cpu"), chunkSize: streamChunk,
             memoryLimit: memoryLimit, ordered: ordered, size: { $0.count + 32 }, transform: checksum)
         let before = baseline()
-        let sampler = PeakSampler()
+        let sampler = PeakSampler { processor.statistics.bytesInFlight }
         let started = DispatchTime.now().uptimeNanoseconds
         var total: UInt64 = 0
         for try await value in processor.process(Elements(count: streamElements)) { total &+= value }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        let peak = sampler.stop() - before
+        let (peakSample, ownedSample) = sampler.stop()
+        let peak = peakSample.allocated - before.allocated
         guard total == expected else { fatalError("stream checksum mismatch") }
         if ordered {
             streamTimes.append(seconds)
@@ -362,7 +393,9 @@ for run in 0..<options.runs {
             unorderedTimes.append(seconds)
             unorderedPeaks.append(Double(peak))
         }
-        log("stream run \(run + 1) (\(ordered ? "ordered" : "unordered")): \(seconds) s, peak +\(peak >> 20) MiB over \(before >> 20) MiB")
+        log("stream run \(run + 1) (\(ordered ? "ordered" : "unordered")): \(seconds) s, peak +\(peak >> 20) MiB over \(before.allocated >> 20) MiB")
+        log("  at the allocated peak: \(describe(peakSample, over: before))")
+        log("  at the peak less thread caches: \(describe(ownedSample, over: before))")
     }
     // The peer: the same chunks, generated and submitted all at once (no memory limit).
     let before = baseline()
@@ -389,13 +422,14 @@ for run in 0..<options.runs {
         return total
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-    let peak = sampler.stop() - before
+    let peak = sampler.stop().0.allocated - before.allocated
     guard total == expected else { fatalError("bulk checksum mismatch") }
     bulkTimes.append(seconds)
     bulkPeaks.append(Double(peak))
     log("bulk run \(run + 1): \(seconds) s, peak +\(peak >> 20) MiB")
 }
 await conveyor.shutdown(drain: true)
+if streamOnly { exit(0) }
 
 // MARK: report
 

@@ -13,7 +13,8 @@ public struct StreamStatistics: Sendable, Hashable {
     public var chunks: Int
     /// Chunks whose task finished (with a value or an error).
     public var completedChunks: Int
-    /// Bytes in flight now, over all running streams (as the size function measures them).
+    /// Bytes in flight now, over all running streams: inputs as the size function measures
+    /// them plus the stream's storage for each chunk (what admission charges).
     public var bytesInFlight: Int
     /// The most bytes in flight at once so far.
     public var peakBytesInFlight: Int
