@@ -259,6 +259,11 @@ extension PostgresQueue {
     /// Writes finished attempts in one statement. A row is updated only while it is still
     /// `running` with the same attempt number, so an attempt that was rescued meanwhile (and
     /// claimed again) cannot complete the job a second time: completion is recorded once.
+    /// With `keepCompleted` off, a completed job nobody awaits is deleted under the same
+    /// condition instead (`d`); `u` takes every other row, so the two never touch the same one.
+    /// `d` matches `id/attempt` keys with `= ANY` (hashed by the server) rather than joining
+    /// the batch: with the join, the planner's estimate of one running row chose a nested loop
+    /// over the whole batch per row (36 ms for 500 rows against 1.3 ms, `EXPLAIN ANALYZE`).
     func flush(_ done: inout [FinishedJob], _ connection: inout PostgresConnection?) async {
         guard !done.isEmpty else { return }
         do {
@@ -272,10 +277,17 @@ extension PostgresQueue {
             let results = done.map(\.result)
             let errors = done.map(\.error)
             let delays = done.map(\.delayMilliseconds)
+            let deleted = configuration.keepCompleted ? [] : done.filter { $0.state == .completed }
+            let deleteIds = deleted.map(\.id)
+            let deleteKeys = deleted.map { "\($0.id)/\($0.attempt)" }
             let rows = try await connection.query(
                 """
                 WITH o AS (SELECT * FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(results)::text[],
                                                 \(errors)::text[], \(delays)::float8[]) AS o(id, attempt, st, res, err, delay_ms)),
+                d AS (DELETE FROM conveyor_jobs j
+                      WHERE j.id = ANY(\(deleteIds)::bigint[]) AND (j.id || '/' || j.attempt) = ANY(\(deleteKeys)::text[])
+                        AND j.state = 'running' AND NOT j.notify_done
+                      RETURNING j.id),
                 u AS (UPDATE conveyor_jobs j SET state = o.st,
                              result = NULLIF(o.res, ''),
                              finished_at = CASE WHEN o.st = 'available' THEN NULL ELSE now() END,
@@ -283,8 +295,9 @@ extension PostgresQueue {
                              errors = CASE WHEN o.err = '' THEN j.errors ELSE j.errors || o.err END,
                              heartbeat_at = NULL
                       FROM o WHERE j.id = ANY(\(ids)::bigint[]) AND j.id = o.id AND j.attempt = o.attempt AND j.state = 'running'
+                        AND (j.notify_done OR NOT j.id = ANY(\(deleteIds)::bigint[]))
                       RETURNING j.id, j.notify_done, o.st)
-                SELECT (SELECT count(*) FROM u)::bigint,
+                SELECT ((SELECT count(*) FROM u) + (SELECT count(*) FROM d))::bigint,
                        (SELECT count(*) FROM (SELECT pg_notify('conveyor_done', u.id::text) FROM u
                                               WHERE u.notify_done AND u.st <> 'available') n)::bigint
                 """, logger: logger)

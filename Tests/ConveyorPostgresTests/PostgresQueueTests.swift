@@ -284,4 +284,40 @@ struct PostgresQueueTests {
             await queue.shutdown()
         }
     }
+
+    /// `keepCompleted: false`: completed jobs' rows are deleted by the completion statement,
+    /// except the one a `run` caller awaits (it gets its result); retried and discarded jobs
+    /// keep theirs, and every job still runs once.
+    @Test func completedJobsAreDeletedWhenNotKept() async throws {
+        try await TestServer.withDatabase { url async throws in
+            var configuration = fastConfiguration(
+                [DurableGroup("g", workers: 4, batchSize: 8)], retry: RetryPolicy(maxAttempts: 2, base: .milliseconds(20), jitter: 0))
+            configuration.keepCompleted = false
+            let queue = try await PostgresQueue.connect(url: url, configuration: configuration)
+            let ran = Recorder<Int>()
+            let plain = try queue.register("plain", payload: Int.self, group: "g") { n, _ in ran.append(n) }
+            let sum = try queue.register("sum", payload: Numbers.self, output: Int.self, group: "g") { numbers, _ in numbers.values.reduce(0, +) }
+            struct Always: Error, CustomStringConvertible { var description: String { "always fails" } }
+            let failing = try queue.register("failing", payload: Int.self, group: "g") { _, _ in throw Always() }
+            let count = TestServer.scaled(40)
+            try await queue.submit(plain, contentsOf: Array(0..<count))
+            let bad = try await queue.submit(failing, 0)
+            try await queue.start()
+            let result = try await queue.run(sum, Numbers(values: [2, 3]))
+            #expect(result.value == 5)
+            try await TestServer.eventually(.seconds(20), "every plain job ran and the failing one was discarded") {
+                guard ran.all.count >= count else { return false }
+                return try await queue.job(id: bad.id)?.state == .discarded
+            }
+            // Inspected before shutdown: a queue that is shut down refuses inspection too.
+            #expect(try await queue.job(id: result.id)?.state == .completed)
+            #expect(try await queue.job(id: result.id)?.result == "5")
+            #expect(try await queue.job(id: bad.id)?.errors.count == 2)
+            await queue.shutdown(drain: true)
+            #expect(ran.all.sorted() == Array(0..<count))
+            #expect(queue.processStatistics.completed == count + 1 && queue.processStatistics.stale == 0)
+            #expect(try await TestServer.scalar(url, "SELECT count(*)::bigint FROM conveyor_jobs WHERE kind = 'plain'") == 0)
+            #expect(try await TestServer.scalar(url, "SELECT count(*)::bigint FROM conveyor_jobs") == 2)
+        }
+    }
 }
