@@ -63,17 +63,23 @@ struct ConcurrencyTests {
         let conveyor = try Conveyor(groups: [ResourceGroup("io", capacity: 2048, priorityLevels: 1, asyncLimit: 8)])
         let meter = ConcurrencyMeter()
         let done = SharedCounter()
-        let sleeper = try conveyor.register("sleep", payload: Job.self) { (_: Job) async throws in
+        // The first 8 handlers stay suspended at the gate until the synchronous task has looked,
+        // so exactly 8 are in flight when it runs (a handler between its `leave` and the next
+        // one's `enter` would otherwise show 7).
+        let gate = SleepGate()
+        let sleeper = try conveyor.register("sleep", payload: Job.self) { (job: Job) async throws in
             meter.enter()
+            if job.index < 8 { await gate.wait() }
             try await Task.sleep(for: .milliseconds(2))
             meter.leave()
             done.add(1)
         }
         let count = 1000
         #expect(try conveyor.submit(sleeper, contentsOf: (0..<count).map { Job(index: $0) }) == count)
-        // The one worker is free while 8 handlers sleep: a synchronous task runs meanwhile.
+        // The one worker is free while 8 handlers are suspended: a synchronous task runs meanwhile.
         #expect(eventually { meter.current == 8 })
         let during = try await conveyor.run { meter.current }.value
+        gate.signal()
         #expect(during == 8, "the synchronous task ran while \(during) async handlers were in flight")
         #expect(done.current < count, "the synchronous task waited for the async ones")
         #expect(eventually(timeout: .seconds(30)) { done.current == count })
